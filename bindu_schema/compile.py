@@ -1,0 +1,320 @@
+"""model.Schema -> SQLAlchemy MetaData -> DDL text.
+
+Tables, constraints, indexes and comments go through SQLAlchemy's PostgreSQL DDL
+compiler (the same MetaData is Alembic's target_metadata). Extensions, enums,
+functions and triggers are plain SQL because SQLAlchemy has no DDL construct for
+them (enums: it has one, but it is tied to column usage).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.schema import (
+    AddConstraint,
+    CreateIndex,
+    CreateTable,
+    SetColumnComment,
+    SetTableComment,
+)
+from sqlalchemy.types import TypeEngine, UserDefinedType
+
+from . import model
+
+DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+_PREPARER = DIALECT.identifier_preparer
+
+
+@dataclass(frozen=True)
+class DDL:
+    """One statement and the object it creates (for error messages)."""
+
+    sql: str
+    obj: str
+
+
+def quote(name: str) -> str:
+    return str(_PREPARER.quote(name))
+
+
+def qualified(name: str, schema: str | None) -> str:
+    return f"{quote(schema)}.{quote(name)}" if schema else quote(name)
+
+
+class RawType(UserDefinedType[object]):
+    """A type SQLAlchemy has no class for: rendered exactly as written in the YAML."""
+
+    cache_ok = True
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+
+    def get_col_spec(self, **kw: object) -> str:
+        return self.spec
+
+
+_SIMPLE: dict[str, TypeEngine[object]] = {
+    "uuid": postgresql.UUID(),
+    "text": sa.TEXT(),
+    "integer": sa.INTEGER(),
+    "int": sa.INTEGER(),
+    "int4": sa.INTEGER(),
+    "bigint": sa.BIGINT(),
+    "int8": sa.BIGINT(),
+    "smallint": sa.SMALLINT(),
+    "int2": sa.SMALLINT(),
+    "boolean": sa.BOOLEAN(),
+    "bool": sa.BOOLEAN(),
+    "jsonb": postgresql.JSONB(),
+    "json": postgresql.JSON(),
+    "timestamptz": postgresql.TIMESTAMP(timezone=True),
+    "timestamp with time zone": postgresql.TIMESTAMP(timezone=True),
+    "timestamp": postgresql.TIMESTAMP(),
+    "timestamp without time zone": postgresql.TIMESTAMP(),
+    "date": sa.DATE(),
+    "time": postgresql.TIME(),
+    "interval": postgresql.INTERVAL(),
+    "bytea": postgresql.BYTEA(),
+    "real": sa.REAL(),
+    "double precision": postgresql.DOUBLE_PRECISION(),
+    "numeric": sa.NUMERIC(),
+    "inet": postgresql.INET(),
+    "cidr": postgresql.CIDR(),
+    "tsvector": postgresql.TSVECTOR(),
+}
+_VARCHAR = re.compile(r"^(?:varchar|character varying)\s*(?:\(\s*(\d+)\s*\))?$")
+_CHAR = re.compile(r"^(?:char|character)\s*(?:\(\s*(\d+)\s*\))?$")
+_NUMERIC = re.compile(r"^(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
+
+
+def sa_type(spec: str, enums: set[str]) -> TypeEngine[object]:
+    """Map a PostgreSQL type name to a SQLAlchemy type; unknown names are rendered verbatim."""
+    s = " ".join(spec.strip().lower().split())
+    if s.endswith("[]"):
+        inner = sa_type(spec.strip()[:-2], enums)
+        if isinstance(inner, RawType):
+            return RawType(spec.strip())
+        return postgresql.ARRAY(inner)
+    if s in _SIMPLE:
+        return _SIMPLE[s]
+    if m := _VARCHAR.match(s):
+        return sa.VARCHAR(int(m.group(1))) if m.group(1) else sa.VARCHAR()
+    if m := _CHAR.match(s):
+        return sa.CHAR(int(m.group(1))) if m.group(1) else sa.CHAR()
+    if m := _NUMERIC.match(s):
+        return sa.NUMERIC(int(m.group(1)), int(m.group(2)) if m.group(2) else None)
+    if spec.strip() in enums:
+        return postgresql.ENUM(name=spec.strip(), create_type=False)
+    return RawType(spec.strip())
+
+
+_SERIAL_INTS = {"integer", "int", "int4", "bigint", "int8", "smallint", "int2"}
+
+
+def build_metadata(schema: model.Schema, target_schema: str | None = None) -> sa.MetaData:
+    """The SQLAlchemy MetaData for the tables of the schema."""
+    md = sa.MetaData(schema=target_schema)
+    enums = {e.name for e in schema.enums}
+    for t in schema.tables:
+        pk_cols = set(t.primary_key.columns) if t.primary_key else set()
+        single_pk = len(pk_cols) == 1
+        cols: list[sa.Column[object]] = []
+        for c in t.columns:
+            kwargs: dict[str, object] = {}
+            if c.serial and (not single_pk or c.name not in pk_cols):
+                # SQLAlchemy renders SERIAL only for the autoincrement primary key column.
+                typ: TypeEngine[object] = RawType(_serial_name(c.type))
+            else:
+                typ = sa_type(c.type, enums)
+            args: list[object] = []
+            if c.identity:
+                args.append(sa.Identity(always=c.identity == "always"))
+            cols.append(
+                sa.Column(
+                    c.name,
+                    typ,
+                    *args,  # type: ignore[arg-type]
+                    nullable=c.nullable,
+                    server_default=sa.text(c.default) if c.default is not None else None,
+                    autoincrement=bool(c.serial) and c.name in pk_cols and single_pk,
+                    comment=c.comment,
+                    **kwargs,  # type: ignore[arg-type]
+                )
+            )
+        constraints: list[sa.Constraint] = []
+        if t.primary_key:
+            constraints.append(sa.PrimaryKeyConstraint(*t.primary_key.columns,
+                                                       name=t.primary_key.name))
+        for u in t.uniques:
+            constraints.append(sa.UniqueConstraint(*u.columns, name=u.name))
+        for ch in t.checks:
+            constraints.append(sa.CheckConstraint(sa.text(ch.expression), name=ch.name))
+        for fk in t.foreign_keys:
+            ref = f"{target_schema}.{fk.ref_table}" if target_schema else fk.ref_table
+            constraints.append(
+                sa.ForeignKeyConstraint(
+                    list(fk.columns),
+                    [f"{ref}.{rc}" for rc in fk.ref_columns],
+                    name=fk.name,
+                    ondelete=fk.on_delete.upper() if fk.on_delete else None,
+                    onupdate=fk.on_update.upper() if fk.on_update else None,
+                    deferrable=fk.deferrable or None,
+                    initially="DEFERRED" if fk.initially_deferred else None,
+                    use_alter=True,
+                )
+            )
+        table = sa.Table(t.name, md, *cols, *constraints, comment=t.comment)
+        for ix in t.indexes:
+            _add_index(table, ix)
+    return md
+
+
+def _serial_name(int_type: str) -> str:
+    s = int_type.strip().lower()
+    if s in ("bigint", "int8"):
+        return "BIGSERIAL"
+    if s in ("smallint", "int2"):
+        return "SMALLSERIAL"
+    return "SERIAL"
+
+
+def _add_index(table: sa.Table, ix: model.Index) -> None:
+    exprs: list[sa.ColumnElement[object]] = []
+    ops: dict[str, str] = {}
+    for n, item in enumerate(ix.items):
+        e: sa.ColumnElement[object]
+        if item.column is not None:
+            e = table.c[item.column]
+            if item.opclass:
+                ops[item.column] = item.opclass
+        else:
+            assert item.expression is not None
+            # A labelled expression lets postgresql_ops find the key for its opclass.
+            label = f"expr_{n}"
+            e = sa.literal_column(f"({item.expression})").label(label)
+            if item.opclass:
+                ops[label] = item.opclass
+        if item.order == "desc":
+            e = e.desc()
+        elif item.order == "asc":
+            e = e.asc()
+        if item.nulls == "first":
+            e = e.nulls_first()
+        elif item.nulls == "last":
+            e = e.nulls_last()
+        exprs.append(e)
+    kw: dict[str, object] = {}
+    if ix.method != "btree":
+        kw["postgresql_using"] = ix.method
+    if ix.where:
+        kw["postgresql_where"] = sa.text(ix.where)
+    if ix.include:
+        kw["postgresql_include"] = list(ix.include)
+    if ops:
+        kw["postgresql_ops"] = ops
+    sa.Index(ix.name, *exprs, unique=ix.unique, _table=table, **kw)
+
+
+def _clean(sql: object) -> str:
+    text = str(sql).strip()
+    return "\n".join(line.replace("\t", "    ").rstrip() for line in text.splitlines())
+
+
+def _dollar_quote(body: str) -> str:
+    tag = "$function$"
+    n = 0
+    while tag in body:
+        n += 1
+        tag = f"$function{n}$"
+    return f"{tag}{body}{tag}"
+
+
+def function_sql(f: model.Function, target_schema: str | None = None) -> str:
+    args = ", ".join(
+        " ".join(x for x in (quote(a.name) if a.name else None, a.type,
+                             f"DEFAULT {a.default}" if a.default else None) if x)
+        for a in f.arguments
+    )
+    parts = [f"CREATE OR REPLACE FUNCTION {qualified(f.name, target_schema)}({args})",
+             f"RETURNS {f.returns}", f"LANGUAGE {f.language}"]
+    if f.volatility:
+        parts.append(f.volatility.upper())
+    if f.security_definer:
+        parts.append("SECURITY DEFINER")
+    if target_schema:
+        # Keep unqualified names in the body inside the tenant schema.
+        parts.append(f"SET search_path = {quote(target_schema)}")
+    body = f.body if f.body.endswith("\n") else f.body + "\n"
+    body = body if body.startswith("\n") else "\n" + body
+    return "\n".join(parts) + "\nAS " + _dollar_quote(body)
+
+
+def trigger_sql(t: model.Table, tr: model.Trigger, target_schema: str | None = None) -> str:
+    events = " OR ".join(e.upper() for e in tr.events)
+    when = f"\nWHEN ({tr.when})" if tr.when else ""
+    return (
+        f"CREATE TRIGGER {quote(tr.name)} {tr.timing.upper()} {events} "
+        f"ON {qualified(t.name, target_schema)}\n"
+        f"FOR EACH {tr.for_each.upper()}{when}\n"
+        f"EXECUTE FUNCTION {qualified(tr.function, target_schema)}()"
+    )
+
+
+def compile_schema(schema: model.Schema, target_schema: str | None = None) -> list[DDL]:
+    """Deterministic DDL for the whole schema, in an order that loads into an empty database."""
+    out: list[DDL] = []
+    if target_schema:
+        out.append(DDL(f"CREATE SCHEMA IF NOT EXISTS {quote(target_schema)}",
+                       f"schema {target_schema}"))
+    for ext in schema.extensions:
+        where = f" SCHEMA {quote(ext.schema)}" if ext.schema else ""
+        out.append(DDL(f"CREATE EXTENSION IF NOT EXISTS {quote(ext.name)}{where}",
+                       f"extension {ext.name}"))
+    for en in schema.enums:
+        values = ", ".join("'" + v.replace("'", "''") + "'" for v in en.values)
+        out.append(DDL(f"CREATE TYPE {qualified(en.name, target_schema)} AS ENUM ({values})",
+                       f"enum {en.name}"))
+    for f in schema.functions:
+        out.append(DDL(function_sql(f, target_schema), f"function {f.identity}"))
+    md = build_metadata(schema, target_schema)
+    tables = [md.tables[f"{target_schema}.{t.name}" if target_schema else t.name]
+              for t in schema.tables]
+    for table in tables:
+        out.append(DDL(_clean(CreateTable(table, include_foreign_key_constraints=[])
+                              .compile(dialect=DIALECT)), f"table {table.name}"))
+    for table in tables:
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            out.append(DDL(_clean(CreateIndex(index).compile(dialect=DIALECT)),
+                           f"index {index.name} on table {table.name}"))
+    for table in tables:
+        fks = sorted(table.foreign_key_constraints, key=lambda c: str(c.name))
+        for fk in fks:
+            out.append(DDL(_clean(AddConstraint(fk).compile(dialect=DIALECT)),
+                           f"foreign key {fk.name} on table {table.name}"))
+    for t in schema.tables:
+        for tr in t.triggers:
+            out.append(DDL(trigger_sql(t, tr, target_schema),
+                           f"trigger {tr.name} on table {t.name}"))
+    for table in tables:
+        if table.comment is not None:
+            out.append(DDL(_clean(SetTableComment(table).compile(dialect=DIALECT)),
+                           f"comment on table {table.name}"))
+        for col in table.columns:
+            if col.comment is not None:
+                out.append(DDL(_clean(SetColumnComment(col).compile(dialect=DIALECT)),
+                               f"comment on column {table.name}.{col.name}"))
+    by_name = {t.name: t for t in schema.tables}
+    for table in tables:
+        for ix in by_name[table.name].indexes:
+            if ix.comment is not None:
+                lit = "'" + ix.comment.replace("'", "''") + "'"
+                out.append(DDL(f"COMMENT ON INDEX {qualified(ix.name, target_schema)} IS {lit}",
+                               f"comment on index {ix.name}"))
+    return out
+
+
+def render(ddl: list[DDL]) -> str:
+    return "".join(f"{d.sql};\n\n" for d in ddl)
