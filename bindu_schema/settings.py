@@ -90,7 +90,7 @@ def normalize(raw: str, source: str = "--database-url") -> DatabaseURL:
         query["sslmode"] = _ASYNCPG_SSL.get(ssl.lower(), ssl)
     url = url.set(drivername="postgresql+psycopg2", query=query)
     if url.password == "":
-        url = url.set(password=None)
+        url = url._replace(password=None)  # set() treats None as "keep"
     if not url.database:
         raise BinduSchemaError(f"{source}: the URL names no database ({redact_url(url)})")
     return DatabaseURL(url, source)

@@ -1,0 +1,142 @@
+"""Shared fixtures: one real PostgreSQL server per test session (the embedded wheel).
+
+Set BINDU_TEST_DEV_URL to run the suite against another server instead (any database
+on it; test databases are created beside it).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from bindu_schema import server
+from bindu_schema.settings import DatabaseURL, normalize
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DB_PREFIX = "bindu_test_"
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def text(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture(scope="session")
+def pg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """BINDU_SCHEMA_HOME for the whole session: the embedded server's data lives here."""
+    home = Path("/tmp") / f"bindu-test-{uuid.uuid4().hex[:8]}"  # short: socket path limit
+    home.mkdir()
+    old = os.environ.get("BINDU_SCHEMA_HOME")
+    os.environ["BINDU_SCHEMA_HOME"] = str(home)
+    yield home
+    if not os.environ.get("BINDU_TEST_DEV_URL"):
+        server.stop_embedded()
+    if old is None:
+        os.environ.pop("BINDU_SCHEMA_HOME", None)
+    else:
+        os.environ["BINDU_SCHEMA_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def dev_server(pg_home: Path) -> DatabaseURL:
+    """The maintenance database URL of the test server."""
+    raw = os.environ.get("BINDU_TEST_DEV_URL")
+    if raw:
+        return normalize(raw, "BINDU_TEST_DEV_URL")
+    return server.embedded_server_url()
+
+
+@pytest.fixture
+def make_db(dev_server: DatabaseURL) -> Iterator[Callable[[], DatabaseURL]]:
+    """Factory for empty test databases, dropped after the test."""
+    created: list[str] = []
+
+    def make() -> DatabaseURL:
+        name = TEST_DB_PREFIX + uuid.uuid4().hex[:12]
+        conn = server.connect(dev_server, autocommit=True)
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        created.append(name)
+        return dev_server.with_database(name)
+
+    yield make
+    conn = server.connect(dev_server, autocommit=True)
+    with conn.cursor() as cur:
+        for name in created:
+            assert name.startswith(TEST_DB_PREFIX)
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def sql(url: DatabaseURL, text: str) -> list[tuple[object, ...]]:
+    """Run SQL (possibly several statements) and return the last result's rows."""
+    conn = server.connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(text)
+            try:
+                return list(cur.fetchall())
+            except psycopg2.ProgrammingError:
+                return []
+    finally:
+        conn.close()
+
+
+def scratch_databases(dev: DatabaseURL) -> list[str]:
+    rows = sql(dev, f"SELECT datname FROM pg_database WHERE datname LIKE "
+                    f"'{server.SCRATCH_PREFIX}%' ORDER BY 1")
+    return [str(r[0]) for r in rows]
+
+
+@pytest.fixture
+def cli(dev_server: DatabaseURL, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Result]:
+    """Run the CLI in-process: cli(*argv, env={...}). DATABASE_URL etc. are cleared first."""
+    from bindu_schema.cli import run
+
+    def invoke(*argv: str, env: dict[str, str] | None = None) -> Result:
+        with monkeypatch.context() as m:
+            for var in ("DATABASE_URL", "STORAGE__POSTGRES_URL"):
+                m.delenv(var, raising=False)
+            for k, v in (env or {}).items():
+                m.setenv(k, v)
+            out, err = io.StringIO(), io.StringIO()
+            code = run(list(argv), out, err)
+        return Result(code, out.getvalue(), err.getvalue())
+
+    return invoke
+
+
+@pytest.fixture
+def cli_proc(dev_server: DatabaseURL) -> Callable[..., Result]:
+    """Run the CLI as a real process (python -m bindu_schema) from the repo root."""
+
+    def invoke(*argv: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
+               timeout: float = 300) -> Result:
+        e = {k: v for k, v in os.environ.items()
+             if k not in ("DATABASE_URL", "STORAGE__POSTGRES_URL")}
+        e.update(env or {})
+        p = subprocess.run([sys.executable, "-m", "bindu_schema", *argv], cwd=cwd, env=e,
+                           capture_output=True, text=True, timeout=timeout)
+        return Result(p.returncode, p.stdout, p.stderr)
+
+    return invoke
+
+
+def dev_args(dev: DatabaseURL) -> list[str]:
+    return ["--dev-url", dev.sqlalchemy]
