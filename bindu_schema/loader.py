@@ -288,6 +288,7 @@ def _build(data: dict[str, Any]) -> model.Schema:
                     where=i.get("where"),
                     include=tuple(i.get("include") or ()),
                     comment=i.get("comment"),
+                    renamed_from=i.get("renamed_from"),
                 )
             )
         tables.append(
@@ -306,17 +307,19 @@ def _build(data: dict[str, Any]) -> model.Schema:
                         on_update=f.get("on_update"),
                         deferrable=f.get("deferrable", False),
                         initially_deferred=f.get("initially_deferred", False),
+                        renamed_from=f.get("renamed_from"),
                     )
                     for fname, f in (t.get("foreign_keys") or {}).items()
                 ),
                 uniques=tuple(
-                    model.Unique(uname, tuple(u["columns"]))
+                    model.Unique(uname, tuple(u["columns"]), u.get("renamed_from"))
                     for uname, u in (t.get("unique") or {}).items()
                 ),
                 checks=tuple(
-                    model.Check(cname, c["expression"])
+                    model.Check(cname, c["expression"], c.get("renamed_from"))
                     for cname, c in (t.get("checks") or {}).items()
                 ),
+                renamed_from=t.get("renamed_from"),
                 indexes=tuple(indexes),
                 triggers=tuple(
                     model.Trigger(
@@ -326,6 +329,7 @@ def _build(data: dict[str, Any]) -> model.Schema:
                         function=tr["function"],
                         for_each=tr.get("for_each", "row"),
                         when=tr.get("when"),
+                        renamed_from=tr.get("renamed_from"),
                     )
                     for trname, tr in (t.get("triggers") or {}).items()
                 ),

@@ -35,18 +35,21 @@ class ForeignKey:
     on_update: str | None = None
     deferrable: bool = False
     initially_deferred: bool = False
+    renamed_from: str | None = None
 
 
 @dataclass(frozen=True)
 class Unique:
     name: str
     columns: tuple[str, ...]
+    renamed_from: str | None = None
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
     expression: str
+    renamed_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class Index:
     where: str | None = None
     include: tuple[str, ...] = ()
     comment: str | None = None
+    renamed_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,7 @@ class Trigger:
     function: str
     for_each: str = "row"
     when: str | None = None
+    renamed_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,7 @@ class Table:
     checks: tuple[Check, ...] = ()
     indexes: tuple[Index, ...] = ()
     triggers: tuple[Trigger, ...] = ()
+    renamed_from: str | None = None
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
