@@ -1,3 +1,3 @@
-"""bindu-schema: Bindu's PostgreSQL schema declared in YAML, diffed with migra, shipped as Alembic revisions."""
+"""bindu-schema: Bindu's PostgreSQL schema in YAML, diffed with migra, shipped as Alembic revisions."""
 
 __version__ = "0.1.0"

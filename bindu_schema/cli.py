@@ -9,7 +9,6 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
@@ -36,16 +35,30 @@ def _echo(ctx: click.Context, text: str, err: bool = False) -> None:
 
 
 def schema_option(f: F) -> F:
-    return click.option("--schema", "schema_path", default=DEFAULT_SCHEMA, show_default=True,
-                        type=click.Path(dir_okay=False), help="The YAML schema file.")(f)
+    return click.option(
+        "--schema",
+        "schema_path",
+        default=DEFAULT_SCHEMA,
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="The YAML schema file.",
+    )(f)
 
 
 def db_options(f: F) -> F:
-    f = click.option("--dev-url", default=None, metavar="URL",
-                     help="Server for scratch databases (default: the embedded server).")(f)
-    f = click.option("--database-url", default=None, metavar="URL",
-                     help="Target database (default: DATABASE_URL, STORAGE__POSTGRES_URL, "
-                          "then the embedded server's 'bindu' database).")(f)
+    f = click.option(
+        "--dev-url",
+        default=None,
+        metavar="URL",
+        help="Server for scratch databases (default: the embedded server).",
+    )(f)
+    f = click.option(
+        "--database-url",
+        default=None,
+        metavar="URL",
+        help="Target database (default: DATABASE_URL, STORAGE__POSTGRES_URL, "
+        "then the embedded server's 'bindu' database).",
+    )(f)
     return f
 
 
@@ -98,11 +111,13 @@ def render(ctx: click.Context, schema_path: str, target_schema: str | None) -> i
 @cli.command()
 @schema_option
 @db_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
 @click.pass_context
-def plan(ctx: click.Context, schema_path: str, database_url: str | None, dev_url: str | None,
-         fmt: str) -> int:
+def plan(
+    ctx: click.Context, schema_path: str, database_url: str | None, dev_url: str | None, fmt: str
+) -> int:
     """Show the DDL that takes the target database to the YAML. Exit 2 when there are changes."""
     from . import plan as planner
 

