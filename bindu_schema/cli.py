@@ -114,16 +114,34 @@ def render(ctx: click.Context, schema_path: str, target_schema: str | None) -> i
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
+@click.option(
+    "--validate/--no-validate",
+    default=True,
+    show_default=True,
+    help="Rehearse the plan (upgrade, then downgrade) on a schema copy of the target first.",
+)
+@click.option(
+    "--concurrently/--no-concurrently",
+    default=True,
+    show_default=True,
+    help="Build and drop indexes on existing tables CONCURRENTLY.",
+)
 @click.pass_context
 def plan(
-    ctx: click.Context, schema_path: str, database_url: str | None, dev_url: str | None, fmt: str
+    ctx: click.Context,
+    schema_path: str,
+    database_url: str | None,
+    dev_url: str | None,
+    fmt: str,
+    validate: bool,
+    concurrently: bool,
 ) -> int:
     """Show the DDL that takes the target database to the YAML. Exit 2 when there are changes."""
     from . import plan as planner
 
     schema = load_schema(schema_path)
     dbs = resolve_databases(database_url, dev_url)
-    p = planner.build(schema, dbs.live, dbs.dev)
+    p = planner.build(schema, dbs.live, dbs.dev, validate=validate, concurrently=concurrently)
     _echo(ctx, (planner.render_json(p) if fmt == "json" else planner.render_text(p)).rstrip("\n"))
     return EXIT_OK if p.empty else EXIT_CHANGES
 
