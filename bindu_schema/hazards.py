@@ -128,6 +128,25 @@ def type_change_hazards(old: str | None, new: str) -> set[str]:
     return {TABLE_REWRITE, DELETES_DATA}
 
 
+def without_dropped_tables(statements: list[str], facts: Facts) -> Facts:
+    """Facts as seen by a plan that drops some tables: those no longer count as existing."""
+    dropped = {
+        _unquote(m.group(1))
+        for s in statements
+        if (m := re.match(rf"^drop\s+table\s+(?:if\s+exists\s+)?{_QNAME}", s.strip(), re.I))
+    }
+    if not dropped:
+        return facts
+    return Facts(
+        facts.tables - dropped,
+        facts.columns,
+        facts.functions,
+        facts.indexes,
+        facts.constraints,
+        facts.triggers,
+    )
+
+
 def classify(sql: str, facts: Facts) -> tuple[str, ...]:
     """The hazards of one statement, in the fixed order of ALL."""
     s = sql.strip().rstrip(";").strip()
@@ -139,9 +158,13 @@ def classify(sql: str, facts: Facts) -> tuple[str, ...]:
         if kind in ("table", "sequence", "schema"):
             found |= {DELETES_DATA, ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
         elif kind == "index":
-            found.add(INDEX_DROPPED)
-            if not m.group(2):
-                found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
+            name = re.search(rf"{_QNAME}\s*$", s)
+            table = facts.indexes.get(_unquote(name.group(1))) if name else None
+            # An index whose table goes away in the same plan is not a loss of its own.
+            if table is None or table in facts.tables:
+                found.add(INDEX_DROPPED)
+                if not m.group(2):
+                    found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
         elif kind == "function":
             found.add(FUNCTION_CHANGE)
         elif kind in ("trigger", "type", "view"):
@@ -160,9 +183,12 @@ def classify(sql: str, facts: Facts) -> tuple[str, ...]:
         rest = m.group(2).strip()
         existing = table in facts.tables
         rl = rest.lower()
-        if existing:
-            if not re.match(r"^(validate\s+constraint)", rl):
-                found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
+        # VALIDATE and ADD FOREIGN KEY take weaker locks (SHARE UPDATE / SHARE ROW EXCLUSIVE).
+        weaker = re.match(r"^validate\s+constraint", rl) or re.match(
+            r"^add\s+constraint\s+\S+\s+foreign\s+key", rl
+        )
+        if existing and not weaker:
+            found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
         if re.match(r"^drop\s+column\b", rl):
             found.add(DELETES_DATA)
         elif c := _ALTER_COLUMN_TYPE.search(rest):

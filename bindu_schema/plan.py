@@ -95,6 +95,7 @@ def build(
             up = differ.diff(live, desired, schema.exclude)
             down = differ.diff(desired, live, schema.exclude) if with_downgrade and up else []
         desired_facts = catalog.read(desired)
+        live_facts = hazards.without_dropped_tables(up, live_facts)
         if concurrently:
             up = online.rewrite(up, live_facts)
             down = online.rewrite(down, desired_facts)

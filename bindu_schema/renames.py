@@ -44,8 +44,8 @@ def plan_renames(
             if t.renamed_from in facts.tables and t.name not in facts.tables:
                 out.append(
                     Rename(
-                        f"ALTER TABLE {qualified(t.renamed_from, ts)} RENAME TO {quote(t.name)}",
-                        f"ALTER TABLE {qualified(t.name, ts)} RENAME TO {quote(t.renamed_from)}",
+                        f"ALTER TABLE {qualified(t.renamed_from, ts)} RENAME TO {quote(t.name)};",
+                        f"ALTER TABLE {qualified(t.name, ts)} RENAME TO {quote(t.renamed_from)};",
                         f"table {t.name}",
                     )
                 )
@@ -66,8 +66,8 @@ def plan_renames(
             if (src, c.renamed_from) in facts.columns and (src, c.name) not in facts.columns:
                 out.append(
                     Rename(
-                        f"ALTER TABLE {qt} RENAME COLUMN {quote(c.renamed_from)} TO {quote(c.name)}",
-                        f"ALTER TABLE {qt} RENAME COLUMN {quote(c.name)} TO {quote(c.renamed_from)}",
+                        f"ALTER TABLE {qt} RENAME COLUMN {quote(c.renamed_from)} TO {quote(c.name)};",
+                        f"ALTER TABLE {qt} RENAME COLUMN {quote(c.name)} TO {quote(c.renamed_from)};",
                         f"column {t.name}.{c.name}",
                     )
                 )
@@ -79,8 +79,8 @@ def plan_renames(
             if ix.renamed_from in facts.indexes and ix.name not in facts.indexes:
                 out.append(
                     Rename(
-                        f"ALTER INDEX {qualified(ix.renamed_from, ts)} RENAME TO {quote(ix.name)}",
-                        f"ALTER INDEX {qualified(ix.name, ts)} RENAME TO {quote(ix.renamed_from)}",
+                        f"ALTER INDEX {qualified(ix.renamed_from, ts)} RENAME TO {quote(ix.name)};",
+                        f"ALTER INDEX {qualified(ix.name, ts)} RENAME TO {quote(ix.renamed_from)};",
                         f"index {ix.name}",
                     )
                 )
@@ -97,8 +97,8 @@ def plan_renames(
             if (src, old) in facts.constraints and (src, name) not in facts.constraints:
                 out.append(
                     Rename(
-                        f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(old)} TO {quote(name)}",
-                        f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(name)} TO {quote(old)}",
+                        f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(old)} TO {quote(name)};",
+                        f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(name)} TO {quote(old)};",
                         f"constraint {t.name}.{name}",
                     )
                 )
@@ -110,8 +110,8 @@ def plan_renames(
             if (src, tr.renamed_from) in facts.triggers and (src, tr.name) not in facts.triggers:
                 out.append(
                     Rename(
-                        f"ALTER TRIGGER {quote(tr.renamed_from)} ON {qt} RENAME TO {quote(tr.name)}",
-                        f"ALTER TRIGGER {quote(tr.name)} ON {qt} RENAME TO {quote(tr.renamed_from)}",
+                        f"ALTER TRIGGER {quote(tr.renamed_from)} ON {qt} RENAME TO {quote(tr.name)};",
+                        f"ALTER TRIGGER {quote(tr.name)} ON {qt} RENAME TO {quote(tr.renamed_from)};",
                         f"trigger {t.name}.{tr.name}",
                     )
                 )

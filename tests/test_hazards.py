@@ -1,0 +1,65 @@
+"""Hazard case table: each case is data (tests/cases/hazards/*.yaml).
+
+A case loads `before` (+ `extra_before`) into a live database, plans against `after`,
+and asserts the hazards of every statement exactly: each expectation matches one
+statement and has exactly the listed hazards; no unmatched statement has any hazard.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import dev_args, sql
+
+from bindu_schema import hazards
+
+CASES = sorted(Path(__file__).parent.joinpath("cases", "hazards").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
+def test_hazard_case(case, cli, make_db, dev_server, tmp_path):
+    spec = yaml.safe_load(case.read_text())
+    db = make_db()
+    sql(db, spec["before"] + spec.get("extra_before", ""))
+    schema = tmp_path / "after.yaml"
+    schema.write_text(spec["after"])
+    r = cli("plan", "--format", "json", "--schema", str(schema),
+            "--database-url", db.sqlalchemy, *dev_args(dev_server), *spec.get("args", []))
+    assert r.code == 2, r.text
+    statements = json.loads(r.out)["statements"]
+    matched: set[int] = set()
+    for exp in spec["expect"]:
+        hits = [i for i, s in enumerate(statements) if exp["match"] in s["sql"]]
+        assert len(hits) == 1, (exp["match"], [s["sql"] for s in statements])
+        got = statements[hits[0]]["hazards"]
+        assert got == exp["hazards"], (statements[hits[0]]["sql"], got)
+        matched.add(hits[0])
+    for i, s in enumerate(statements):
+        if i not in matched:
+            assert s["hazards"] == [], (s["sql"], s["hazards"])
+
+
+def test_every_hazard_is_documented():
+    doc = (Path(__file__).parent.parent / "docs" / "hazards.md").read_text()
+    for name in hazards.ALL:
+        assert f"`{name}`" in doc, name
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("character varying(50)", "text", set()),
+        ("character varying(50)", "character varying(100)", set()),
+        ("character varying(100)", "character varying(50)",
+         {hazards.TABLE_REWRITE, hazards.DELETES_DATA}),
+        ("integer", "bigint", {hazards.TABLE_REWRITE}),
+        ("bigint", "integer", {hazards.TABLE_REWRITE, hazards.DELETES_DATA}),
+        ("text", "integer", {hazards.TABLE_REWRITE, hazards.DELETES_DATA}),
+        ("integer", "text", {hazards.TABLE_REWRITE}),
+    ],
+)
+def test_type_change_hazards(old, new, expected):
+    assert hazards.type_change_hazards(old, new) == expected
