@@ -63,11 +63,12 @@ def plan_renames(
         for c in t.columns:
             if not c.renamed_from:
                 continue
+            old_c, new_c = quote(c.renamed_from), quote(c.name)
             if (src, c.renamed_from) in facts.columns and (src, c.name) not in facts.columns:
                 out.append(
                     Rename(
-                        f"ALTER TABLE {qt} RENAME COLUMN {quote(c.renamed_from)} TO {quote(c.name)};",
-                        f"ALTER TABLE {qt} RENAME COLUMN {quote(c.name)} TO {quote(c.renamed_from)};",
+                        f"ALTER TABLE {qt} RENAME COLUMN {old_c} TO {new_c};",
+                        f"ALTER TABLE {qt} RENAME COLUMN {new_c} TO {old_c};",
                         f"column {t.name}.{c.name}",
                     )
                 )
@@ -107,11 +108,12 @@ def plan_renames(
         for tr in t.triggers:
             if not tr.renamed_from:
                 continue
+            old_t, new_t = quote(tr.renamed_from), quote(tr.name)
             if (src, tr.renamed_from) in facts.triggers and (src, tr.name) not in facts.triggers:
                 out.append(
                     Rename(
-                        f"ALTER TRIGGER {quote(tr.renamed_from)} ON {qt} RENAME TO {quote(tr.name)};",
-                        f"ALTER TRIGGER {quote(tr.name)} ON {qt} RENAME TO {quote(tr.renamed_from)};",
+                        f"ALTER TRIGGER {old_t} ON {qt} RENAME TO {new_t};",
+                        f"ALTER TRIGGER {new_t} ON {qt} RENAME TO {old_t};",
                         f"trigger {t.name}.{tr.name}",
                     )
                 )
