@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -56,7 +57,7 @@ class RawType(UserDefinedType[object]):
         return self.spec
 
 
-_SIMPLE: dict[str, TypeEngine[object]] = {
+_SIMPLE: dict[str, TypeEngine[Any]] = {
     "uuid": postgresql.UUID(),
     "text": sa.TEXT(),
     "integer": sa.INTEGER(),
@@ -90,14 +91,19 @@ _CHAR = re.compile(r"^(?:char|character)\s*(?:\(\s*(\d+)\s*\))?$")
 _NUMERIC = re.compile(r"^(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
 
 
-def sa_type(spec: str, enums: set[str]) -> TypeEngine[object]:
+def sa_type(spec: str, enums: set[str]) -> TypeEngine[Any]:
     """Map a PostgreSQL type name to a SQLAlchemy type; unknown names are rendered verbatim."""
     s = " ".join(spec.strip().lower().split())
     if s.endswith("[]"):
-        inner = sa_type(spec.strip()[:-2], enums)
+        base = spec.strip()
+        dims = 0
+        while base.endswith("[]"):
+            base, dims = base[:-2].rstrip(), dims + 1
+        inner = sa_type(base, enums)
         if isinstance(inner, RawType):
             return RawType(spec.strip())
-        return postgresql.ARRAY(inner)
+        # One ARRAY with dimensions: SQLAlchemy refuses ARRAY(ARRAY(...)).
+        return postgresql.ARRAY(inner, dimensions=dims if dims > 1 else None)
     if s in _SIMPLE:
         return _SIMPLE[s]
     if m := _VARCHAR.match(s):
@@ -126,7 +132,7 @@ def build_metadata(schema: model.Schema, target_schema: str | None = None) -> sa
             kwargs: dict[str, object] = {}
             if c.serial and (not single_pk or c.name not in pk_cols):
                 # SQLAlchemy renders SERIAL only for the autoincrement primary key column.
-                typ: TypeEngine[object] = RawType(_serial_name(c.type))
+                typ: TypeEngine[Any] = RawType(_serial_name(c.type))
             else:
                 typ = sa_type(c.type, enums)
             args: list[object] = []
@@ -139,15 +145,19 @@ def build_metadata(schema: model.Schema, target_schema: str | None = None) -> sa
                     *args,  # type: ignore[arg-type]
                     nullable=c.nullable,
                     server_default=sa.text(c.default) if c.default is not None else None,
-                    autoincrement=bool(c.serial) and c.name in pk_cols and single_pk,
+                    # An Identity refuses autoincrement=False; "auto" lets it render.
+                    autoincrement="auto"
+                    if c.identity
+                    else (bool(c.serial) and c.name in pk_cols and single_pk),
                     comment=c.comment,
                     **kwargs,  # type: ignore[arg-type]
                 )
             )
         constraints: list[sa.Constraint] = []
         if t.primary_key:
-            constraints.append(sa.PrimaryKeyConstraint(*t.primary_key.columns,
-                                                       name=t.primary_key.name))
+            constraints.append(
+                sa.PrimaryKeyConstraint(*t.primary_key.columns, name=t.primary_key.name)
+            )
         for u in t.uniques:
             constraints.append(sa.UniqueConstraint(*u.columns, name=u.name))
         for ch in t.checks:
@@ -186,7 +196,14 @@ def _add_index(table: sa.Table, ix: model.Index) -> None:
     ops: dict[str, str] = {}
     for n, item in enumerate(ix.items):
         e: sa.ColumnElement[object]
-        if item.column is not None:
+        ordered = bool(item.order or item.nulls)
+        if item.opclass and ordered:
+            # postgresql_ops only finds keys that are bare columns or labels; once wrapped in
+            # DESC / NULLS the opclass would be dropped silently. PostgreSQL wants
+            # `key opclass DESC NULLS LAST`, so the opclass goes into the key's text.
+            key = quote(item.column) if item.column is not None else f"({item.expression})"
+            e = sa.literal_column(f"{key} {item.opclass}")
+        elif item.column is not None:
             e = table.c[item.column]
             if item.opclass:
                 ops[item.column] = item.opclass
@@ -206,7 +223,7 @@ def _add_index(table: sa.Table, ix: model.Index) -> None:
         elif item.nulls == "last":
             e = e.nulls_last()
         exprs.append(e)
-    kw: dict[str, object] = {}
+    kw: dict[str, Any] = {}
     if ix.method != "btree":
         kw["postgresql_using"] = ix.method
     if ix.where:
@@ -234,12 +251,22 @@ def _dollar_quote(body: str) -> str:
 
 def function_sql(f: model.Function, target_schema: str | None = None) -> str:
     args = ", ".join(
-        " ".join(x for x in (quote(a.name) if a.name else None, a.type,
-                             f"DEFAULT {a.default}" if a.default else None) if x)
+        " ".join(
+            x
+            for x in (
+                quote(a.name) if a.name else None,
+                a.type,
+                f"DEFAULT {a.default}" if a.default else None,
+            )
+            if x
+        )
         for a in f.arguments
     )
-    parts = [f"CREATE OR REPLACE FUNCTION {qualified(f.name, target_schema)}({args})",
-             f"RETURNS {f.returns}", f"LANGUAGE {f.language}"]
+    parts = [
+        f"CREATE OR REPLACE FUNCTION {qualified(f.name, target_schema)}({args})",
+        f"RETURNS {f.returns}",
+        f"LANGUAGE {f.language}",
+    ]
     if f.volatility:
         parts.append(f.volatility.upper())
     if f.security_definer:
@@ -266,53 +293,92 @@ def trigger_sql(t: model.Table, tr: model.Trigger, target_schema: str | None = N
 def compile_schema(schema: model.Schema, target_schema: str | None = None) -> list[DDL]:
     """Deterministic DDL for the whole schema, in an order that loads into an empty database."""
     out: list[DDL] = []
+    if any(f.language.lower() != "plpgsql" for f in schema.functions):
+        # Functions come before the tables (defaults and checks may call them), but SQL
+        # function bodies are checked at CREATE time and may name those tables: defer the
+        # check, as pg_dump and migra do. PL/pgSQL bodies are never checked that deeply.
+        out.append(DDL("SET check_function_bodies = off", "setting check_function_bodies"))
     if target_schema:
-        out.append(DDL(f"CREATE SCHEMA IF NOT EXISTS {quote(target_schema)}",
-                       f"schema {target_schema}"))
+        out.append(
+            DDL(f"CREATE SCHEMA IF NOT EXISTS {quote(target_schema)}", f"schema {target_schema}")
+        )
     for ext in schema.extensions:
         where = f" SCHEMA {quote(ext.schema)}" if ext.schema else ""
-        out.append(DDL(f"CREATE EXTENSION IF NOT EXISTS {quote(ext.name)}{where}",
-                       f"extension {ext.name}"))
+        out.append(
+            DDL(f"CREATE EXTENSION IF NOT EXISTS {quote(ext.name)}{where}", f"extension {ext.name}")
+        )
     for en in schema.enums:
         values = ", ".join("'" + v.replace("'", "''") + "'" for v in en.values)
-        out.append(DDL(f"CREATE TYPE {qualified(en.name, target_schema)} AS ENUM ({values})",
-                       f"enum {en.name}"))
+        out.append(
+            DDL(
+                f"CREATE TYPE {qualified(en.name, target_schema)} AS ENUM ({values})",
+                f"enum {en.name}",
+            )
+        )
     for f in schema.functions:
         out.append(DDL(function_sql(f, target_schema), f"function {f.identity}"))
     md = build_metadata(schema, target_schema)
-    tables = [md.tables[f"{target_schema}.{t.name}" if target_schema else t.name]
-              for t in schema.tables]
+    tables = [
+        md.tables[f"{target_schema}.{t.name}" if target_schema else t.name] for t in schema.tables
+    ]
     for table in tables:
-        out.append(DDL(_clean(CreateTable(table, include_foreign_key_constraints=[])
-                              .compile(dialect=DIALECT)), f"table {table.name}"))
+        out.append(
+            DDL(
+                _clean(
+                    CreateTable(table, include_foreign_key_constraints=[]).compile(dialect=DIALECT)
+                ),
+                f"table {table.name}",
+            )
+        )
     for table in tables:
         for index in sorted(table.indexes, key=lambda i: str(i.name)):
-            out.append(DDL(_clean(CreateIndex(index).compile(dialect=DIALECT)),
-                           f"index {index.name} on table {table.name}"))
+            out.append(
+                DDL(
+                    _clean(CreateIndex(index).compile(dialect=DIALECT)),
+                    f"index {index.name} on table {table.name}",
+                )
+            )
     for table in tables:
         fks = sorted(table.foreign_key_constraints, key=lambda c: str(c.name))
         for fk in fks:
-            out.append(DDL(_clean(AddConstraint(fk).compile(dialect=DIALECT)),
-                           f"foreign key {fk.name} on table {table.name}"))
+            out.append(
+                DDL(
+                    _clean(AddConstraint(fk).compile(dialect=DIALECT)),
+                    f"foreign key {fk.name} on table {table.name}",
+                )
+            )
     for t in schema.tables:
         for tr in t.triggers:
-            out.append(DDL(trigger_sql(t, tr, target_schema),
-                           f"trigger {tr.name} on table {t.name}"))
+            out.append(
+                DDL(trigger_sql(t, tr, target_schema), f"trigger {tr.name} on table {t.name}")
+            )
     for table in tables:
         if table.comment is not None:
-            out.append(DDL(_clean(SetTableComment(table).compile(dialect=DIALECT)),
-                           f"comment on table {table.name}"))
+            out.append(
+                DDL(
+                    _clean(SetTableComment(table).compile(dialect=DIALECT)),
+                    f"comment on table {table.name}",
+                )
+            )
         for col in table.columns:
             if col.comment is not None:
-                out.append(DDL(_clean(SetColumnComment(col).compile(dialect=DIALECT)),
-                               f"comment on column {table.name}.{col.name}"))
+                out.append(
+                    DDL(
+                        _clean(SetColumnComment(col).compile(dialect=DIALECT)),
+                        f"comment on column {table.name}.{col.name}",
+                    )
+                )
     by_name = {t.name: t for t in schema.tables}
     for table in tables:
         for ix in by_name[table.name].indexes:
             if ix.comment is not None:
                 lit = "'" + ix.comment.replace("'", "''") + "'"
-                out.append(DDL(f"COMMENT ON INDEX {qualified(ix.name, target_schema)} IS {lit}",
-                               f"comment on index {ix.name}"))
+                out.append(
+                    DDL(
+                        f"COMMENT ON INDEX {qualified(ix.name, target_schema)} IS {lit}",
+                        f"comment on index {ix.name}",
+                    )
+                )
     return out
 
 
