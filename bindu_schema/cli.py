@@ -126,6 +126,9 @@ def render(ctx: click.Context, schema_path: str, target_schema: str | None) -> i
     show_default=True,
     help="Build and drop indexes on existing tables CONCURRENTLY.",
 )
+@click.option(
+    "--lint/--no-lint", default=True, show_default=True, help="Run squawk on the upgrade SQL."
+)
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -135,13 +138,16 @@ def plan(
     fmt: str,
     validate: bool,
     concurrently: bool,
+    lint: bool,
 ) -> int:
     """Show the DDL that takes the target database to the YAML. Exit 2 when there are changes."""
     from . import plan as planner
 
     schema = load_schema(schema_path)
     dbs = resolve_databases(database_url, dev_url)
-    p = planner.build(schema, dbs.live, dbs.dev, validate=validate, concurrently=concurrently)
+    p = planner.build(
+        schema, dbs.live, dbs.dev, validate=validate, concurrently=concurrently, run_lint=lint
+    )
     _echo(ctx, (planner.render_json(p) if fmt == "json" else planner.render_text(p)).rstrip("\n"))
     return EXIT_OK if p.empty else EXIT_CHANGES
 

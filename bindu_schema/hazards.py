@@ -207,7 +207,8 @@ def classify(sql: str, facts: Facts) -> tuple[str, ...]:
             ):
                 found.add(TABLE_REWRITE)
         elif re.match(r"^validate\s+constraint", rl):
-            found.add(CONSTRAINT_VALIDATION)
+            if existing:
+                found.add(CONSTRAINT_VALIDATION)
         elif re.match(r"^add\s+constraint", rl) and existing:
             if "not valid" not in rl:
                 if (

@@ -30,13 +30,49 @@ _ADD_CHECK = re.compile(
 )
 
 
+_VALIDATE = re.compile(
+    r'^alter\s+table\s+(?:only\s+)?(?:"?[\w$]+"?\.)?"?([\w$]+)"?\s+'
+    r'validate\s+constraint\s+"?([\w$]+)"?\s*;?$',
+    re.I,
+)
+_NOT_VALID = re.compile(
+    r'^alter\s+table\s+(?:only\s+)?(?:"?[\w$]+"?\.)?"?([\w$]+)"?\s+add\s+'
+    r'constraint\s+"?([\w$]+)"?\s.*\snot\s+valid\s*;?$',
+    re.I | re.S,
+)
+
+
 def is_transactional(sql: str) -> bool:
-    return re.search(r"\bconcurrently\b", sql.split("(")[0], re.I) is None
+    """CONCURRENTLY cannot run in a transaction; VALIDATE runs in its own so the scan does
+    not extend the exclusive lock taken by the rest of the revision."""
+    s = sql.strip()
+    if _VALIDATE.match(s):
+        return False
+    return re.search(r"\bconcurrently\b", s.split("(")[0], re.I) is None
+
+
+def _collapse_new_table_validation(statements: list[str], facts: Facts) -> list[str]:
+    """On a table created by the same plan NOT VALID + VALIDATE is pointless: add it valid."""
+    validates = {(m.group(1), m.group(2)) for s in statements if (m := _VALIDATE.match(s.strip()))}
+    out: list[str] = []
+    collapsed: set[tuple[str, str]] = set()
+    for s in statements:
+        st = s.strip()
+        m = _NOT_VALID.match(st)
+        if m and m.group(1) not in facts.tables and (m.group(1), m.group(2)) in validates:
+            out.append(re.sub(r"\s+not\s+valid\s*;?$", ";", st, flags=re.I))
+            collapsed.add((m.group(1), m.group(2)))
+            continue
+        v = _VALIDATE.match(st)
+        if v and (v.group(1), v.group(2)) in collapsed:
+            continue
+        out.append(st)
+    return out
 
 
 def rewrite(statements: list[str], facts: Facts) -> list[str]:
     out: list[str] = []
-    for sql in statements:
+    for sql in _collapse_new_table_validation(statements, facts):
         s = sql.strip()
         if (m := _CREATE_INDEX.match(s)) and m.group(3) in facts.tables:
             out.append(f"{m.group(1)} CONCURRENTLY {m.group(2)}")

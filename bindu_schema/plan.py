@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from . import catalog, differ, executor, hazards, model, online, renames, replica, server
+from . import catalog, differ, executor, hazards, lint, model, online, renames, replica, server
 from . import compile as compiler
 from .catalog import Facts
 from .errors import BinduSchemaError
+from .lint import Finding
 from .settings import DatabaseURL
 
 
@@ -23,6 +24,7 @@ class Statement:
     sql: str
     hazards: tuple[str, ...] = ()
     transactional: bool = True  # False for CONCURRENTLY: runs outside a transaction
+    lint: tuple[Finding, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ def build(
     with_downgrade: bool = True,
     validate: bool = True,
     concurrently: bool = True,
+    run_lint: bool = True,
 ) -> Plan:
     """Diff live -> YAML (and back), with renames, online DDL, hazards and a rehearsal."""
     live_facts = catalog.read(live)
@@ -101,11 +104,24 @@ def build(
             down = online.rewrite(down, desired_facts)
         if validate and up:
             _rehearse(live, dev, desired, up, down, schema.exclude)
+    statements = _statements(up, live_facts)
+    if run_lint:
+        statements = _with_lint(statements)
     return Plan(
-        statements=_statements(up, live_facts),
+        statements=statements,
         downgrade=_statements(down, desired_facts),
         source_sha256=schema.source_sha256,
         target=live.safe,
+    )
+
+
+def _with_lint(statements: tuple[Statement, ...]) -> tuple[Statement, ...]:
+    try:
+        found = lint.lint([s.sql for s in statements], [s.transactional for s in statements])
+    except lint.LintUnavailable as exc:
+        raise BinduSchemaError(f"{exc}") from None
+    return tuple(
+        replace(s, lint=lint.merge(f, s.hazards)) for s, f in zip(statements, found, strict=True)
     )
 
 
@@ -142,7 +158,12 @@ def render_text(plan: Plan) -> str:
     for s in plan.statements:
         lines.append(s.sql.rstrip())
         for h in s.hazards:
-            lines.append(f"--   hazard {h}: {hazards.EXPLANATIONS[h]}")
+            same = [f.rule for f in s.lint if f.same_as_hazard == h]
+            also = f" [squawk: {', '.join(same)}]" if same else ""
+            lines.append(f"--   hazard {h}: {hazards.EXPLANATIONS[h]}{also}")
+        for f in s.lint:
+            if f.same_as_hazard is None:
+                lines.append(f"--   lint {f.text()}")
         lines.append("")
     return "\n".join(lines) + "\n"
 
@@ -156,7 +177,21 @@ def render_json(plan: Plan) -> str:
                 "source_sha256": plan.source_sha256,
                 "changes": not plan.empty,
                 "statements": [
-                    {"sql": s.sql, "hazards": list(s.hazards), "transactional": s.transactional}
+                    {
+                        "sql": s.sql,
+                        "hazards": list(s.hazards),
+                        "transactional": s.transactional,
+                        "lint": [
+                            {
+                                "tool": "squawk",
+                                "rule": f.rule,
+                                "message": f.message,
+                                "help": f.help,
+                                "same_as_hazard": f.same_as_hazard,
+                            }
+                            for f in s.lint
+                        ],
+                    }
                     for s in plan.statements
                 ],
             },

@@ -63,3 +63,26 @@ def test_every_hazard_is_documented():
 )
 def test_type_change_hazards(old, new, expected):
     assert hazards.type_change_hazards(old, new) == expected
+
+
+def test_squawk_finding_shown_once_with_its_hazard(cli, make_db, dev_server, tmp_path):
+    """A non-concurrent index build: squawk's rule appears, merged into INDEX_BUILD."""
+    spec = yaml.safe_load((Path(__file__).parent / "cases" / "hazards" /
+                           "add_index_not_concurrently.yaml").read_text())
+    db = make_db()
+    sql(db, spec["before"])
+    schema = tmp_path / "after.yaml"
+    schema.write_text(spec["after"])
+    args = ["--schema", str(schema), "--database-url", db.sqlalchemy, *dev_args(dev_server),
+            "--no-concurrently"]
+    text = cli("plan", *args)
+    assert text.code == 2, text.text
+    assert "hazard INDEX_BUILD" in text.out
+    assert "squawk: require-concurrent-index-creation" in text.out
+    assert text.out.count("require-concurrent-index-creation") == 1
+    data = json.loads(cli("plan", "--format", "json", *args).out)
+    (stmt,) = [s for s in data["statements"] if s["sql"].startswith("CREATE INDEX")]
+    rules = {f["rule"]: f["same_as_hazard"] for f in stmt["lint"]}
+    assert rules["require-concurrent-index-creation"] == "INDEX_BUILD"
+    no_lint = cli("plan", "--no-lint", *args)
+    assert "squawk" not in no_lint.out
