@@ -109,7 +109,7 @@ def apply(
     with alembic_errors(live, log_to=log):
         command.upgrade(cfg, "head")
     after = current_heads(live)
-    drift = planner.build(schema, live, dev)
+    drift = planner.build(schema, live, dev, with_downgrade=False, validate=False)
     return ApplyResult(_one(before), _one(after), tuple(s.sql for s in drift.statements), written)
 
 

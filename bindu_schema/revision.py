@@ -33,6 +33,7 @@ from sqlalchemy.pool import NullPool
 
 from . import differ, loader, model, server
 from .errors import BinduSchemaError, DatabaseError
+from . import plan as planner
 from .plan import Statement, desired_database
 from .settings import DatabaseURL, scrub
 
@@ -201,12 +202,28 @@ def render_call(sql: str, indent: str = "    ") -> str:
 
 
 def render_body(statements: Sequence[Statement]) -> str:
+    """op.execute per statement; CONCURRENTLY statements inside an autocommit block."""
     if not statements:
         return "    pass"
-    blocks = []
-    for s in statements:
-        lines = [f"    # hazard: {h}" for h in s.hazards]
-        lines.append(render_call(s.sql))
+    blocks: list[str] = []
+    n = 0
+    while n < len(statements):
+        if statements[n].transactional:
+            s = statements[n]
+            blocks.append(
+                "\n".join([*(f"    # hazard: {h}" for h in s.hazards), render_call(s.sql)])
+            )
+            n += 1
+            continue
+        lines = [
+            "    # CONCURRENTLY cannot run inside a transaction:",
+            "    with op.get_context().autocommit_block():",
+        ]
+        while n < len(statements) and not statements[n].transactional:
+            s = statements[n]
+            lines += [f"        # hazard: {h}" for h in s.hazards]
+            lines.append(render_call(s.sql, indent="        "))
+            n += 1
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
@@ -341,10 +358,13 @@ def generate(
     head = single_head(script)
     with desired_database(schema, dev) as desired, server.scratch(dev) as previous:
         replay(ini, previous, schema_path)
-        up = tuple(Statement(s) for s in differ.diff(previous, desired, schema.exclude))
+        # The plan pipeline (renames, online DDL, hazards) with the replayed head as "live";
+        # its rehearsal is replaced by the stronger check below: the file itself, run by
+        # Alembic.
+        p = planner.build(schema, previous, dev, with_downgrade=True, validate=False)
+        up, down = p.statements, p.downgrade
         if not up:
             return Outcome(None, None, head, (), ())
-        down = tuple(Statement(s) for s in differ.diff(desired, previous, schema.exclude))
         revid = rev_id or next_revision_id(script)
         args = template_args(_source_name(schema_path, ini), schema, up, down)
         with tempfile.TemporaryDirectory(prefix="bindu-schema-revision-") as tmp:
