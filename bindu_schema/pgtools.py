@@ -68,7 +68,12 @@ def run(name: str, args: list[str], url: DatabaseURL, stdin: str | None = None) 
 
 
 def dump_schema(url: DatabaseURL) -> str:
-    return run("pg_dump", ["--schema-only", "--no-owner", "--no-privileges"], url)
+    out = run("pg_dump", ["--schema-only", "--no-owner", "--no-privileges"], url)
+    # pg_dump 18 sets parameters older servers do not know (the dev server may be older).
+    return "\n".join(line for line in out.splitlines() if not line.startswith(_NEW_SETTINGS))
+
+
+_NEW_SETTINGS = ("SET transaction_timeout",)
 
 
 def restore_sql(url: DatabaseURL, sql: str) -> None:

@@ -52,9 +52,42 @@ def pg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["BINDU_SCHEMA_HOME"] = old
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "acceptance: runs against both targets, embedded PostgreSQL 18 and Debian's "
+        "PostgreSQL 15 (BINDU_TEST_TARGETS=pg18 limits it to one)",
+    )
+
+
+TARGETS = [t for t in os.environ.get("BINDU_TEST_TARGETS", "pg18,pg15").split(",") if t]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Acceptance tests run once per server; every other test uses the embedded server only.
+    if "dev_server" in metafunc.fixturenames and metafunc.definition.get_closest_marker(
+        "acceptance"
+    ):
+        metafunc.parametrize("dev_server", TARGETS, indirect=True, scope="session")
+
+
 @pytest.fixture(scope="session")
-def dev_server(pg_home: Path) -> DatabaseURL:
-    """The maintenance database URL of the test server."""
+def debian_pg() -> Iterator[DatabaseURL]:
+    from debian_pg import new_server
+
+    srv = new_server()
+    srv.start()
+    yield normalize(srv.url, "Debian PostgreSQL")
+    srv.stop()
+
+
+@pytest.fixture(scope="session")
+def dev_server(pg_home: Path, request: pytest.FixtureRequest) -> DatabaseURL:
+    """The maintenance database URL of the test server (param: pg18 or pg15)."""
+    target = getattr(request, "param", "pg18")
+    if target == "pg15":
+        url: DatabaseURL = request.getfixturevalue("debian_pg")
+        return url
     raw = os.environ.get("BINDU_TEST_DEV_URL")
     if raw:
         return normalize(raw, "BINDU_TEST_DEV_URL")

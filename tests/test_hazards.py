@@ -19,6 +19,7 @@ from bindu_schema import hazards
 CASES = sorted(Path(__file__).parent.joinpath("cases", "hazards").glob("*.yaml"))
 
 
+@pytest.mark.acceptance
 @pytest.mark.parametrize("case", CASES, ids=[c.stem for c in CASES])
 def test_hazard_case(case, cli, make_db, dev_server, tmp_path):
     spec = yaml.safe_load(case.read_text())
