@@ -290,14 +290,37 @@ def trigger_sql(t: model.Table, tr: model.Trigger, target_schema: str | None = N
     )
 
 
+def _split_functions(
+    schema: model.Schema,
+) -> tuple[list[model.Function], list[model.Function]]:
+    """Functions to create before the tables, and SQL functions to create after them.
+
+    PostgreSQL parses an SQL-language body at CREATE time and rejects names of tables that
+    do not exist yet, so an SQL function goes after the tables, unless a table expression
+    (default, check, index key or WHERE) calls it. Keeping check_function_bodies on means a
+    syntax error in a body is still reported, for the function that has it.
+    """
+    texts: list[str] = []
+    for t in schema.tables:
+        texts += [c.default for c in t.columns if c.default]
+        texts += [ch.expression for ch in t.checks]
+        for ix in t.indexes:
+            texts += [i.expression for i in ix.items if i.expression]
+            texts += [ix.where] if ix.where else []
+    early, late = [], []
+    for f in schema.functions:
+        pattern = rf'(?<![\w$])"?{re.escape(f.name)}"?\s*\('
+        called = any(re.search(pattern, x, re.IGNORECASE) for x in texts)
+        if f.language.lower() == "sql" and not called:
+            late.append(f)
+        else:
+            early.append(f)
+    return early, late
+
+
 def compile_schema(schema: model.Schema, target_schema: str | None = None) -> list[DDL]:
     """Deterministic DDL for the whole schema, in an order that loads into an empty database."""
     out: list[DDL] = []
-    if any(f.language.lower() != "plpgsql" for f in schema.functions):
-        # Functions come before the tables (defaults and checks may call them), but SQL
-        # function bodies are checked at CREATE time and may name those tables: defer the
-        # check, as pg_dump and migra do. PL/pgSQL bodies are never checked that deeply.
-        out.append(DDL("SET check_function_bodies = off", "setting check_function_bodies"))
     if target_schema:
         out.append(
             DDL(f"CREATE SCHEMA IF NOT EXISTS {quote(target_schema)}", f"schema {target_schema}")
@@ -315,7 +338,8 @@ def compile_schema(schema: model.Schema, target_schema: str | None = None) -> li
                 f"enum {en.name}",
             )
         )
-    for f in schema.functions:
+    early, late = _split_functions(schema)
+    for f in early:
         out.append(DDL(function_sql(f, target_schema), f"function {f.identity}"))
     md = build_metadata(schema, target_schema)
     tables = [
@@ -347,6 +371,8 @@ def compile_schema(schema: model.Schema, target_schema: str | None = None) -> li
                     f"foreign key {fk.name} on table {table.name}",
                 )
             )
+    for f in late:
+        out.append(DDL(function_sql(f, target_schema), f"function {f.identity}"))
     for t in schema.tables:
         for tr in t.triggers:
             out.append(

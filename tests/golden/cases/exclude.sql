@@ -1,4 +1,7 @@
-SET check_function_bodies = off;
+CREATE TABLE kept (
+    id INTEGER NOT NULL,
+    CONSTRAINT kept_pkey PRIMARY KEY (id)
+);
 
 CREATE OR REPLACE FUNCTION managed()
 RETURNS integer
@@ -6,8 +9,3 @@ LANGUAGE sql
 AS $function$
 SELECT 1
 $function$;
-
-CREATE TABLE kept (
-    id INTEGER NOT NULL,
-    CONSTRAINT kept_pkey PRIMARY KEY (id)
-);

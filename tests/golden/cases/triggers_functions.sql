@@ -1,5 +1,3 @@
-SET check_function_bodies = off;
-
 CREATE OR REPLACE FUNCTION touch()
 RETURNS trigger
 LANGUAGE plpgsql
@@ -29,22 +27,6 @@ AS $function$
 SELECT ts + make_interval(days => days)
 $function$;
 
-CREATE OR REPLACE FUNCTION greeting(text)
-RETURNS text
-LANGUAGE sql
-STABLE
-AS $function$
-SELECT 'hello, ' || $1 || ' $$ ok'
-$function$;
-
-CREATE OR REPLACE FUNCTION item_count()
-RETURNS bigint
-LANGUAGE sql
-STABLE
-AS $function$
-SELECT count(*) FROM items
-$function$;
-
 CREATE TABLE items (
     id INTEGER NOT NULL,
     name TEXT NOT NULL,
@@ -60,6 +42,22 @@ CREATE TABLE change_log (
     at TIMESTAMP WITH TIME ZONE DEFAULT clock_timestamp() NOT NULL,
     CONSTRAINT change_log_pkey PRIMARY KEY (id)
 );
+
+CREATE OR REPLACE FUNCTION greeting(text)
+RETURNS text
+LANGUAGE sql
+STABLE
+AS $function$
+SELECT 'hello, ' || $1 || ' $$ ok'
+$function$;
+
+CREATE OR REPLACE FUNCTION item_count()
+RETURNS bigint
+LANGUAGE sql
+STABLE
+AS $function$
+SELECT count(*) FROM items
+$function$;
 
 CREATE TRIGGER items_touch BEFORE INSERT OR UPDATE ON items
 FOR EACH ROW
