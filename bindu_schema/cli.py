@@ -129,6 +129,12 @@ def render(ctx: click.Context, schema_path: str, target_schema: str | None) -> i
 @click.option(
     "--lint/--no-lint", default=True, show_default=True, help="Run squawk on the upgrade SQL."
 )
+@click.option(
+    "--target-schema",
+    default=None,
+    metavar="NAME",
+    help="Plan the YAML into this PostgreSQL schema (a Bindu tenant) instead of public.",
+)
 @click.pass_context
 def plan(
     ctx: click.Context,
@@ -139,6 +145,7 @@ def plan(
     validate: bool,
     concurrently: bool,
     lint: bool,
+    target_schema: str | None,
 ) -> int:
     """Show the DDL that takes the target database to the YAML. Exit 2 when there are changes."""
     from . import plan as planner
@@ -146,7 +153,13 @@ def plan(
     schema = load_schema(schema_path)
     dbs = resolve_databases(database_url, dev_url)
     p = planner.build(
-        schema, dbs.live, dbs.dev, validate=validate, concurrently=concurrently, run_lint=lint
+        schema,
+        dbs.live,
+        dbs.dev,
+        validate=validate,
+        concurrently=concurrently,
+        run_lint=lint,
+        target_schema=target_schema,
     )
     _echo(ctx, (planner.render_json(p) if fmt == "json" else planner.render_text(p)).rstrip("\n"))
     return EXIT_OK if p.empty else EXIT_CHANGES

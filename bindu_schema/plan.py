@@ -77,33 +77,33 @@ def build(
     validate: bool = True,
     concurrently: bool = True,
     run_lint: bool = True,
+    target_schema: str | None = None,
 ) -> Plan:
     """Diff live -> YAML (and back), with renames, online DDL, hazards and a rehearsal."""
-    live_facts = catalog.read(live)
-    hints = renames.plan_renames(schema, live_facts, live.safe)
-    with desired_database(schema, dev) as desired:
+    ns = target_schema or "public"
+    ex = schema.exclude
+    live_facts = catalog.read(live, ns)
+    hints = renames.plan_renames(schema, live_facts, live.safe, target_schema)
+    with desired_database(schema, dev, target_schema) as desired:
         if hints:
             with replica.schema_copy(live, dev) as renamed:
                 executor.run(renamed, [r.up for r in hints])
-                up = [r.up for r in hints] + differ.diff(renamed, desired, schema.exclude)
+                up = [r.up for r in hints] + differ.diff(renamed, desired, ex, ns)
                 down = (
-                    (
-                        differ.diff(desired, renamed, schema.exclude)
-                        + [r.down for r in reversed(hints)]
-                    )
+                    (differ.diff(desired, renamed, ex, ns) + [r.down for r in reversed(hints)])
                     if with_downgrade
                     else []
                 )
         else:
-            up = differ.diff(live, desired, schema.exclude)
-            down = differ.diff(desired, live, schema.exclude) if with_downgrade and up else []
-        desired_facts = catalog.read(desired)
+            up = differ.diff(live, desired, ex, ns)
+            down = differ.diff(desired, live, ex, ns) if with_downgrade and up else []
+        desired_facts = catalog.read(desired, ns)
         live_facts = hazards.without_dropped_tables(up, live_facts)
         if concurrently:
             up = online.rewrite(up, live_facts)
             down = online.rewrite(down, desired_facts)
         if validate and up:
-            _rehearse(live, dev, desired, up, down, schema.exclude)
+            _rehearse(live, dev, desired, up, down, ex, ns)
     statements = _statements(up, live_facts)
     if run_lint:
         statements = _with_lint(statements)
@@ -132,16 +132,17 @@ def _rehearse(
     up: list[str],
     down: list[str],
     exclude: model.Exclude,
+    ns: str = "public",
 ) -> None:
     """Apply up to a copy of live: must equal the YAML; then down: must equal live again."""
     with replica.schema_copy(live, dev) as copy:
         executor.run(copy, up)
-        left = differ.diff(copy, desired, exclude)
+        left = differ.diff(copy, desired, exclude, ns)
         if left:
             raise PlanValidationError("upgrade", left)
         if down:
             executor.run(copy, down)
-            back = differ.diff(copy, live, exclude)
+            back = differ.diff(copy, live, exclude, ns)
             if back:
                 raise PlanValidationError("downgrade", back)
 
