@@ -1,0 +1,26 @@
+"""Bindu tenant schemas: the schema name Bindu derives from a DID.
+
+Lower-case; every character outside [a-z0-9_] becomes '_'; 'schema_' in front when it
+starts with a digit; a name over 63 characters becomes its first 54 characters, '_', and
+the first 8 hex characters of the SHA-256 of the full name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+MAX_NAME = 63
+_OUTSIDE = re.compile(r"[^a-z0-9_]")
+
+
+def schema_name(did: str) -> str:
+    if not did:
+        raise ValueError("a DID is required to derive a tenant schema name")
+    name = _OUTSIDE.sub("_", did.lower())
+    if name[0].isdigit():
+        name = "schema_" + name
+    if len(name) > MAX_NAME:
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[:54]}_{digest}"
+    return name
