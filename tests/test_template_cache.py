@@ -1,0 +1,174 @@
+"""The template cache behind plan.desired_database (server.scratch_with_ddl), on real PostgreSQL."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, dev_args, scratch_databases, sql
+
+from bindu_schema import compile as compiler
+from bindu_schema import loader, plan, server
+from bindu_schema.errors import BinduSchemaError, DatabaseError
+
+sys.path.insert(0, str(ROOT / "bench"))
+import schemagen  # noqa: E402
+
+
+def unique_yaml(tmp_path: Path, tables: int = 2, extra_column: bool = False) -> Path:
+    """A small generated schema whose DDL no other test produces (a unique table comment)."""
+    tag = uuid.uuid4().hex[:8]
+    text = schemagen.generate(tables, extra_column).replace(
+        "comment: Generated table 1 of", f"comment: Generated table 1 ({tag}) of"
+    )
+    path = tmp_path / f"schema-{tag}.yaml"
+    path.write_text(text)
+    return path
+
+
+def template_for(path: Path) -> str:
+    return server.template_name(compiler.compile_schema(loader.load(path)))
+
+
+def templates(dev) -> list[str]:
+    return [
+        str(r[0])
+        for r in sql(dev, "SELECT datname FROM pg_database ORDER BY 1")
+        if str(r[0]).startswith(server.TEMPLATE_PREFIX)
+    ]
+
+
+@pytest.fixture
+def count_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    real = server.load_ddl
+
+    def counting(url, ddl):  # type: ignore[no-untyped-def]
+        calls.append(len(ddl))
+        real(url, ddl)
+
+    monkeypatch.setattr(server, "load_ddl", counting)
+    return calls
+
+
+def test_unchanged_yaml_reuses_the_template_and_a_changed_one_gets_a_new(
+    cli, make_db, dev_server, tmp_path, count_loads
+):
+    path = unique_yaml(tmp_path)
+    db = make_db()
+    args = [
+        "plan",
+        "--schema",
+        str(path),
+        "--database-url",
+        db.sqlalchemy,
+        "--no-validate",
+        *dev_args(dev_server),
+    ]
+    first = cli(*args)
+    assert first.code == 2, first.text
+    name = template_for(path)
+    assert name in templates(dev_server)
+    assert len(count_loads) == 1
+
+    again = cli(*args)
+    assert again.out == first.out
+    assert len(count_loads) == 1, "the unchanged YAML must be cloned, not loaded again"
+
+    changed = unique_yaml(tmp_path, extra_column=True)
+    other = cli(
+        "plan",
+        "--schema",
+        str(changed),
+        "--database-url",
+        db.sqlalchemy,
+        "--no-validate",
+        *dev_args(dev_server),
+    )
+    assert other.code == 2, other.text
+    assert len(count_loads) == 2
+    assert template_for(changed) != name
+    assert template_for(changed) in templates(dev_server)
+    assert scratch_databases(dev_server) == []
+
+
+def test_plan_output_is_identical_with_and_without_the_cache(cli, make_db, dev_server, tmp_path):
+    path = unique_yaml(tmp_path)
+    db = make_db()
+    args = ["plan", "--schema", str(path), "--database-url", db.sqlalchemy, *dev_args(dev_server)]
+    off = cli(*args, env={server.TEMPLATE_CACHE_ENV: "0"})
+    assert off.code == 2, off.text
+    assert template_for(path) not in templates(dev_server)
+    cold = cli(*args)  # builds the template
+    warm = cli(*args)  # clones it
+    assert off.out == cold.out == warm.out
+    assert template_for(path) in templates(dev_server)
+    server.execute_statements(
+        db,
+        [
+            s.sql
+            for s in plan.build(
+                loader.load(path), db, dev_server, with_downgrade=False, validate=False
+            ).statements
+        ],
+    )
+    in_sync = cli(*args)
+    assert in_sync.code == 0, in_sync.text
+    assert scratch_databases(dev_server) == []
+
+
+def test_templates_are_prefixed_and_bounded(dev_server, tmp_path):
+    for _ in range(server.MAX_TEMPLATES + 2):
+        schema = loader.load(unique_yaml(tmp_path, tables=1))
+        with plan.desired_database(schema, dev_server) as url:
+            assert url.database.startswith(server.SCRATCH_PREFIX)
+    names = templates(dev_server)
+    assert 0 < len(names) <= server.MAX_TEMPLATES
+    assert all(len(n) <= 63 for n in names)
+    assert scratch_databases(dev_server) == []
+    # Templates refuse connections, so a stray session can never block a clone.
+    rows = sql(dev_server, f"SELECT datallowconn FROM pg_database WHERE datname = '{names[-1]}'")
+    assert rows == [(False,)]
+
+
+def test_a_desired_database_changed_by_its_user_is_not_kept(dev_server, tmp_path):
+    schema = loader.load(unique_yaml(tmp_path))
+    name = server.template_name(compiler.compile_schema(schema))
+    with plan.desired_database(schema, dev_server) as url:
+        server.execute_statements(url, ["CREATE TABLE scribble (id int)"])
+    assert name not in templates(dev_server)
+    with plan.desired_database(schema, dev_server) as url:
+        pass
+    assert name in templates(dev_server)
+    with plan.desired_database(schema, dev_server) as url:  # a clone: same guarantees
+        assert sql(url, "SELECT count(*) FROM pg_class WHERE relname = 'scribble'") == [(0,)]
+    assert scratch_databases(dev_server) == []
+
+
+def test_the_desired_database_is_dropped_when_its_user_fails(dev_server, tmp_path):
+    schema = loader.load(unique_yaml(tmp_path))
+    for _ in range(2):  # a miss (loaded) and a hit (cloned)
+        with pytest.raises(RuntimeError), plan.desired_database(schema, dev_server):
+            raise RuntimeError("boom")
+        assert scratch_databases(dev_server) == []
+    assert server.template_name(compiler.compile_schema(schema)) not in templates(dev_server)
+
+
+def test_guards_never_drop_foreign_databases(dev_server):
+    with pytest.raises(BinduSchemaError, match="not a bindu-schema template"):
+        server.drop_template(dev_server, "bindu")
+    with pytest.raises(BinduSchemaError, match="not a scratch database"):
+        server.drop_scratch(dev_server, server.TEMPLATE_PREFIX + "0" * 40)
+
+
+def test_batched_load_still_names_the_failing_object(dev_server):
+    ddl = [
+        compiler.DDL("CREATE TABLE ok_one (id int)", "table ok_one"),
+        compiler.DDL("CREATE TABLE broken (id no_such_type)", "table broken"),
+    ]
+    with server.scratch(dev_server) as url:
+        with pytest.raises(DatabaseError, match="table broken"):
+            server.load_ddl(url, ddl)
+        assert sql(url, "SELECT count(*) FROM pg_class WHERE relname = 'ok_one'") == [(0,)]
