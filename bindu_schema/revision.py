@@ -32,8 +32,8 @@ from alembic.util import CommandError
 from sqlalchemy.pool import NullPool
 
 from . import differ, loader, model, server
-from .errors import BinduSchemaError, DatabaseError
 from . import plan as planner
+from .errors import BinduSchemaError, DatabaseError
 from .plan import Statement, desired_database
 from .settings import DatabaseURL, scrub
 

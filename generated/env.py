@@ -150,6 +150,8 @@ def run_migrations_offline() -> None:
     context.configure(
         url=url.sqlalchemy if url else None,
         dialect_name=None if url else "postgresql",
+        # named: no psycopg2 "%%" doubling of percent signs in the DBA's SQL
+        dialect_opts={"paramstyle": "named"},
         target_metadata=target_metadata,
         literal_binds=True,
         include_object=include_object,

@@ -169,10 +169,12 @@ def test_hand_written_revision_joins_chain(tmp_path, cli, make_db, dev_server):
     hand_id = re.search(r"^revision: str = ['\"](\w+)['\"]", hand_file.read_text(), re.M)
     assert hand_id is not None, hand.text
     src = hand_file.read_text().replace(
-        'def upgrade() -> None:\n    """Upgrade schema."""\n    pass',
-        'def upgrade() -> None:\n    """Upgrade schema."""\n'
-        "    op.execute(\"update tasks set state = 'working'\")",
+        "def upgrade() -> None:\n    pass",
+        "def upgrade() -> None:\n"
+        "    op.execute(\"insert into contexts (id) values "
+        "('00000000-0000-0000-0000-0000000000aa')\")",
     )
+    assert src != hand_file.read_text()
     hand_file.write_text(src)
 
     unchanged = revision_cmd(cli, proj, dev_server, "nothing yet")
@@ -188,6 +190,7 @@ def test_hand_written_revision_joins_chain(tmp_path, cli, make_db, dev_server):
     ok(alembic(proj, "upgrade", "head", url=db))
     current = ok(alembic(proj, "current", url=db)).out
     assert newest.name[:13] in current
+    assert sql(db, "select id::text from contexts") == [("00000000-0000-0000-0000-0000000000aa",)]
     assert (
         cli(
             "plan",
