@@ -112,7 +112,18 @@ def render(ctx: click.Context, schema_path: str, target_schema: str | None) -> i
 @schema_option
 @db_options
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--color",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Color the text format (auto: on a terminal without NO_COLOR).",
 )
 @click.option(
     "--validate/--no-validate",
@@ -146,22 +157,32 @@ def plan(
     concurrently: bool,
     lint: bool,
     target_schema: str | None,
+    color: str,
 ) -> int:
     """Show the DDL that takes the target database to the YAML. Exit 2 when there are changes."""
     from . import plan as planner
+    from . import progress, report
 
     schema = load_schema(schema_path)
-    dbs = resolve_databases(database_url, dev_url)
-    p = planner.build(
-        schema,
-        dbs.live,
-        dbs.dev,
-        validate=validate,
-        concurrently=concurrently,
-        run_lint=lint,
-        target_schema=target_schema,
-    )
-    _echo(ctx, (planner.render_json(p) if fmt == "json" else planner.render_text(p)).rstrip("\n"))
+    with progress.step("starting the dev server", ctx.obj.err):
+        dbs = resolve_databases(database_url, dev_url)
+    with progress.step(f"planning against {dbs.live.safe}", ctx.obj.err):
+        p = planner.build(
+            schema,
+            dbs.live,
+            dbs.dev,
+            validate=validate,
+            concurrently=concurrently,
+            run_lint=lint,
+            target_schema=target_schema,
+        )
+    if fmt == "json":
+        text = planner.render_json(p)
+    elif fmt == "markdown":
+        text = report.render_markdown(p, schema)
+    else:
+        text = report.render_text(p, color=report.use_color(color, ctx.obj.out))
+    _echo(ctx, text.rstrip("\n"))
     return EXIT_OK if p.empty else EXIT_CHANGES
 
 
@@ -241,4 +262,5 @@ def main() -> None:
 
 
 __all__ = ["run", "main", "errors"]
-from . import cli_alembic  # noqa: E402, F401  (registers revision, apply, adopt)
+# Registering modules: revision, apply, adopt (cli_alembic); inspect, diagram (cli_review).
+from . import cli_alembic, cli_review  # noqa: E402, F401

@@ -170,6 +170,9 @@ def render_text(plan: Plan) -> str:
 
 
 def render_json(plan: Plan) -> str:
+    """The documented JSON shape: docs/plan-output.schema.json (format_version 1)."""
+    from .report import summary
+
     return (
         json.dumps(
             {
@@ -177,6 +180,7 @@ def render_json(plan: Plan) -> str:
                 "target": plan.target,
                 "source_sha256": plan.source_sha256,
                 "changes": not plan.empty,
+                "summary": summary(plan.statements),
                 "statements": [
                     {
                         "sql": s.sql,

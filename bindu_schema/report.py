@@ -1,0 +1,418 @@
+"""Plans for people: the pull-request markdown, the summary of what changes, colored text.
+
+- `summary(statements)` counts statements per object type and action, derived from the
+  SQL itself (the same words a reviewer reads). It is part of the JSON output
+  (docs/plan-output.schema.json) and of the markdown table.
+- `render_markdown(plan, schema)` is a pull-request comment: title, summary table,
+  hazards first, the SQL in a fenced block, then a Mermaid diagram of the tables the plan
+  touches with the changed columns marked.
+- `render_text(plan, color)` is plan.render_text with hazard lines colored (red for
+  DELETES_DATA, yellow for the others) and the SQL left plain; `use_color` decides from
+  --color, NO_COLOR, TERM=dumb and whether the stream is a terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING
+
+from . import diagram, hazards, model
+
+if TYPE_CHECKING:
+    from .plan import Plan, Statement
+
+OBJECT_TYPES = (
+    "table",
+    "column",
+    "index",
+    "constraint",
+    "function",
+    "trigger",
+    "comment",
+    "sequence",
+    "type",
+    "extension",
+    "other",
+)
+ACTIONS = ("create", "alter", "drop")
+
+_IDENT = r'(?:"(?:[^"]|"")+"|[^\s."(),;]+)'
+_QN = rf"(?:{_IDENT}\s*\.\s*)?({_IDENT})"
+
+
+def _unquote(ident: str) -> str:
+    return ident[1:-1].replace('""', '"') if ident.startswith('"') else ident.lower()
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one statement does: object type, action, and the table/column it touches."""
+
+    object_type: str
+    action: str
+    table: str | None = None
+    column: str | None = None
+    note: str | None = None  # for columns: added / changed / renamed / comment / dropped
+
+
+_ALTER_TABLE_ACTIONS: tuple[tuple[re.Pattern[str], str, str, str | None], ...] = (
+    (
+        re.compile(r"^add\s+(?:constraint|primary|unique|check|foreign|exclude)\b", re.I),
+        "constraint",
+        "create",
+        None,
+    ),
+    (re.compile(r"^drop\s+constraint\b", re.I), "constraint", "drop", None),
+    (re.compile(r"^(?:validate|rename)\s+constraint\b", re.I), "constraint", "alter", None),
+    (
+        re.compile(rf"^add\s+column\s+(?:if\s+not\s+exists\s+)?({_IDENT})", re.I),
+        "column",
+        "create",
+        "added",
+    ),
+    (
+        re.compile(rf"^drop\s+column\s+(?:if\s+exists\s+)?({_IDENT})", re.I),
+        "column",
+        "drop",
+        "dropped",
+    ),
+    (re.compile(rf"^alter\s+(?:column\s+)?({_IDENT})", re.I), "column", "alter", "changed"),
+    (
+        re.compile(rf"^rename\s+(?:column\s+)?{_IDENT}\s+to\s+({_IDENT})", re.I),
+        "column",
+        "alter",
+        "renamed",
+    ),
+)
+
+_SIMPLE: tuple[tuple[re.Pattern[str], str, str], ...] = (
+    (
+        re.compile(r"^create\s+(?:or\s+replace\s+)?(?:function|procedure)\b", re.I),
+        "function",
+        "create",
+    ),
+    (re.compile(r"^drop\s+(?:function|procedure)\b", re.I), "function", "drop"),
+    (re.compile(r"^alter\s+(?:function|procedure)\b", re.I), "function", "alter"),
+    (re.compile(r"^create\s+sequence\b", re.I), "sequence", "create"),
+    (re.compile(r"^drop\s+sequence\b", re.I), "sequence", "drop"),
+    (re.compile(r"^alter\s+sequence\b", re.I), "sequence", "alter"),
+    (re.compile(r"^create\s+(?:type|domain)\b", re.I), "type", "create"),
+    (re.compile(r"^drop\s+(?:type|domain)\b", re.I), "type", "drop"),
+    (re.compile(r"^alter\s+(?:type|domain)\b", re.I), "type", "alter"),
+    (re.compile(r"^create\s+extension\b", re.I), "extension", "create"),
+    (re.compile(r"^drop\s+extension\b", re.I), "extension", "drop"),
+    (re.compile(r"^alter\s+extension\b", re.I), "extension", "alter"),
+)
+
+
+def _strip_comments(sql: str) -> str:
+    lines = [ln for ln in sql.strip().splitlines() if not ln.lstrip().startswith("--")]
+    return "\n".join(lines).strip()
+
+
+def classify(sql: str, index_tables: Mapping[str, str] | None = None) -> Change:
+    """The object type and action of one statement (and the table and column it touches).
+    `index_tables` maps index names to tables for DROP/ALTER INDEX, which do not name them."""
+    s = _strip_comments(sql)
+    idx = index_tables or {}
+    if m := re.match(
+        rf"^create\s+(?:(?:global\s+|local\s+)?(?:temp|temporary|unlogged)\s+)?"
+        rf"table\s+(?:if\s+not\s+exists\s+)?{_QN}",
+        s,
+        re.I,
+    ):
+        return Change("table", "create", _unquote(m.group(1)))
+    if m := re.match(rf"^drop\s+table\s+(?:if\s+exists\s+)?{_QN}", s, re.I):
+        return Change("table", "drop", _unquote(m.group(1)))
+    if m := re.match(
+        rf"^alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?{_QN}\s+(.*)$", s, re.I | re.S
+    ):
+        table, rest = _unquote(m.group(1)), m.group(2).strip()
+        if r := re.match(rf"^rename\s+to\s+({_IDENT})", rest, re.I):
+            return Change("table", "alter", _unquote(r.group(1)))
+        for pattern, otype, action, note in _ALTER_TABLE_ACTIONS:
+            if r := pattern.match(rest):
+                column = _unquote(r.group(1)) if otype == "column" else None
+                return Change(otype, action, table, column, note)
+        return Change("table", "alter", table)
+    if m := re.match(
+        rf"^create\s+(?:unique\s+)?index\s+(?:concurrently\s+)?"
+        rf"(?:if\s+not\s+exists\s+)?(?:{_IDENT}\s+)?on\s+(?:only\s+)?{_QN}",
+        s,
+        re.I,
+    ):
+        return Change("index", "create", _unquote(m.group(1)))
+    if m := re.match(rf"^drop\s+index\s+(?:concurrently\s+)?(?:if\s+exists\s+)?{_QN}", s, re.I):
+        return Change("index", "drop", idx.get(_unquote(m.group(1))))
+    if m := re.match(
+        rf"^alter\s+index\s+(?:if\s+exists\s+)?{_QN}(?:\s+rename\s+to\s+"
+        rf"({_IDENT}))?",
+        s,
+        re.I,
+    ):
+        name = _unquote(m.group(2) or m.group(1))
+        return Change("index", "alter", idx.get(name))
+    if m := re.match(
+        rf"^create\s+(?:or\s+replace\s+)?(?:constraint\s+)?trigger\s+{_IDENT}\s+"
+        rf".*?\bon\s+{_QN}",
+        s,
+        re.I | re.S,
+    ):
+        return Change("trigger", "create", _unquote(m.group(1)))
+    if m := re.match(rf"^drop\s+trigger\s+(?:if\s+exists\s+)?{_IDENT}\s+on\s+{_QN}", s, re.I):
+        return Change("trigger", "drop", _unquote(m.group(1)))
+    if m := re.match(rf"^alter\s+trigger\s+{_IDENT}\s+on\s+{_QN}", s, re.I):
+        return Change("trigger", "alter", _unquote(m.group(1)))
+    if m := re.match(
+        rf"^comment\s+on\s+(table|column|index)\s+((?:{_IDENT}\s*\.\s*)*{_IDENT})"
+        r"\s+is\s+(.*)$",
+        s,
+        re.I | re.S,
+    ):
+        kind = m.group(1).lower()
+        parts = [_unquote(p) for p in re.findall(_IDENT, m.group(2)) if p != "."]
+        action = "drop" if re.match(r"^null\s*;?$", m.group(3).strip(), re.I) else "alter"
+        if kind == "column" and len(parts) >= 2:
+            return Change("comment", action, parts[-2], parts[-1], "comment")
+        if kind == "index":
+            return Change("comment", action, idx.get(parts[-1]))
+        return Change("comment", action, parts[-1])
+    for pattern, otype, action in _SIMPLE:
+        if pattern.match(s):
+            return Change(otype, action)
+    verb = s.split(None, 1)[0].lower() if s else ""
+    return Change("other", {"create": "create", "drop": "drop"}.get(verb, "alter"))
+
+
+def summary(
+    statements: Iterable[Statement], index_tables: Mapping[str, str] | None = None
+) -> dict[str, dict[str, int]]:
+    """{object type: {create: n, alter: n, drop: n}} for every object type (zeros included,
+    so the shape is stable)."""
+    out = {t: dict.fromkeys(ACTIONS, 0) for t in OBJECT_TYPES}
+    for s in statements:
+        c = classify(s.sql, index_tables)
+        out[c.object_type][c.action] += 1
+    return out
+
+
+def _index_tables(schema: model.Schema | None) -> dict[str, str]:
+    if schema is None:
+        return {}
+    return {ix.name: t.name for t in schema.tables for ix in t.indexes}
+
+
+# -------------------------------------------------------------------------------- markdown
+
+
+def _code(text: str) -> str:
+    """Inline code that survives backticks in the text."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _fence(text: str, lang: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
+    fence = "`" * (longest + 1)
+    return f"{fence}{lang}\n{text.rstrip()}\n{fence}\n"
+
+
+def _first_line(sql: str, limit: int = 120) -> str:
+    text = " ".join(_strip_comments(sql).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _md_escape(text: str) -> str:
+    return re.sub(r"([\\`*_<>|\[\]])", r"\\\1", text)
+
+
+def render_markdown(
+    plan: Plan, schema: model.Schema | None = None, diagram_of_touched_tables: bool = True
+) -> str:
+    """A pull-request comment for the plan (GitHub-flavoured markdown)."""
+    head = "### bindu-schema plan"
+    target = _code(plan.target)
+    sha = _code(plan.source_sha256[:12]) if plan.source_sha256 else "(none)"
+    if plan.empty:
+        return f"{head}\n\nNo changes: {target} matches the schema (sha256 {sha}).\n"
+    stmts = plan.statements
+    risky = [(n, s) for n, s in enumerate(stmts, 1) if s.hazards]
+    linted = [
+        (n, s)
+        for n, s in enumerate(stmts, 1)
+        if not s.hazards and any(f.same_as_hazard is None for f in s.lint)
+    ]
+    out = [
+        head,
+        "",
+        f"Target {target}, schema sha256 {sha}: **{len(stmts)} statement(s)**, "
+        f"**{len(risky)} with hazards**.",
+        "",
+        "| Object | Create | Alter | Drop |",
+        "| --- | ---: | ---: | ---: |",
+    ]
+    index_tables = _index_tables(schema)
+    counts = summary(stmts, index_tables)
+    for otype in OBJECT_TYPES:
+        row = counts[otype]
+        if any(row.values()):
+            out.append(f"| {otype} | {row['create']} | {row['alter']} | {row['drop']} |")
+    out.append("")
+    if risky:
+        out += [f"#### Hazards ({len(risky)} statement(s))", ""]
+        for n, s in risky:
+            out.append(f"**Statement {n}**: {_code(_first_line(s.sql))}")
+            out.append("")
+            for h in s.hazards:
+                same = [f.rule for f in s.lint if f.same_as_hazard == h]
+                also = f" (squawk: {', '.join(_code(r) for r in same)})" if same else ""
+                out.append(f"- **{h}**: {_md_escape(hazards.EXPLANATIONS.get(h, h))}{also}")
+            for f in s.lint:
+                if f.same_as_hazard is None:
+                    out.append(f"- squawk {_code(f.rule)}: {_md_escape(f.message)}")
+            out.append("")
+    else:
+        out += ["No hazards.", ""]
+    if linted:
+        out += ["#### Lint", ""]
+        for n, s in linted:
+            out.append(f"**Statement {n}**: {_code(_first_line(s.sql))}")
+            out.append("")
+            for f in s.lint:
+                if f.same_as_hazard is None:
+                    help_text = f" {_md_escape(f.help)}" if f.help else ""
+                    out.append(f"- squawk {_code(f.rule)}: {_md_escape(f.message)}{help_text}")
+            out.append("")
+    out += ["#### SQL", "", _fence(_numbered_sql(stmts), "sql")]
+    if diagram_of_touched_tables and schema is not None:
+        out += _touched_diagram(stmts, schema, index_tables)
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _numbered_sql(stmts: Iterable[Statement]) -> str:
+    parts = []
+    for n, s in enumerate(stmts, 1):
+        notes = []
+        if s.hazards:
+            notes.append("hazards: " + ", ".join(s.hazards))
+        if not s.transactional:
+            notes.append("runs outside a transaction")
+        label = f"-- {n}" + (f" ({'; '.join(notes)})" if notes else "")
+        body = s.sql.rstrip()
+        parts.append(f"{label}\n{body if body.endswith(';') else body + ';'}")
+    return "\n\n".join(parts)
+
+
+def touched(
+    stmts: Iterable[Statement], schema: model.Schema, index_tables: Mapping[str, str] | None = None
+) -> tuple[list[str], dict[str, dict[str, str]], list[str], list[str], list[str]]:
+    """(tables in the YAML the plan touches, column marks, new tables, dropped tables,
+    dropped columns as table.column)."""
+    in_yaml = {t.name for t in schema.tables}
+    tables: list[str] = []
+    marks: dict[str, dict[str, str]] = {}
+    new: list[str] = []
+    dropped: list[str] = []
+    dropped_cols: list[str] = []
+    for s in stmts:
+        c = classify(s.sql, index_tables)
+        if c.table is None:
+            continue
+        if c.object_type == "table" and c.action == "drop":
+            if c.table not in in_yaml and c.table not in dropped:
+                dropped.append(c.table)
+            continue
+        if c.object_type == "table" and c.action == "create" and c.table not in new:
+            new.append(c.table)
+        if c.column and c.note == "dropped":
+            dropped_cols.append(f"{c.table}.{c.column}")
+        elif c.column and c.note:
+            marks.setdefault(c.table, {}).setdefault(c.column, c.note)
+        if c.table in in_yaml and c.table not in tables:
+            tables.append(c.table)
+    order = [t.name for t in schema.tables if t.name in tables]
+    return order, marks, new, dropped, dropped_cols
+
+
+def _touched_diagram(
+    stmts: tuple[Statement, ...], schema: model.Schema, index_tables: Mapping[str, str]
+) -> list[str]:
+    tables, marks, new, dropped, dropped_cols = touched(stmts, schema, index_tables)
+    out: list[str] = []
+    if tables:
+        out += [
+            "#### Tables touched",
+            "",
+            diagram.fenced(diagram.render(schema, tables, marks)).rstrip("\n"),
+            "",
+        ]
+    notes = [
+        (label, items)
+        for label, items in (
+            ("New tables", new),
+            ("Dropped tables", dropped),
+            ("Dropped columns", dropped_cols),
+        )
+        if items
+    ]
+    for label, items in notes:
+        out.append(f"{label}: {', '.join(_code(i) for i in items)}.")
+    if notes:
+        out.append("")
+    return out
+
+
+# ------------------------------------------------------------------------------ color text
+
+RESET = "\033[0m"
+RED = "\033[31m"
+YELLOW = "\033[33m"
+GREEN = "\033[32m"
+DIM = "\033[2m"
+BOLD_RED = "\033[1;31m"
+
+
+def use_color(mode: str, stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
+    """--color always|never|auto; auto is on only for a terminal without NO_COLOR or
+    TERM=dumb (https://no-color.org: any non-empty NO_COLOR turns color off)."""
+    env = os.environ if environ is None else environ
+    if mode == "always":
+        return True
+    if mode == "never":
+        return False
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def colorize(text: str) -> str:
+    """Color the comment lines of plan.render_text's output; SQL lines stay plain."""
+    out = []
+    for line in text.split("\n"):
+        if line.startswith(f"--   hazard {hazards.DELETES_DATA}"):
+            out.append(f"{BOLD_RED}{line}{RESET}")
+        elif line.startswith("--   hazard "):
+            out.append(f"{YELLOW}{line}{RESET}")
+        elif line.startswith("--   lint "):
+            out.append(f"{YELLOW}{line}{RESET}")
+        elif line.startswith("-- No changes"):
+            out.append(f"{GREEN}{line}{RESET}")
+        elif line.startswith("-- Plan for ") or line.startswith("-- schema sha256"):
+            out.append(f"{DIM}{line}{RESET}")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def render_text(plan: Plan, color: bool = False) -> str:
+    """plan.render_text, colored when asked."""
+    from .plan import render_text as plain
+
+    text = plain(plan)
+    return colorize(text) if color else text
