@@ -43,13 +43,16 @@ def pg_dump_binary() -> Path:
     return path
 
 
-def backup(url: DatabaseURL, file: Path) -> Path:
+def dump(url: DatabaseURL, file: Path) -> Path:
     """pg_dump the database to file. The password goes through PGPASSWORD only."""
     env = dict(os.environ)
     if url.url.password:
         env["PGPASSWORD"] = str(url.url.password)
     uri = url.url.set(drivername="postgresql")._replace(password=None)
-    file.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BinduSchemaError(f"--backup {file}: {exc.strerror}; nothing was applied") from None
     cmd = [
         str(pg_dump_binary()),
         "--no-password",
@@ -104,17 +107,13 @@ def apply(
     """`alembic upgrade head` on live (env.py: advisory lock + timeouts), then drift check."""
     before = current_heads(live)
     check_known(before, ini, live)
-    written = _backup(live, backup) if backup is not None else None
-    cfg = alembic_config(ini, live, schema_path, **timeouts)
+    written = dump(live, backup) if backup is not None else None
+    cfg = alembic_config(ini, live, schema_path, settings=timeouts)
     with alembic_errors(live, log_to=log):
         command.upgrade(cfg, "head")
     after = current_heads(live)
     drift = planner.build(schema, live, dev, with_downgrade=False, validate=False)
     return ApplyResult(_one(before), _one(after), tuple(s.sql for s in drift.statements), written)
-
-
-def _backup(live: DatabaseURL, file: Path) -> Path:
-    return backup(live, file)
 
 
 @dataclass(frozen=True)

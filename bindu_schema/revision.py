@@ -17,7 +17,7 @@ import logging
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +58,7 @@ def alembic_config(
     schema_path: str | Path | None = None,
     stdout: IO[str] | None = None,
     script_location: Path | None = None,
-    **settings: str,
+    settings: Mapping[str, str] | None = None,
 ) -> Config:
     """An Alembic Config for our env.py: the URL and schema are passed as attributes."""
     path = Path(ini)
@@ -74,7 +74,7 @@ def alembic_config(
         cfg.attributes["bindu_schema.url"] = url.sqlalchemy
     if schema_path is not None:
         cfg.attributes["bindu_schema.schema"] = str(Path(schema_path).resolve())
-    for name, value in settings.items():
+    for name, value in (settings or {}).items():
         cfg.attributes[f"bindu_schema.{name}"] = value
     if script_location is not None:
         cfg.set_main_option("script_location", str(script_location).replace("%", "%%"))

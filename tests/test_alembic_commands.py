@@ -46,8 +46,7 @@ SEED_FORMS = [
 ]
 
 
-@pytest.mark.parametrize(("env_var", "scheme"), SEED_FORMS,
-                         ids=[f"{v}-{s}" for v, s in SEED_FORMS])
+@pytest.mark.parametrize(("env_var", "scheme"), SEED_FORMS, ids=[f"{v}-{s}" for v, s in SEED_FORMS])
 def test_seed_commands_from_repo_root(env_var, scheme, cli, make_db, dev_server):
     db = make_db()
 
@@ -56,7 +55,8 @@ def test_seed_commands_from_repo_root(env_var, scheme, cli, make_db, dev_server)
 
     ok(run("upgrade", "head"))
     assert user_tables(db) == sorted(
-        ["alembic_version", "contexts", "tasks", "task_feedback", "webhook_configs"])
+        ["alembic_version", "contexts", "tasks", "task_feedback", "webhook_configs"]
+    )
     assert plan_code(cli, db, dev_server) == 0
 
     current = ok(run("current")).out
@@ -87,8 +87,10 @@ def test_seed_commands_from_repo_root(env_var, scheme, cli, make_db, dev_server)
 
     offline = ok(run("upgrade", "head", "--sql")).out
     assert 'create table "public"."tasks"' in offline
-    assert f"UPDATE alembic_version SET version_num='{HEAD}'" in offline or \
-        f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD}')" in offline
+    assert (
+        f"UPDATE alembic_version SET version_num='{HEAD}'" in offline
+        or f"INSERT INTO alembic_version (version_num) VALUES ('{HEAD}')" in offline
+    )
 
 
 @pytest.mark.parametrize("env_var", ["DATABASE_URL", "STORAGE__POSTGRES_URL"])
@@ -110,16 +112,23 @@ def chain_project(tmp_path, cli, dev) -> tuple[Path, list[str]]:
     # A comment with a bind-like ":fine" and a function body with a percent sign.
     commented = gin.replace(
         "  tasks:\n    columns:\n",
-        "  tasks:\n    comment: \"tasks: it's :fine\"\n    columns:\n",
+        '  tasks:\n    comment: "tasks: it\'s :fine"\n    columns:\n',
     ).replace("RETURN NEW;", "RETURN NEW;  -- 100% sure")
     assert commented != gin
     proj = make_project(tmp_path, base)
     ids = []
-    for n, (yaml_text, msg) in enumerate([(base, "base"), (gin, "gin"),
-                                          (commented, "comment")]):
+    for n, (yaml_text, msg) in enumerate([(base, "base"), (gin, "gin"), (commented, "comment")]):
         (proj / "schema" / "bindu.yaml").write_text(yaml_text)
-        r = cli("revision", "-m", msg, "-c", str(proj / "alembic.ini"), "--schema",
-                str(proj / "schema" / "bindu.yaml"), *dev_args(dev))
+        r = cli(
+            "revision",
+            "-m",
+            msg,
+            "-c",
+            str(proj / "alembic.ini"),
+            "--schema",
+            str(proj / "schema" / "bindu.yaml"),
+            *dev_args(dev),
+        )
         assert r.code == 0, r.text
         assert len(versions(proj)) == n + 1
         ids.append(versions(proj)[-1].name[:13])
@@ -158,8 +167,15 @@ def test_step_through_the_chain(tmp_path, cli, make_db, dev_server):
 def test_offline_sql_runs_in_psql_and_hides_passwords(tmp_path, cli, make_db, dev_server):
     proj, ids = chain_project(tmp_path, cli, dev_server)
     secret = "Off1ine-S3cret"
-    r = ok(alembic(proj, "upgrade", "head", "--sql",
-                   url=f"postgresql+asyncpg://bindu:{secret}@db.invalid:5432/bindu"))
+    r = ok(
+        alembic(
+            proj,
+            "upgrade",
+            "head",
+            "--sql",
+            url=f"postgresql+asyncpg://bindu:{secret}@db.invalid:5432/bindu",
+        )
+    )
     assert secret not in r.text
     out = r.out
     assert "SET lock_timeout = '5s'" in out and "SET statement_timeout = '15min'" in out
@@ -176,8 +192,19 @@ def test_offline_sql_runs_in_psql_and_hides_passwords(tmp_path, cli, make_db, de
 def test_autogenerate_and_check_follow_the_yaml(tmp_path, cli, make_db, dev_server):
     case = CASES / "add_nullable_column"
     proj = make_project(tmp_path, (case / "before.yaml").read_text())
-    assert cli("revision", "-m", "base", "-c", str(proj / "alembic.ini"), "--schema",
-               str(proj / "schema" / "bindu.yaml"), *dev_args(dev_server)).code == 0
+    assert (
+        cli(
+            "revision",
+            "-m",
+            "base",
+            "-c",
+            str(proj / "alembic.ini"),
+            "--schema",
+            str(proj / "schema" / "bindu.yaml"),
+            *dev_args(dev_server),
+        ).code
+        == 0
+    )
     db = make_db()
     ok(alembic(proj, "upgrade", "head", url=db))
     assert alembic(proj, "check", url=db).code == 0
@@ -198,8 +225,16 @@ def test_autogenerate_and_check_follow_the_yaml(tmp_path, cli, make_db, dev_serv
     ok(alembic(proj, "upgrade", "head", url=db))
     assert alembic(proj, "check", url=db).code == 0
     assert plan_code(cli, db, dev_server, case / "after.yaml") == 0
-    again = cli("revision", "-m", "nothing", "-c", str(proj / "alembic.ini"), "--schema",
-                str(proj / "schema" / "bindu.yaml"), *dev_args(dev_server))
+    again = cli(
+        "revision",
+        "-m",
+        "nothing",
+        "-c",
+        str(proj / "alembic.ini"),
+        "--schema",
+        str(proj / "schema" / "bindu.yaml"),
+        *dev_args(dev_server),
+    )
     assert again.code == 0 and "No changes" in again.out, again.text
 
 
@@ -233,15 +268,17 @@ def record_timeouts_revision(proj: Path, table: str = "timeouts_seen") -> str:
     f = next(p for p in versions(proj) if p.name.endswith("_record_timeouts.py"))
     text = f.read_text()
     text = text.replace(
-        'def upgrade() -> None:\n    pass',
-        'def upgrade() -> None:\n'
+        "def upgrade() -> None:\n    pass",
+        "def upgrade() -> None:\n"
         f'    op.execute("create table {table} (lock_timeout text, statement_timeout text, '
         'pid int)")\n'
-        f'    op.execute("insert into {table} select current_setting(\'lock_timeout\'), '
-        'current_setting(\'statement_timeout\'), pg_backend_pid()")')
+        f"    op.execute(\"insert into {table} select current_setting('lock_timeout'), "
+        "current_setting('statement_timeout'), pg_backend_pid()\")",
+    )
     text = text.replace(
-        'def downgrade() -> None:\n    pass',
-        f'def downgrade() -> None:\n    op.execute("drop table {table}")')
+        "def downgrade() -> None:\n    pass",
+        f'def downgrade() -> None:\n    op.execute("drop table {table}")',
+    )
     assert "create table" in text and "drop table" in text
     f.write_text(text)
     m = re.search(r"^revision: str = ['\"](\w+)['\"]", text, re.M)
@@ -254,13 +291,20 @@ def test_timeouts_defaults_and_overrides(tmp_path, make_db):
     record_timeouts_revision(proj)
     db = make_db()
     ok(alembic(proj, "upgrade", "head", url=db))
-    assert sql(db, "select lock_timeout, statement_timeout from timeouts_seen") == [
-        ("5s", "15min")]
+    assert sql(db, "select lock_timeout, statement_timeout from timeouts_seen") == [("5s", "15min")]
     ok(alembic(proj, "downgrade", "base", url=db))
-    ok(alembic(proj, "-x", "lock_timeout=2s", "upgrade", "head", url=db,
-               env={"BINDU_SCHEMA_STATEMENT_TIMEOUT": "1min"}))
-    assert sql(db, "select lock_timeout, statement_timeout from timeouts_seen") == [
-        ("2s", "1min")]
+    ok(
+        alembic(
+            proj,
+            "-x",
+            "lock_timeout=2s",
+            "upgrade",
+            "head",
+            url=db,
+            env={"BINDU_SCHEMA_STATEMENT_TIMEOUT": "1min"},
+        )
+    )
+    assert sql(db, "select lock_timeout, statement_timeout from timeouts_seen") == [("2s", "1min")]
     bad = alembic(proj, "-x", "lock_timeout=soon", "upgrade", "head", url=db)
     assert bad.code != 0 and "invalid lock_timeout" in bad.err
 

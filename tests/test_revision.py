@@ -171,7 +171,7 @@ def test_hand_written_revision_joins_chain(tmp_path, cli, make_db, dev_server):
     src = hand_file.read_text().replace(
         "def upgrade() -> None:\n    pass",
         "def upgrade() -> None:\n"
-        "    op.execute(\"insert into contexts (id) values "
+        '    op.execute("insert into contexts (id) values '
         "('00000000-0000-0000-0000-0000000000aa')\")",
     )
     assert src != hand_file.read_text()
