@@ -403,7 +403,7 @@ def _inspect(r: _Reader, schema_name: str, version: int) -> Inspection:
             if typtype != "m":  # a multirange comes with its range
                 warn(f"{what} {name}: not in the format; left out")
 
-    functions = _functions(r, version, warn)
+    functions = _functions(r, version, schema_name, warn)
 
     tables_rows = r.rows(_TABLES)
     tables: dict[int, dict[str, Any]] = {}
@@ -719,7 +719,7 @@ def _triggers(
         tables[relid].setdefault("triggers", {})[name] = tr
 
 
-def _functions(r: _Reader, version: int, warn: Any) -> dict[str, Any]:
+def _functions(r: _Reader, version: int, schema_name: str, warn: Any) -> dict[str, Any]:
     sqlbody = "p.prosqlbody IS NOT NULL" if version >= 140000 else "false"
     out: dict[str, Any] = {}
     for (
@@ -774,6 +774,9 @@ def _functions(r: _Reader, version: int, warn: Any) -> dict[str, Any]:
             if at >= 0:
                 a["default"] = pieces[i][at + len(" DEFAULT ") :].strip()
             args.append(FlowMap(a))
+        # compile.py sets search_path to the target schema itself (--target-schema).
+        own_path = {f"search_path={schema_name}", f'search_path="{schema_name}"'}
+        config = [c for c in config or () if c not in own_path]
         extras = [
             label
             for label, on in (
