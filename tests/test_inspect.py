@@ -21,8 +21,8 @@ import pytest
 from conftest import ROOT, Result, sql
 from pgcatalog import snapshot
 
-from bindu_schema import differ, introspect, loader, model, server
 from bindu_schema import compile as compiler
+from bindu_schema import differ, introspect, loader, model, server
 from bindu_schema.settings import DatabaseURL
 
 FIXTURE = ROOT / "tests" / "fixtures" / "bindu_head.sql"
