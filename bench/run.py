@@ -486,7 +486,14 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bindu-bench-work-") as work:
             for size in sizes:
                 rows += bench_size(
-                    size, dev, env, Path(work), args.runs, tusker, revision, args.ablations
+                    size,
+                    dev,
+                    env,
+                    Path(work),
+                    args.runs,
+                    tusker,
+                    revision,
+                    str(size) in args.ablations.split(","),
                 )
     finally:
         try:
