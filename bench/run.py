@@ -440,8 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-tusker", action="store_true", help="skip Tusker")
     ap.add_argument(
         "--ablations",
-        action="store_true",
-        help="also time plan with each optimization switched off",
+        default="4,100",
+        metavar="SIZES",
+        help="sizes at which plan is also timed with each optimization switched off "
+        "('' for none; default: 4,100)",
     )
     ap.add_argument(
         "--out",
