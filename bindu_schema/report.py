@@ -66,7 +66,7 @@ _ALTER_TABLE_ACTIONS: tuple[tuple[re.Pattern[str], str, str, str | None], ...] =
         None,
     ),
     (re.compile(r"^drop\s+constraint\b", re.I), "constraint", "drop", None),
-    (re.compile(r"^(?:validate|rename)\s+constraint\b", re.I), "constraint", "alter", None),
+    (re.compile(r"^(?:validate|rename|alter)\s+constraint\b", re.I), "constraint", "alter", None),
     (
         re.compile(rf"^add\s+column\s+(?:if\s+not\s+exists\s+)?({_IDENT})", re.I),
         "column",
@@ -228,7 +228,9 @@ def _first_line(sql: str, limit: int = 120) -> str:
 
 
 def _md_escape(text: str) -> str:
-    return re.sub(r"([\\`*_<>|\[\]])", r"\\\1", text)
+    """Keep explanations and squawk messages from turning into HTML, links or emphasis
+    (their `code` spans are kept: squawk writes markdown)."""
+    return re.sub(r"([\\*<>|\[\]])", r"\\\1", text)
 
 
 def render_markdown(
