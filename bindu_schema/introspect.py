@@ -470,6 +470,12 @@ def _inspect(r: _Reader, schema_name: str, version: int) -> Inspection:
                 )
         elif default is not None:
             c["default"] = default
+            if owned_seq:
+                warn(
+                    f"column {tname}.{col}: its default uses sequence {owned_seq}, which only "
+                    "a serial column (integer, bigint, smallint) can own in the format; the "
+                    "sequence is left out"
+                )
         if collation:
             warn(f"column {tname}.{col}: a non-default collation is not in the format; left out")
         if comment is not None:
@@ -490,6 +496,9 @@ def _inspect(r: _Reader, schema_name: str, version: int) -> Inspection:
         data["enums"] = enums
     if functions:
         data["functions"] = functions
+    for oid in [o for o, t in tables.items() if not t["columns"]]:
+        warn(f"table {names[oid]}: a table without columns is not in the format; left out")
+        del tables[oid]
     data["tables"] = {
         names[oid]: _ordered_table(tables[oid]) for oid in sorted(tables, key=lambda o: names[o])
     }

@@ -310,6 +310,10 @@ def test_what_the_format_cannot_say_is_left_out_with_warnings(
         CREATE FUNCTION twice(text) RETURNS text LANGUAGE sql AS 'SELECT $1 || $1';
         CREATE FUNCTION split_out(x integer, OUT a integer, OUT b integer)
             LANGUAGE sql AS 'SELECT x, x';
+        CREATE TABLE nothing ();
+        CREATE TABLE odd (n numeric);
+        CREATE SEQUENCE odd_seq OWNED BY odd.n;
+        ALTER TABLE odd ALTER n SET DEFAULT nextval('odd_seq');
         """,
     )
     res = cli("inspect", "--database-url", db.sqlalchemy)
@@ -320,15 +324,17 @@ def test_what_the_format_cannot_say_is_left_out_with_warnings(
         "warning: view ticket_ids: not in the format; left out",
         "warning: function twice(text): an overload of twice",
         "warning: function split_out(x integer, OUT a integer, OUT b integer): OUT",
+        "warning: table nothing: a table without columns is not in the format; left out",
+        "warning: column odd.n: its default uses sequence odd_seq, which only a serial",
     ):
         assert expected in res.err
     schema = loader.loads(res.out)
     assert [f.identity for f in schema.functions] == ["twice(integer)"]
-    assert [t.name for t in schema.tables] == ["tickets"]
+    assert [t.name for t in schema.tables] == ["odd", "tickets"]
     assert "#   - view ticket_ids: not in the format; left out" in res.out
     strict = cli("inspect", "--database-url", db.sqlalchemy, "--strict")
     assert strict.code == 1
-    assert "5 object(s) are not expressible" in strict.err
+    assert "7 object(s) are not expressible" in strict.err
 
 
 def test_missing_schema_is_an_error(cli: Cli, make_db: MakeDb) -> None:
