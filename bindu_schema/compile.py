@@ -143,7 +143,9 @@ def build_metadata(schema: model.Schema, target_schema: str | None = None) -> sa
                     c.name,
                     typ,
                     *args,  # type: ignore[arg-type]
-                    nullable=c.nullable,
+                    # serial and identity columns are NOT NULL in PostgreSQL whatever the YAML
+                    # says (the loader refuses an explicit nullable: true for them).
+                    nullable=c.nullable and not (c.serial or c.identity),
                     server_default=sa.text(c.default) if c.default is not None else None,
                     # An Identity refuses autoincrement=False; "auto" lets it render.
                     autoincrement="auto"
@@ -162,12 +164,24 @@ def build_metadata(schema: model.Schema, target_schema: str | None = None) -> sa
             constraints.append(sa.UniqueConstraint(*u.columns, name=u.name))
         for ch in t.checks:
             constraints.append(sa.CheckConstraint(sa.text(ch.expression), name=ch.name))
+        table = sa.Table(t.name, md, *cols, *constraints, comment=t.comment)
+        for ix in t.indexes:
+            _add_index(table, ix)
+    # Foreign keys last, with Column objects: every referenced table exists by now (a YAML
+    # file may reference a table declared further down), and a "table.column" string would
+    # be ambiguous for names that contain a dot.
+    tables = {
+        t.name: md.tables[f"{target_schema}.{t.name}" if target_schema else t.name]
+        for t in schema.tables
+    }
+    for t in schema.tables:
+        table = tables[t.name]
         for fk in t.foreign_keys:
-            ref = f"{target_schema}.{fk.ref_table}" if target_schema else fk.ref_table
-            constraints.append(
+            ref = tables[fk.ref_table]
+            table.append_constraint(
                 sa.ForeignKeyConstraint(
-                    list(fk.columns),
-                    [f"{ref}.{rc}" for rc in fk.ref_columns],
+                    [table.c[c] for c in fk.columns],
+                    [ref.c[rc] for rc in fk.ref_columns],
                     name=fk.name,
                     ondelete=fk.on_delete.upper() if fk.on_delete else None,
                     onupdate=fk.on_update.upper() if fk.on_update else None,
@@ -176,9 +190,6 @@ def build_metadata(schema: model.Schema, target_schema: str | None = None) -> sa
                     use_alter=True,
                 )
             )
-        table = sa.Table(t.name, md, *cols, *constraints, comment=t.comment)
-        for ix in t.indexes:
-            _add_index(table, ix)
     return md
 
 

@@ -606,6 +606,13 @@ def _check(schema: model.Schema, data: dict[str, Any], conv: _Converter) -> list
             check_ident(cp, c.name, "column")
             if c.serial and c.identity:
                 err(cp, f"{what}: choose serial or identity, not both; remove one of them")
+            explicit = data["tables"][t.name]["columns"][c.name].get("nullable")
+            if (c.serial or c.identity) and explicit is True:
+                err(
+                    (*cp, "nullable"),
+                    f"{what}: serial and identity columns are always NOT NULL; remove "
+                    "'nullable: true'",
+                )
             if (c.serial or c.identity) and c.default is not None:
                 err(
                     (*cp, "default"),

@@ -28,11 +28,23 @@ CREATE TABLE "größe" (
     CONSTRAINT "größe_pkey" PRIMARY KEY ("schlüssel")
 );
 
+CREATE TABLE first (
+    "ref.id" INTEGER,
+    "say ""hi""" TEXT
+);
+
+CREATE TABLE "later.table" (
+    "the.id" INTEGER NOT NULL,
+    CONSTRAINT later_pkey PRIMARY KEY ("the.id")
+);
+
 CREATE INDEX index ON "user" ("select", "CamelCase");
 
 CREATE INDEX "größe_名前_idx" ON "größe" ("名前");
 
 ALTER TABLE "größe" ADD CONSTRAINT "größe_user_fkey" FOREIGN KEY(user_order) REFERENCES "user" ("order");
+
+ALTER TABLE first ADD CONSTRAINT first_later_fkey FOREIGN KEY("ref.id") REFERENCES "later.table" ("the.id") ON DELETE SET NULL;
 
 CREATE TRIGGER trigger BEFORE UPDATE ON "user"
 FOR EACH ROW
