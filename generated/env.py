@@ -115,8 +115,9 @@ def include_object(
 ) -> bool:
     """What autogenerate / `alembic check` compare.
 
-    Skipped: tables the YAML excludes, and expression indexes (SQLAlchemy cannot
-    reflect their expressions; `bindu-schema plan` compares them through migra).
+    Skipped: tables the YAML excludes, and indexes with expressions or ordered (DESC)
+    keys, which SQLAlchemy cannot compare reliably; `bindu-schema plan` compares them
+    through migra.
     """
     if type_ == "table" and name in excluded_tables:
         return False

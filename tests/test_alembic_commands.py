@@ -41,7 +41,6 @@ SEED_FORMS = [
     ("DATABASE_URL", "postgresql"),
     ("DATABASE_URL", "postgres"),
     ("STORAGE__POSTGRES_URL", "postgresql+asyncpg"),
-    ("STORAGE__POSTGRES_URL", "postgresql"),
     ("DATABASE_URL", "postgresql+asyncpg"),
 ]
 
