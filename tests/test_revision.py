@@ -293,3 +293,16 @@ def test_committed_revisions_match_yaml(tmp_path, cli, dev_server):
         return re.sub(r"^Create Date: .*$", "", text, flags=re.M)
 
     assert strip_date(regenerated.read_text()) == strip_date(first.read_text())
+
+
+def test_several_heads_are_refused(tmp_path, cli, dev_server):
+    proj = make_project(tmp_path, (CASES / "drop_index" / "before.yaml").read_text())
+    assert revision_cmd(cli, proj, dev_server, "base").code == 0
+    base_id = versions(proj)[0].name[:13]
+    ok(alembic(proj, "revision", "-m", "branch a"))
+    ok(alembic(proj, "revision", "-m", "branch b", "--head", base_id, "--splice"))
+    before = [p.name for p in versions(proj)]
+    r = revision_cmd(cli, proj, dev_server, "on top")
+    assert r.code == 1
+    assert "several heads" in r.err and "alembic merge heads" in r.err
+    assert [p.name for p in versions(proj)] == before
