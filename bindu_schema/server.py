@@ -164,9 +164,15 @@ def scratch(server: DatabaseURL) -> Iterator[DatabaseURL]:
         drop_scratch(server, url.database)
 
 
-def drop_all_live_scratch() -> None:
-    """Called from signal handlers: drop what this process created and has not dropped."""
-    for server_url, name in list(_live_scratch):
+def live_scratch() -> frozenset[tuple[str, str]]:
+    """Scratch databases this process created and has not dropped yet."""
+    return frozenset(_live_scratch)
+
+
+def drop_all_live_scratch(keep: frozenset[tuple[str, str]] = frozenset()) -> None:
+    """Drop what this process created and has not dropped (except `keep`): the last line of
+    defence when a command ends abnormally."""
+    for server_url, name in list(_live_scratch - keep):
         try:
             drop_scratch(normalize(server_url, "dev server"), name)
         except Exception:  # best effort while exiting

@@ -104,22 +104,7 @@ def test_golden_loads_and_plans_clean(
     assert scratch_databases(dev_server) == []
 
 
-# migra's own DDL (the plan against an empty database) for these cases does not load yet.
-MIGRA_GAPS = {
-    "enums_extensions": "migra does not escape quotes in enum labels ('it's done')",
-    "triggers_functions": "migra creates tables before the functions their defaults call",
-}
-
-
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, id=c.stem, marks=pytest.mark.xfail(reason=MIGRA_GAPS[c.stem], strict=True))
-        if c.stem in MIGRA_GAPS
-        else pytest.param(c, id=c.stem)
-        for c in CASES
-    ],
-)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.stem) for c in CASES])
 def test_plan_from_empty_applies_and_converges(
     cli: Cli, case: Path, make_db: Callable[[], DatabaseURL], dev_server: DatabaseURL
 ) -> None:
