@@ -25,7 +25,8 @@ from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from . import model
 
-DIALECT = postgresql.dialect()  # type: ignore[no-untyped-call]
+# paramstyle "named": the psycopg2 default ("pyformat") doubles every % in literals.
+DIALECT = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
 _PREPARER = DIALECT.identifier_preparer
 
 
