@@ -13,11 +13,11 @@ import subprocess
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from alembic import command
 
-from . import differ, model, server
+from . import differ, model, policy, server
 from . import plan as planner
 from .errors import BinduSchemaError
 from .revision import (
@@ -94,6 +94,35 @@ def check_known(heads: tuple[str, ...], ini: str | Path, url: DatabaseURL) -> No
         )
 
 
+def pending_revisions(heads: tuple[str, ...], ini: str | Path) -> list[Any]:
+    """Revisions `upgrade head` would run, oldest first (the chain has one head)."""
+    script = script_directory(alembic_config(ini))
+    done: set[str] = set()
+    for h in heads:
+        done |= {r.revision for r in script.iterate_revisions(h, "base")}
+    pending = [r for r in script.iterate_revisions("heads", "base") if r.revision not in done]
+    return list(reversed(pending))
+
+
+def check_consent(
+    heads: tuple[str, ...],
+    ini: str | Path,
+    allowed: frozenset[str],
+    block: frozenset[str] | None = None,
+) -> None:
+    """Refuse (exit 3) when a pending revision carries a blocked hazard not allowed."""
+    block = policy.blocked() if block is None else block
+    items: list[tuple[str, list[str]]] = []
+    for rev in pending_revisions(heads, ini):
+        for sql, names in policy.revision_file_hazards(Path(rev.path).read_text()):
+            items.append((f"-- revision {rev.revision}\n{sql}", names))
+    bad = policy.refused([hs for _, hs in items], allowed, block)
+    if bad:
+        raise policy.RefusedError(
+            policy.refusal_message("the pending revisions", [items[i] for i in bad], allowed, block)
+        )
+
+
 def apply(
     schema: model.Schema,
     schema_path: str | Path,
@@ -102,17 +131,20 @@ def apply(
     ini: str | Path = DEFAULT_CONFIG,
     backup: Path | None = None,
     log: IO[str] | None = None,
+    allowed_hazards: frozenset[str] = frozenset(),
+    blocked_hazards: frozenset[str] | None = None,
     **timeouts: str,
 ) -> ApplyResult:
     """`alembic upgrade head` on live (env.py: advisory lock + timeouts), then drift check."""
     before = current_heads(live)
     check_known(before, ini, live)
+    check_consent(before, ini, allowed_hazards, blocked_hazards)
     written = dump(live, backup) if backup is not None else None
     cfg = alembic_config(ini, live, schema_path, settings=timeouts)
     with alembic_errors(live, log_to=log):
         command.upgrade(cfg, "head")
     after = current_heads(live)
-    drift = planner.build(schema, live, dev, with_downgrade=False, validate=False)
+    drift = planner.build(schema, live, dev, with_downgrade=False, validate=False, run_lint=False)
     return ApplyResult(_one(before), _one(after), tuple(s.sql for s in drift.statements), written)
 
 

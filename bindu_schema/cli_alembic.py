@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from . import server
+from . import policy, server
 from .cli import _echo, cli, db_options, load_schema, resolve_databases, schema_option
 from .errors import EXIT_ERROR, EXIT_OK
 from .settings import scrub
@@ -34,6 +34,13 @@ def config_option(f: click.decorators.FC) -> click.decorators.FC:
 @config_option
 @click.option("-m", "--message", required=True, help="The revision message (file name slug).")
 @click.option("--rev-id", default=None, help="Revision id (default: YYYYMMDD_NNNN, next free).")
+@click.option(
+    "--allow-hazards",
+    "allow_hazards",
+    multiple=True,
+    metavar="TYPES",
+    help="Accept these blocked hazard types (comma list, repeatable), e.g. DELETES_DATA.",
+)
 @click.pass_context
 def revision(
     ctx: click.Context,
@@ -43,6 +50,7 @@ def revision(
     config_path: str,
     message: str,
     rev_id: str | None,
+    allow_hazards: tuple[str, ...],
 ) -> int:
     """Write generated/versions/<YYYYMMDD>_<NNNN>_<slug>.py from the YAML.
 
@@ -54,7 +62,14 @@ def revision(
 
     load_schema(schema_path)  # YAML errors first, before any server starts
     dev = server.parse_server(dev_url) if dev_url else server.embedded_server_url()
-    outcome = rev.generate(message, schema_path, dev, ini=config_path, rev_id=rev_id)
+    outcome = rev.generate(
+        message,
+        schema_path,
+        dev,
+        ini=config_path,
+        rev_id=rev_id,
+        allowed_hazards=policy.parse_allowed(allow_hazards),
+    )
     if outcome.path is None:
         at = f"head {outcome.down_revision}" if outcome.down_revision else "no revisions"
         _echo(ctx, f"No changes: generated/ ({at}) already matches {schema_path}; nothing written.")
@@ -102,6 +117,13 @@ def revision(
     metavar="DURATION",
     help="Wait for a concurrent migration run to finish (default 10min).",
 )
+@click.option(
+    "--allow-hazards",
+    "allow_hazards",
+    multiple=True,
+    metavar="TYPES",
+    help="Accept these blocked hazard types (comma list, repeatable), e.g. DELETES_DATA.",
+)
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -113,6 +135,7 @@ def apply(
     lock_timeout: str | None,
     statement_timeout: str | None,
     advisory_lock_timeout: str | None,
+    allow_hazards: tuple[str, ...],
 ) -> int:
     """Upgrade the target database to the head of generated/, then check for drift.
 
@@ -141,6 +164,7 @@ def apply(
         ini=config_path,
         backup=Path(backup_path) if backup_path else None,
         log=env.out,
+        allowed_hazards=policy.parse_allowed(allow_hazards),
         **timeouts,
     )
     if result.backup is not None:

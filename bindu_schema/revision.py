@@ -31,7 +31,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.pool import NullPool
 
-from . import differ, loader, model, server
+from . import differ, loader, model, policy, server
 from . import plan as planner
 from .errors import BinduSchemaError, DatabaseError
 from .plan import Statement, desired_database
@@ -350,6 +350,8 @@ def generate(
     dev: DatabaseURL,
     ini: str | Path = DEFAULT_CONFIG,
     rev_id: str | None = None,
+    allowed_hazards: frozenset[str] = frozenset(),
+    blocked_hazards: frozenset[str] | None = None,
 ) -> Outcome:
     ini = Path(ini)
     schema = loader.load(schema_path)
@@ -365,6 +367,13 @@ def generate(
         up, down = p.statements, p.downgrade
         if not up:
             return Outcome(None, None, head, (), ())
+        block = policy.blocked() if blocked_hazards is None else blocked_hazards
+        bad = policy.refused([st.hazards for st in up], allowed_hazards, block)
+        if bad:
+            items = [(up[i].sql, up[i].hazards) for i in bad]
+            raise policy.RefusedError(
+                policy.refusal_message("the new revision", items, allowed_hazards, block)
+            )
         revid = rev_id or next_revision_id(script)
         args = template_args(_source_name(schema_path, ini), schema, up, down)
         with tempfile.TemporaryDirectory(prefix="bindu-schema-revision-") as tmp:
