@@ -353,7 +353,8 @@ def table(rows: list[Row]) -> str:
         ours = r.ours.median
         rss = r.ours.peak_mb
         if r.note:
-            lines.append(f"| {size_label(r.size)} | {r.case} | {r.note} | | | | | |")
+            note = " ".join(r.note.split()).replace("|", "/")[:160]
+            lines.append(f"| {size_label(r.size)} | {r.case} | {note} | | | | | |")
             continue
         lines.append(
             f"| {size_label(r.size)} | {r.case} | {fmt_s(ours)} | "
@@ -383,7 +384,11 @@ def targets(rows: list[Row]) -> list[str]:
     slower = [
         f"{size_label(r.size)} {r.case}"
         for r in rows
-        if r.tusker and r.tusker.median and r.ours.median and r.ours.median >= r.tusker.median
+        if r.case.count(",") == 1
+        and r.tusker
+        and r.tusker.median
+        and r.ours.median
+        and r.ours.median >= r.tusker.median
     ]
     if any(r.tusker and r.tusker.median for r in rows):
         out.append(
