@@ -264,5 +264,5 @@ def main() -> None:
 
 
 __all__ = ["run", "main", "errors"]
-# Registering modules: revision, apply, adopt (cli_alembic); inspect, diagram (cli_review).
-from . import cli_alembic, cli_review  # noqa: E402, F401
+# Registering modules: revision, apply, adopt (cli_alembic); check; inspect, diagram (cli_review).
+from . import cli_alembic, cli_check, cli_review  # noqa: E402, F401

@@ -229,8 +229,16 @@ def render_body(statements: Sequence[Statement]) -> str:
 
 
 def statements_sha256(up: Sequence[Statement], down: Sequence[Statement]) -> str:
+    """Hash of the SQL exactly as the file passes it to op.execute, so `check` can recompute
+    it from the file itself and report hand edits."""
+    return sql_sha256([executable_sql(s.sql) for s in up], [executable_sql(s.sql) for s in down])
+
+
+def sql_sha256(up: Sequence[str], down: Sequence[str]) -> str:
+    # Stripped: a triple-quoted literal in the file adds newlines around the statement.
     data = json.dumps(
-        {"upgrade": [s.sql for s in up], "downgrade": [s.sql for s in down]}, sort_keys=True
+        {"upgrade": [u.strip() for u in up], "downgrade": [d.strip() for d in down]},
+        sort_keys=True,
     )
     return hashlib.sha256(data.encode()).hexdigest()
 

@@ -1,0 +1,60 @@
+"""`bindu-schema check` (registered on the `cli` group): exit 0 when every check passes,
+1 with the reasons and diffs otherwise."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from . import server, settings
+from .cli import _echo, cli, db_options, load_schema, schema_option
+from .cli_alembic import config_option
+from .errors import EXIT_ERROR, EXIT_OK, BinduSchemaError
+
+
+@cli.command()
+@schema_option
+@db_options
+@config_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--doc",
+    default="docs/schema.md",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="The diagram document to keep current (skipped when the file does not exist).",
+)
+@click.pass_context
+def check(
+    ctx: click.Context,
+    schema_path: str,
+    database_url: str | None,
+    dev_url: str | None,
+    config_path: str,
+    fmt: str,
+    doc: str,
+) -> int:
+    """CI gate: one head, revisions equal the YAML, downgrades restore, no hand edits,
+    diagram current; with a target database (flag or environment): at head, no drift."""
+    from . import check as checker
+
+    schema = load_schema(schema_path)
+    dev = server.parse_server(dev_url) if dev_url else server.embedded_server_url()
+    live = settings.from_environment(database_url)
+    if live is not None and server.same_database(live, dev):
+        raise BinduSchemaError(
+            f"the dev server database and the target database are the same ({live.safe})"
+        )
+    checks = checker.run_checks(schema, schema_path, dev, ini=config_path, live=live, doc=Path(doc))
+    render = {"json": checker.render_json, "markdown": checker.render_markdown}.get(
+        fmt, checker.render_text
+    )
+    _echo(ctx, render(checks).rstrip("\n"))
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_ERROR
