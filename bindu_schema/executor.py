@@ -10,11 +10,15 @@ from .errors import DatabaseError
 from .settings import DatabaseURL, scrub
 
 
-def run(url: DatabaseURL, statements: list[str]) -> None:
+def run(url: DatabaseURL, statements: list[str], batch: int | None = None) -> None:
+    """Run the statements; with `batch`, commit after every `batch` of them (rehearsals on
+    scratch copies: dropping a thousand tables in one transaction exhausts the lock table)."""
     conn = server.connect(url)
     try:
         with conn.cursor() as cur:
-            for sql in statements:
+            for n, sql in enumerate(statements, 1):
+                if batch and n % batch == 0 and not conn.autocommit:
+                    conn.commit()
                 transactional = online.is_transactional(sql)
                 if not transactional:
                     conn.commit()

@@ -125,6 +125,11 @@ def _with_lint(statements: tuple[Statement, ...]) -> tuple[Statement, ...]:
     )
 
 
+# Statements per transaction in a rehearsal (a scratch copy needs no atomicity, and one
+# transaction over a thousand-table plan runs out of max_locks_per_transaction).
+REHEARSAL_BATCH = 200
+
+
 def _rehearse(
     live: DatabaseURL,
     dev: DatabaseURL,
@@ -136,12 +141,12 @@ def _rehearse(
 ) -> None:
     """Apply up to a copy of live: must equal the YAML; then down: must equal live again."""
     with replica.schema_copy(live, dev) as copy:
-        executor.run(copy, up)
+        executor.run(copy, up, batch=REHEARSAL_BATCH)
         left = differ.diff(copy, desired, exclude, ns)
         if left:
             raise PlanValidationError("upgrade", left)
         if down:
-            executor.run(copy, down)
+            executor.run(copy, down, batch=REHEARSAL_BATCH)
             back = differ.diff(copy, live, exclude, ns)
             if back:
                 raise PlanValidationError("downgrade", back)
