@@ -127,6 +127,9 @@ def alembic_errors(url: DatabaseURL | None, log_to: IO[str] | None = None) -> It
         raise BinduSchemaError(f"Alembic: {scrub(str(exc), url)}") from None
     except sa.exc.DBAPIError as exc:
         detail = str(exc.orig).strip() if exc.orig is not None else str(exc)
+        if url is not None and not exc.statement and isinstance(exc, sa.exc.OperationalError):
+            # a failed connection: say which database, from where (redacted)
+            detail = f"cannot connect to {url.safe} ({url.source}): {detail}"
         statement = f"\nstatement:\n{exc.statement}" if exc.statement else ""
         raise DatabaseError(f"{scrub(detail, url)}{statement}") from None
     finally:
@@ -201,6 +204,47 @@ def render_call(sql: str, indent: str = "    ") -> str:
     return f"{indent}op.execute(\n{indent}    {lit}\n{indent})"
 
 
+_CREATE_CONCURRENTLY = re.compile(
+    r"^create\s+(?:unique\s+)?index\s+concurrently\s+(?:if\s+not\s+exists\s+)?"
+    r'("(?:[^"]|"")+"|[\w$]+)\s+on\s+(?:only\s+)?(?:("(?:[^"]|"")+"|[\w$]+)\.)?',
+    re.I,
+)
+
+
+def _identifier(token: str) -> str:
+    if token.startswith('"'):
+        return token[1:-1].replace('""', '"')
+    return token.lower()
+
+
+def _drop_invalid_leftover(sql: str) -> list[str]:
+    """Before CREATE INDEX CONCURRENTLY: drop an index of that name if one exists.
+
+    The index does not exist at the previous revision (the revision was validated on it),
+    so one found here is the INVALID leftover of an interrupted or failed run of this very
+    statement (CONCURRENTLY cannot roll back); without the drop it would fail every re-run
+    with "relation already exists". Rendered as op.drop_index, not op.execute, so the
+    statements (and their sha256 in the docstring) stay those of the plan.
+    """
+    m = _CREATE_CONCURRENTLY.match(sql.strip())
+    if m is None:
+        return []
+    args = [python_literal(_identifier(m.group(1)))]
+    if m.group(2):
+        args.append(f"schema={python_literal(_identifier(m.group(2)))}")
+    args += ["if_exists=True", "postgresql_concurrently=True"]
+    call = f"        op.drop_index({', '.join(args)})"
+    if len(call) > LINE_LENGTH:  # as ruff format wraps it
+        inner = f"            {', '.join(args)}"
+        if len(inner) <= LINE_LENGTH:
+            call = f"        op.drop_index(\n{inner}\n        )"
+        else:
+            call = "\n".join(
+                ["        op.drop_index(", *(f"            {a}," for a in args), "        )"]
+            )
+    return ["        # an INVALID index left by an interrupted run of the next statement:", call]
+
+
 def render_body(statements: Sequence[Statement]) -> str:
     """op.execute per statement; CONCURRENTLY statements inside an autocommit block."""
     if not statements:
@@ -222,6 +266,7 @@ def render_body(statements: Sequence[Statement]) -> str:
         while n < len(statements) and not statements[n].transactional:
             s = statements[n]
             lines += [f"        # hazard: {h}" for h in s.hazards]
+            lines += _drop_invalid_leftover(s.sql)
             lines.append(render_call(s.sql, indent="        "))
             n += 1
         blocks.append("\n".join(lines))
