@@ -283,9 +283,11 @@ def function_sql(f: model.Function, target_schema: str | None = None) -> str:
         parts.append(f.volatility.upper())
     if f.security_definer:
         parts.append("SECURITY DEFINER")
-    if target_schema:
-        # Keep unqualified names in the body inside the tenant schema.
-        parts.append(f"SET search_path = {quote(target_schema)}")
+    # No `SET search_path` for a tenant schema: the revisions in generated/ create the same
+    # function text in public and in every tenant (env.py runs them with search_path set to
+    # the schema), so the desired tenant schema must not differ from what they build.
+    # Unqualified names in a body resolve through the caller's search_path, as in public;
+    # a trigger is bound to the tenant's own function when it is created.
     body = f.body if f.body.endswith("\n") else f.body + "\n"
     body = body if body.startswith("\n") else "\n" + body
     return "\n".join(parts) + "\nAS " + _dollar_quote(body)

@@ -397,6 +397,14 @@ def validate(
         server.drop_scratch(dev, url.database)
 
 
+def _unqualified(statements: Sequence[Statement]) -> tuple[Statement, ...]:
+    from dataclasses import replace
+
+    from .unqualify import unqualify
+
+    return tuple(replace(s, sql=unqualify(s.sql)) for s in statements)
+
+
 def generate(
     message: str,
     schema_path: str | Path,
@@ -417,7 +425,9 @@ def generate(
         # its rehearsal is replaced by the stronger check below: the file itself, run by
         # Alembic.
         p = planner.build(schema, previous, dev, with_downgrade=True, validate=False)
-        up, down = p.statements, p.downgrade
+        # Schema-agnostic statements: the same file migrates public and every tenant
+        # schema (env.py sets search_path to the schema being migrated).
+        up, down = _unqualified(p.statements), _unqualified(p.downgrade)
         if not up:
             return Outcome(None, None, head, (), ())
         block = policy.blocked() if blocked_hazards is None else blocked_hazards

@@ -11,6 +11,10 @@ import hashlib
 import re
 
 MAX_NAME = 63
+# pg_advisory_lock(TENANT_LOCK_CLASS, hashtext(schema)): one lock per tenant schema, taken by
+# generated/env.py around every migration of that schema (and so by ensure_tenant). The
+# two-key form never collides with the single-key lock env.py takes for public.
+TENANT_LOCK_CLASS = 723_539_010
 _OUTSIDE = re.compile(r"[^a-z0-9_]")
 
 

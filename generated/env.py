@@ -13,12 +13,19 @@ override with `-x lock_timeout=10s` or the BINDU_SCHEMA_* environment variables.
 
 target_metadata is built from schema/bindu.yaml (alembic.ini: bindu_schema.schema),
 for `alembic revision --autogenerate` and `alembic check`.
+
+Tenant schemas (docs/tenants.md): `-x tenant_schema=did_x` (or the schema our tool passes)
+migrates that schema instead of public. The revisions name objects unqualified; here the
+schema is created if missing, `search_path` is set to it alone, alembic_version lives in
+it, and the advisory lock is the tenant's own (pg_advisory_lock(class, hashtext(schema))),
+so tenants migrate in parallel while two runs on the same tenant serialize.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 from logging.config import fileConfig
 from pathlib import Path
 from typing import Any
@@ -29,7 +36,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.pool import NullPool
 
-from bindu_schema import server, settings
+from bindu_schema import server, settings, tenancy
 from bindu_schema.errors import BinduSchemaError
 
 config = context.config
@@ -68,6 +75,29 @@ def setting(name: str) -> str:
         if value:
             return str(value)
     return default
+
+
+_SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def tenant_schema() -> str | None:
+    """The schema to migrate when it is not public (None: public, as always)."""
+    raw = _x().get("tenant_schema") or config.attributes.get("bindu_schema.tenant_schema")
+    if not raw or raw == "public":
+        return None
+    name = str(raw)
+    if not _SCHEMA_NAME.match(name):
+        raise CommandError(
+            f"tenant_schema {name!r}: expected a lower-case name of [a-z0-9_] "
+            "(what Bindu derives from a DID), at most 63 characters"
+        )
+    return name
+
+
+def _lock_call(fn: str, tenant: str | None) -> str:
+    if tenant is None:
+        return f"SELECT {fn}({ADVISORY_LOCK_KEY})"
+    return f"SELECT {fn}({tenancy.TENANT_LOCK_CLASS}, hashtext({_literal(tenant)}))"
 
 
 def database_url(start_embedded: bool = True) -> settings.DatabaseURL | None:
@@ -148,6 +178,7 @@ def _literal(value: str) -> str:
 def run_migrations_offline() -> None:
     """`alembic upgrade head --sql`: SQL for a DBA, no connection needed."""
     url = database_url(start_embedded=False)
+    tenant = tenant_schema()
     context.configure(
         url=url.sqlalchemy if url else None,
         dialect_name=None if url else "postgresql",
@@ -156,14 +187,18 @@ def run_migrations_offline() -> None:
         target_metadata=target_metadata,
         literal_binds=True,
         include_object=include_object,
+        version_table_schema=tenant,
     )
     context.execute(f"SET lock_timeout = {_literal(setting('advisory_lock_timeout'))}")
-    context.execute(f"SELECT pg_advisory_lock({ADVISORY_LOCK_KEY})")
+    context.execute(_lock_call("pg_advisory_lock", tenant))
     context.execute(f"SET lock_timeout = {_literal(setting('lock_timeout'))}")
     context.execute(f"SET statement_timeout = {_literal(setting('statement_timeout'))}")
+    if tenant is not None:
+        context.execute(f'CREATE SCHEMA IF NOT EXISTS "{tenant}"')
+        context.execute(f'SET search_path = "{tenant}"')
     with context.begin_transaction():
         context.run_migrations()
-    context.execute(f"SELECT pg_advisory_unlock({ADVISORY_LOCK_KEY})")
+    context.execute(_lock_call("pg_advisory_unlock", tenant))
 
 
 def _set(connection: sa.Connection, name: str, value: str) -> None:
@@ -176,11 +211,13 @@ def _set(connection: sa.Connection, name: str, value: str) -> None:
         raise CommandError(f"invalid {name} {value!r}: {str(exc.orig).strip()}") from None
 
 
-def acquire_lock(connection: sa.Connection) -> None:
-    """Serialize migration runs on this database; then set the migration timeouts."""
+def acquire_lock(connection: sa.Connection, tenant: str | None = None) -> None:
+    """Serialize migration runs on this database (on this tenant schema); then set the
+    migration timeouts. A tenant schema is created here, under its lock, and becomes the
+    only schema on the search_path."""
     _set(connection, "lock_timeout", setting("advisory_lock_timeout"))
     try:
-        connection.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        connection.execute(sa.text(_lock_call("pg_advisory_lock", tenant)))
     except sa.exc.OperationalError as exc:
         connection.rollback()
         raise CommandError(
@@ -190,14 +227,19 @@ def acquire_lock(connection: sa.Connection) -> None:
         ) from None
     _set(connection, "lock_timeout", setting("lock_timeout"))
     _set(connection, "statement_timeout", setting("statement_timeout"))
+    if tenant is not None:
+        connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{tenant}"'))
+        _set(connection, "search_path", f'"{tenant}"')
+        # autogenerate / `alembic check` compare the tenant schema as the default one
+        connection.dialect.default_schema_name = tenant
     connection.commit()
 
 
-def release_lock(connection: sa.Connection) -> None:
+def release_lock(connection: sa.Connection, tenant: str | None = None) -> None:
     try:
         if connection.in_transaction():
             connection.rollback()
-        connection.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+        connection.execute(sa.text(_lock_call("pg_advisory_unlock", tenant)))
         connection.commit()
     except sa.exc.DBAPIError:
         pass  # the lock goes with the session when the connection closes
@@ -206,6 +248,7 @@ def release_lock(connection: sa.Connection) -> None:
 def run_migrations_online() -> None:
     url = database_url()
     assert url is not None
+    tenant = tenant_schema()
     engine = sa.create_engine(url.sqlalchemy, poolclass=NullPool)
     try:
         try:
@@ -214,7 +257,7 @@ def run_migrations_online() -> None:
             msg = settings.scrub(str(exc.orig).strip(), url)
             raise CommandError(f"cannot connect to {url.safe} ({url.source}): {msg}") from None
         with connection:
-            acquire_lock(connection)
+            acquire_lock(connection, tenant)
             try:
                 context.configure(
                     connection=connection,
@@ -223,11 +266,12 @@ def run_migrations_online() -> None:
                     process_revision_directives=process_revision_directives,
                     compare_type=True,
                     compare_server_default=False,
+                    version_table_schema=tenant,
                 )
                 with context.begin_transaction():
                     context.run_migrations()
             finally:
-                release_lock(connection)
+                release_lock(connection, tenant)
     finally:
         engine.dispose()
 
