@@ -265,4 +265,4 @@ def main() -> None:
 
 __all__ = ["run", "main", "errors"]
 # Registering modules: revision, apply, adopt (cli_alembic); check; inspect, diagram (cli_review).
-from . import cli_alembic, cli_check, cli_review  # noqa: E402, F401
+from . import cli_alembic, cli_check, cli_review, cli_tenants  # noqa: E402, F401

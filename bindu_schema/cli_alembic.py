@@ -124,6 +124,22 @@ def revision(
     metavar="TYPES",
     help="Accept these blocked hazard types (comma list, repeatable), e.g. DELETES_DATA.",
 )
+@click.option(
+    "--target-schema",
+    default=None,
+    metavar="NAME",
+    help="Migrate this tenant schema instead of public (docs/tenants.md).",
+)
+@click.option(
+    "--all-tenants", is_flag=True, help="Migrate every tenant schema (see `bindu-schema tenants`)."
+)
+@click.option(
+    "--pattern", "tenant_patterns", multiple=True, metavar="LIKE", help="With --all-tenants."
+)
+@click.option("--schema-list", default=None, metavar="A,B,...", help="With --all-tenants.")
+@click.option(
+    "--jobs", default=4, show_default=True, type=click.IntRange(1, 64), help="Tenants at once."
+)
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -136,6 +152,11 @@ def apply(
     statement_timeout: str | None,
     advisory_lock_timeout: str | None,
     allow_hazards: tuple[str, ...],
+    target_schema: str | None = None,
+    all_tenants: bool = False,
+    tenant_patterns: tuple[str, ...] = (),
+    schema_list: str | None = None,
+    jobs: int = 4,
 ) -> int:
     """Upgrade the target database to the head of generated/, then check for drift.
 
@@ -155,6 +176,23 @@ def apply(
         )
         if v
     }
+    if target_schema or all_tenants or schema_list:
+        from .cli_tenants import apply_tenants
+
+        return apply_tenants(
+            ctx,
+            schema_path,
+            database_url,
+            dev_url,
+            config_path,
+            target_schema,
+            all_tenants or bool(schema_list),
+            tenant_patterns,
+            schema_list,
+            jobs,
+            timeouts,
+            policy.parse_allowed(allow_hazards),
+        )
     env = ctx.obj
     result = applier.apply(
         schema,
@@ -190,6 +228,12 @@ def apply(
 @schema_option
 @db_options
 @config_option
+@click.option(
+    "--target-schema",
+    default=None,
+    metavar="NAME",
+    help="Adopt this tenant schema (made by Bindu's old run-time path).",
+)
 @click.pass_context
 def adopt(
     ctx: click.Context,
@@ -197,6 +241,7 @@ def adopt(
     database_url: str | None,
     dev_url: str | None,
     config_path: str,
+    target_schema: str | None = None,
 ) -> int:
     """Take over a database built by Bindu's hand-written migrations.
 
@@ -206,6 +251,10 @@ def adopt(
     """
     from . import apply as applier
 
+    if target_schema:
+        from .cli_tenants import adopt_tenant
+
+        return adopt_tenant(ctx, schema_path, database_url, dev_url, config_path, target_schema)
     load_schema(schema_path)
     dbs = resolve_databases(database_url, dev_url)
     result = applier.adopt(schema_path, dbs.live, dbs.dev, ini=config_path)

@@ -31,6 +31,12 @@ from .errors import EXIT_ERROR, EXIT_OK, BinduSchemaError
     type=click.Path(dir_okay=False),
     help="The diagram document to keep current (skipped when the file does not exist).",
 )
+@click.option(
+    "--target-schema",
+    default=None,
+    metavar="NAME",
+    help="Check this tenant schema of the target database: at head, no drift.",
+)
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -40,11 +46,18 @@ def check(
     config_path: str,
     fmt: str,
     doc: str,
+    target_schema: str | None = None,
 ) -> int:
     """CI gate: one head, revisions equal the YAML, downgrades restore, no hand edits,
     diagram current; with a target database (flag or environment): at head, no drift."""
     from . import check as checker
 
+    if target_schema:
+        from .cli_tenants import check_tenant
+
+        return check_tenant(
+            ctx, schema_path, database_url, dev_url, config_path, target_schema, fmt
+        )
     schema = load_schema(schema_path)
     dev = server.parse_server(dev_url) if dev_url else server.embedded_server_url()
     live = settings.from_environment(database_url)

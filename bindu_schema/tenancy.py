@@ -28,3 +28,11 @@ def schema_name(did: str) -> str:
         digest = hashlib.sha256(name.encode()).hexdigest()[:8]
         name = f"{name[:54]}_{digest}"
     return name
+
+
+_VALID = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def valid_schema_name(name: str) -> bool:
+    """A name schema_name() can return (and generated/env.py accepts as tenant_schema)."""
+    return bool(_VALID.match(name))

@@ -1,0 +1,287 @@
+"""Tenant schemas on the command line: `tenants`, and the tenant side of `apply`
+(`--target-schema NAME`, `--all-tenants`), `adopt --target-schema` and `check --target-schema`.
+docs/tenants.md."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+
+import click
+
+from .cli import _echo, cli, db_options, load_schema, resolve_databases, schema_option
+from .errors import EXIT_ERROR, EXIT_OK, BinduSchemaError
+from .settings import DatabaseURL, scrub
+
+
+def tenant_selection(f: click.decorators.FC) -> click.decorators.FC:
+    f = click.option(
+        "--schema-list",
+        default=None,
+        metavar="A,B,...",
+        help="Exactly these tenant schemas (instead of --pattern).",
+    )(f)
+    f = click.option(
+        "--pattern",
+        "patterns",
+        multiple=True,
+        metavar="LIKE",
+        help=r"LIKE pattern of tenant schema names (repeatable; default did\_% and schema\_%).",
+    )(f)
+    return f
+
+
+def selected(live: DatabaseURL, patterns: Sequence[str], schema_list: str | None) -> list[str]:
+    from . import tenants
+
+    if schema_list:
+        names = [n.strip() for n in schema_list.split(",") if n.strip()]
+        for n in names:
+            tenants.check_name(n)
+        return sorted(set(names))
+    return tenants.find(live, list(patterns) or list(tenants.DEFAULT_PATTERNS))
+
+
+@cli.command("tenants")
+@schema_option
+@db_options
+@click.option("-c", "--config", "config_path", default="alembic.ini", show_default=True)
+@tenant_selection
+@click.option(
+    "--drift/--no-drift",
+    default=True,
+    show_default=True,
+    help="Diff each tenant schema against the YAML (needs the dev server).",
+)
+@click.option("--jobs", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@click.pass_context
+def tenants_cmd(
+    ctx: click.Context,
+    schema_path: str,
+    database_url: str | None,
+    dev_url: str | None,
+    config_path: str,
+    patterns: tuple[str, ...],
+    schema_list: str | None,
+    drift: bool,
+    jobs: int,
+    fmt: str,
+) -> int:
+    """List tenant schemas: each with its alembic revision and whether it drifted."""
+    from . import tenants
+    from .revision import alembic_config, script_directory, single_head
+
+    load_schema(schema_path)
+    dbs = resolve_databases(database_url, dev_url)
+    head = single_head(script_directory(alembic_config(config_path)))
+    names = selected(dbs.live, patterns, schema_list)
+    rows = tenants.statuses(schema_path, dbs.live, dbs.dev if drift else None, names, jobs)
+    if fmt == "json":
+        doc = [
+            {
+                "schema": s.state.name,
+                "exists": s.state.exists,
+                "revision": list(s.state.heads),
+                "at_head": s.state.heads == ((head,) if head else ()),
+                "tables": s.state.tables,
+                "drift": None if s.drift is None else bool(s.drift),
+                "statements": list(s.drift or ()),
+                "error": s.error or None,
+            }
+            for s in rows
+        ]
+        _echo(ctx, json.dumps({"head": head, "tenants": doc}, indent=2))
+        return EXIT_OK
+    if not rows:
+        _echo(ctx, f"no tenant schemas in {dbs.live.safe}")
+        return EXIT_OK
+    width = max(len(s.state.name) for s in rows)
+    for s in rows:
+        st = s.state
+        if not st.exists:
+            rev = "(missing)"
+        elif not st.versioned:
+            rev = f"(unversioned, {st.tables} tables)" if st.tables else "(empty)"
+        else:
+            rev = ", ".join(st.heads) or "(none)"
+            rev += " (head)" if head and st.heads == (head,) else ""
+        if s.error:
+            d = f"error: {s.error.splitlines()[0]}"
+        elif s.drift is None:
+            d = "" if drift else "drift not checked"
+        else:
+            d = f"drift: {len(s.drift)} statement(s)" if s.drift else "no drift"
+        _echo(ctx, f"{st.name:<{width}}  {rev:<30}  {d}".rstrip())
+    _echo(ctx, f"{len(rows)} tenant schema(s); head {head or '(none)'}")
+    return EXIT_OK
+
+
+def apply_tenants(
+    ctx: click.Context,
+    schema_path: str,
+    database_url: str | None,
+    dev_url: str | None,
+    config_path: str,
+    target_schema: str | None,
+    all_tenants: bool,
+    patterns: Sequence[str],
+    schema_list: str | None,
+    jobs: int,
+    timeouts: Mapping[str, str],
+    allowed: frozenset[str],
+) -> int:
+    """`apply --target-schema NAME` / `apply --all-tenants`: summary, exit 1 if any failed."""
+    from . import apply as applier
+    from . import tenants
+
+    load_schema(schema_path)
+    dbs = resolve_databases(database_url, dev_url)
+    if target_schema and all_tenants:
+        raise BinduSchemaError("--target-schema and --all-tenants exclude each other")
+    names = (
+        [tenants.check_name(target_schema)]
+        if target_schema
+        else selected(dbs.live, patterns, schema_list)
+    )
+    # Consent once, for every revision any selected tenant would run: refused = nothing applied.
+    for heads in {tenants.state(dbs.live, n).heads for n in names}:
+        applier.check_consent(heads, config_path, allowed)
+    started = time.monotonic()
+
+    def report(r: tenants.TenantResult) -> None:
+        before = ", ".join(r.before) or "(none)"
+        after = ", ".join(r.after) or "(none)"
+        if r.status == tenants.FAILED:
+            text = f"FAILED {r.name}: {r.message}"
+            if r.drift:
+                text += "\n" + "\n".join(f"    {s}" for s in r.drift)
+            _echo(ctx, scrub(text, dbs.live), err=True)
+        elif r.status == tenants.CURRENT:
+            _echo(ctx, f"{r.name}: already at head {after}")
+        else:
+            extra = f" ({r.message})" if r.message else ""
+            _echo(ctx, f"{r.name}: {before} -> {after}{extra}")
+
+    results = tenants.apply_all(
+        schema_path,
+        dbs.live,
+        dbs.dev,
+        names,
+        ini=config_path,
+        jobs=jobs,
+        timeouts=timeouts,
+        on_result=report,
+    )
+    count = {s: sum(1 for r in results if r.status == s) for s in tenants.STATUSES}
+    failed = [r.name for r in results if r.status == tenants.FAILED]
+    _echo(
+        ctx,
+        f"tenants: {len(results)}; succeeded {count[tenants.MIGRATED] + count[tenants.CONVERTED]}"
+        f" (migrated {count[tenants.MIGRATED]}, converted {count[tenants.CONVERTED]}), "
+        f"failed {count[tenants.FAILED]}, already current {count[tenants.CURRENT]}"
+        f" [{time.monotonic() - started:.1f}s, {jobs} job(s)]"
+        + (f"\nfailed: {', '.join(failed)}" if failed else ""),
+    )
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def adopt_tenant(
+    ctx: click.Context,
+    schema_path: str,
+    database_url: str | None,
+    dev_url: str | None,
+    config_path: str,
+    target_schema: str,
+) -> int:
+    """`adopt --target-schema NAME`: stamp head when the schema equals it, else show the
+    diff (what `apply --target-schema NAME` / `--all-tenants` would run) and exit 1."""
+    from alembic import command
+
+    from . import tenants
+    from .revision import alembic_config, alembic_errors
+
+    load_schema(schema_path)
+    dbs = resolve_databases(database_url, dev_url)
+    name = tenants.check_name(target_schema)
+    st = tenants.state(dbs.live, name)
+    if not st.exists:
+        raise BinduSchemaError(f"{dbs.live.safe}: no schema {name}")
+    if st.versioned:
+        _echo(
+            ctx,
+            f"{dbs.live.safe} {name}: already managed (at {', '.join(st.heads) or '(none)'}); "
+            "nothing to adopt, use `bindu-schema apply --target-schema`",
+        )
+        return EXIT_OK
+    head, diff = tenants.diff_to_head(schema_path, dbs.live, dbs.dev, name, config_path)
+    if not diff:
+        cfg = alembic_config(config_path, dbs.live, schema_path, settings={"tenant_schema": name})
+        with alembic_errors(dbs.live):
+            command.stamp(cfg, "head")
+        _echo(ctx, f"{dbs.live.safe} {name}: adopted; alembic_version (none) -> {head}")
+        return EXIT_OK
+    _echo(
+        ctx,
+        f"error: {name} was not adopted: it differs from the head of generated/ ({head}); "
+        "nothing changed. `bindu-schema apply --target-schema "
+        f"{name}` (or --all-tenants) runs these statements and stamps head in one "
+        "transaction:\n" + scrub("\n\n".join(diff), dbs.live),
+        err=True,
+    )
+    return EXIT_ERROR
+
+
+def check_tenant(
+    ctx: click.Context,
+    schema_path: str,
+    database_url: str | None,
+    dev_url: str | None,
+    config_path: str,
+    target_schema: str,
+    fmt: str,
+) -> int:
+    """`check --target-schema NAME`: the tenant schema is at head and has no drift."""
+    from . import check as checker
+    from . import tenants
+    from .revision import alembic_config, script_directory
+
+    load_schema(schema_path)
+    dbs = resolve_databases(database_url, dev_url)
+    name = tenants.check_name(target_schema)
+    heads = set(script_directory(alembic_config(config_path)).get_heads())
+    st = tenants.state(dbs.live, name)
+    checks = []
+    where = f"{dbs.live.safe} {name}"
+    if set(st.heads) == heads:
+        checks.append(checker.Check("tenant at head", True, f"{where} is at head"))
+    else:
+        checks.append(
+            checker.Check(
+                "tenant at head",
+                False,
+                f"{where} is at {', '.join(sorted(st.heads)) or '(no revision)'}, head is "
+                f"{', '.join(sorted(heads)) or '(none)'}; run `bindu-schema apply "
+                f"--target-schema {name}`",
+            )
+        )
+    found = tenants.drift(schema_path, dbs.live, dbs.dev, name) if st.exists else ()
+    if found:
+        checks.append(
+            checker.Check(
+                "tenant has no drift", False, f"{where} differs from {schema_path}:", found
+            )
+        )
+    elif st.exists:
+        checks.append(checker.Check("tenant has no drift", True, f"{where} matches {schema_path}"))
+    else:
+        checks.append(checker.Check("tenant has no drift", False, f"{where} does not exist"))
+    render = {"json": checker.render_json, "markdown": checker.render_markdown}.get(
+        fmt, checker.render_text
+    )
+    _echo(ctx, render(checks).rstrip("\n"))
+    return EXIT_OK if all(c.ok for c in checks) else EXIT_ERROR
+
+
+__all__ = ["adopt_tenant", "apply_tenants", "check_tenant", "selected", "tenants_cmd"]

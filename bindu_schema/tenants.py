@@ -1,0 +1,424 @@
+"""Tenant schemas: the same generated/ revisions applied to every Bindu tenant schema.
+
+Bindu isolates tenants in schemas named after a DID (tenancy.schema_name). The revisions
+in generated/ are schema-agnostic; generated/env.py migrates one schema when given
+`tenant_schema` (search_path, its own alembic_version, its own advisory lock). This module
+finds tenant schemas, migrates them (one process per parallel job: Alembic's `op` and
+`context` proxies are process-global), brings schemas built by Bindu's old run-time ORM
+path (no alembic_version) to head, and is the home of ensure_tenant. docs/tenants.md.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.pool import NullPool
+
+from . import catalog, differ, hazards, loader, server, settings, tenancy
+from . import plan as planner
+from .errors import BinduSchemaError
+from .revision import (
+    DEFAULT_CONFIG,
+    alembic_config,
+    alembic_errors,
+    script_directory,
+    single_head,
+)
+from .settings import DatabaseURL, scrub
+
+# LIKE patterns: what Bindu derives from a DID (`did:...` -> did_..., digit-first -> schema_...).
+DEFAULT_PATTERNS = (r"did\_%", r"schema\_%")
+# Statements the conversion of an unversioned schema never runs without a human.
+REFUSED_IN_CONVERSION = frozenset({"DELETES_DATA"})
+
+MIGRATED, CURRENT, CONVERTED, FAILED = "migrated", "already current", "converted", "failed"
+STATUSES = (MIGRATED, CURRENT, CONVERTED, FAILED)
+
+
+@dataclass(frozen=True)
+class TenantState:
+    name: str
+    exists: bool
+    versioned: bool  # has <schema>.alembic_version
+    heads: tuple[str, ...]
+    tables: int  # tables other than alembic_version
+
+
+@dataclass(frozen=True)
+class TenantResult:
+    name: str
+    status: str  # MIGRATED, CURRENT, CONVERTED or FAILED
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    message: str = ""
+    drift: tuple[str, ...] = field(default=())
+
+
+# --- finding tenant schemas -----------------------------------------------------------------
+
+
+def find(url: DatabaseURL, patterns: Sequence[str] = DEFAULT_PATTERNS) -> list[str]:
+    """Schemas whose name matches one of the LIKE patterns, sorted."""
+    conn = server.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT nspname FROM pg_namespace WHERE nspname LIKE ANY(%s) ORDER BY 1",
+                (list(patterns),),
+            )
+            return [str(r[0]) for r in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def state(url: DatabaseURL, name: str) -> TenantState:
+    conn = server.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (name,))
+            if cur.fetchone() is None:
+                return TenantState(name, False, False, (), 0)
+            cur.execute(
+                "SELECT count(*) FILTER (WHERE tablename <> 'alembic_version'), "
+                "bool_or(tablename = 'alembic_version') FROM pg_tables WHERE schemaname = %s",
+                (name,),
+            )
+            row = cur.fetchone()
+            assert row is not None
+            tables, versioned = int(row[0]), bool(row[1])
+            heads: tuple[str, ...] = ()
+            if versioned:
+                quoted = name.replace('"', '""')
+                cur.execute(f'SELECT version_num FROM "{quoted}".alembic_version ORDER BY 1')
+                heads = tuple(str(r[0]) for r in cur.fetchall())
+            return TenantState(name, True, versioned, heads, tables)
+    finally:
+        conn.close()
+
+
+def check_name(name: str) -> str:
+    if not tenancy.valid_schema_name(name):
+        raise BinduSchemaError(
+            f"{name!r} is not a tenant schema name: lower-case [a-z0-9_], not starting with a "
+            "digit, at most 63 characters (what Bindu derives from a DID)"
+        )
+    if name == "public" or name.startswith("pg_"):
+        raise BinduSchemaError(f"{name!r} is not a tenant schema")
+    return name
+
+
+# --- one tenant -----------------------------------------------------------------------------
+
+
+def _cfg(
+    ini: str | Path,
+    url: DatabaseURL,
+    schema_path: str | Path,
+    name: str,
+    timeouts: Mapping[str, str] | None = None,
+) -> Any:
+    return alembic_config(
+        ini, url, schema_path, settings={**(timeouts or {}), "tenant_schema": name}
+    )
+
+
+def drift(
+    schema_path: str | Path, live: DatabaseURL, dev: DatabaseURL, name: str
+) -> tuple[str, ...]:
+    """Statements that would take the tenant schema to the YAML (empty: no drift)."""
+    schema = loader.load(schema_path)
+    p = planner.build(
+        schema,
+        live,
+        dev,
+        with_downgrade=False,
+        validate=False,
+        run_lint=False,
+        concurrently=False,
+        target_schema=name,
+    )
+    return tuple(s.sql for s in p.statements)
+
+
+def diff_to_head(
+    schema_path: str | Path, live: DatabaseURL, dev: DatabaseURL, name: str, ini: str | Path
+) -> tuple[str | None, list[str]]:
+    """(head, statements from the live tenant schema to the head of generated/ replayed in
+    a schema of the same name on a scratch database)."""
+    schema = loader.load(schema_path)
+    head = single_head(script_directory(alembic_config(ini)))
+    if head is None:
+        raise BinduSchemaError("generated/ has no revisions; run `bindu-schema revision` first")
+    with server.scratch(dev) as at_head:
+        with alembic_errors(at_head):
+            command.upgrade(_cfg(ini, at_head, schema_path, name), "head")
+        return head, differ.diff(live, at_head, schema.exclude, name)
+
+
+def _lock(conn: sa.Connection, name: str) -> None:
+    conn.execute(
+        sa.text("SELECT pg_advisory_lock(:cls, hashtext(:name))"),
+        {"cls": tenancy.TENANT_LOCK_CLASS, "name": name},
+    )
+    conn.commit()
+
+
+def _unlock(conn: sa.Connection, name: str) -> None:
+    if conn.in_transaction():
+        conn.rollback()
+    conn.execute(
+        sa.text("SELECT pg_advisory_unlock(:cls, hashtext(:name))"),
+        {"cls": tenancy.TENANT_LOCK_CLASS, "name": name},
+    )
+    conn.commit()
+
+
+def convert(
+    schema_path: str | Path,
+    live: DatabaseURL,
+    dev: DatabaseURL,
+    name: str,
+    ini: str | Path = DEFAULT_CONFIG,
+    timeouts: Mapping[str, str] | None = None,
+) -> tuple[str, list[str]]:
+    """Bring an unversioned schema with tables (Bindu's old run-time path) to head.
+
+    Diffs it against the head of generated/ replayed in a scratch database, refuses
+    statements that delete data, then runs the statements and stamps head in one
+    transaction under the tenant's advisory lock: all of it or nothing. Returns
+    (head, statements run).
+    """
+    head, statements = diff_to_head(schema_path, live, dev, name, ini)
+    assert head is not None
+    facts = catalog.read(live, name)
+    refused = [
+        (s, hz)
+        for s in statements
+        if (hz := set(hazards.classify(s, facts)) & REFUSED_IN_CONVERSION)
+    ]
+    if refused:
+        shown = "\n".join(f"  {s}  -- {', '.join(sorted(h))}" for s, h in refused)
+        raise BinduSchemaError(
+            f"{name}: unversioned, and bringing it to head would delete data; nothing "
+            f"changed. Fix it by hand, then `bindu-schema adopt --target-schema {name}`:\n" + shown
+        )
+    script = script_directory(alembic_config(ini))
+    engine = sa.create_engine(live.sqlalchemy, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            _lock(conn, name)
+            try:
+                limits = {"lock_timeout": "5s", "statement_timeout": "15min", **(timeouts or {})}
+                for key in ("lock_timeout", "statement_timeout"):
+                    conn.execute(
+                        sa.text("SELECT set_config(:k, :v, false)"), {"k": key, "v": limits[key]}
+                    )
+                conn.commit()
+                with alembic_errors(live), conn.begin():
+                    if state(live, name).versioned:  # converted meanwhile by another run
+                        return head, []
+                    for s in statements:
+                        # concurrently=False plans only: every statement is transactional
+                        conn.exec_driver_sql(s.replace("%", "%%"))
+                    ctx = MigrationContext.configure(conn, opts={"version_table_schema": name})
+                    ctx.stamp(script, "head")
+            finally:
+                _unlock(conn, name)
+    finally:
+        engine.dispose()
+    return head, statements
+
+
+def apply_tenant(
+    schema_path: str | Path,
+    live: DatabaseURL,
+    dev: DatabaseURL,
+    name: str,
+    ini: str | Path = DEFAULT_CONFIG,
+    timeouts: Mapping[str, str] | None = None,
+    check_drift: bool = True,
+) -> TenantResult:
+    """Migrate one tenant schema to head; never raises (a failure is a FAILED result)."""
+    from .apply import check_known
+
+    before: tuple[str, ...] = ()
+    try:
+        check_name(name)
+        st = state(live, name)
+        before = st.heads
+        if st.exists and not st.versioned and st.tables:
+            _, ran = convert(schema_path, live, dev, name, ini, timeouts)
+            status, message = (
+                CONVERTED,
+                f"unversioned schema brought to head ({len(ran)} statements)",
+            )
+        else:
+            check_known(before, ini, live)
+            with alembic_errors(live):
+                command.upgrade(_cfg(ini, live, schema_path, name, timeouts), "head")
+            status, message = MIGRATED, ""
+        after = state(live, name).heads
+        if status == MIGRATED and after == before:
+            status = CURRENT
+        found = drift(schema_path, live, dev, name) if check_drift else ()
+        if found:
+            return TenantResult(
+                name, FAILED, before, after, "after apply it still differs from the YAML", found
+            )
+        return TenantResult(name, status, before, after, message)
+    except BinduSchemaError as exc:
+        return TenantResult(name, FAILED, before, (), scrub(str(exc), live, dev))
+    except Exception as exc:  # one tenant's surprise must not stop the others
+        return TenantResult(
+            name, FAILED, before, (), scrub(f"{type(exc).__name__}: {exc}", live, dev)
+        )
+
+
+def _apply_in_worker(
+    schema_path: str, live: str, dev: str, name: str, ini: str,
+    timeouts: dict[str, str], check_drift: bool,
+) -> TenantResult:  # fmt: skip
+    live_url = settings.normalize(live, "--database-url")
+    dev_url = server.parse_server(dev)
+    try:
+        return apply_tenant(schema_path, live_url, dev_url, name, ini, timeouts, check_drift)
+    finally:
+        server.drop_all_live_scratch()
+
+
+def apply_all(
+    schema_path: str | Path,
+    live: DatabaseURL,
+    dev: DatabaseURL,
+    names: Iterable[str],
+    ini: str | Path = DEFAULT_CONFIG,
+    jobs: int = 4,
+    timeouts: Mapping[str, str] | None = None,
+    check_drift: bool = True,
+    on_result: Callable[[TenantResult], None] | None = None,
+) -> list[TenantResult]:
+    """Every tenant to head, `jobs` at a time, each in its own process and connection."""
+    todo = list(names)
+    results: list[TenantResult] = []
+    if not todo:
+        return results
+    jobs = max(1, min(jobs, len(todo)))
+    args = (str(Path(schema_path).resolve()), live.sqlalchemy, dev.sqlalchemy)
+    ini_path = str(Path(ini).resolve())
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures: dict[Future[TenantResult], str] = {
+            pool.submit(_apply_in_worker, *args, n, ini_path, dict(timeouts or {}), check_drift): n
+            for n in todo
+        }
+        for fut in as_completed(futures):
+            try:
+                r = fut.result()
+            except Exception as exc:  # a worker died (killed, out of memory)
+                r = TenantResult(futures[fut], FAILED, message=f"worker failed: {exc}")
+            results.append(r)
+            if on_result is not None:
+                on_result(r)
+    return sorted(results, key=lambda r: r.name)
+
+
+# --- listing --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TenantStatus:
+    state: TenantState
+    drift: tuple[str, ...] | None  # None: not checked or failed
+    error: str = ""
+
+
+def _status_in_worker(schema_path: str, live: str, dev: str, name: str) -> TenantStatus:
+    live_url = settings.normalize(live, "--database-url")
+    dev_url = server.parse_server(dev)
+    st = state(live_url, name)
+    try:
+        return TenantStatus(st, drift(schema_path, live_url, dev_url, name) if st.exists else None)
+    except BinduSchemaError as exc:
+        return TenantStatus(st, None, scrub(str(exc), live_url, dev_url))
+    finally:
+        server.drop_all_live_scratch()
+
+
+def statuses(
+    schema_path: str | Path,
+    live: DatabaseURL,
+    dev: DatabaseURL | None,
+    names: Sequence[str],
+    jobs: int = 4,
+) -> list[TenantStatus]:
+    """State of each tenant; with a dev server also its drift from the YAML."""
+    if dev is None or not names:
+        return [TenantStatus(state(live, n), None) for n in names]
+    args = (str(Path(schema_path).resolve()), live.sqlalchemy, dev.sqlalchemy)
+    jobs = max(1, min(jobs, len(names)))
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(_status_in_worker, *zip(*[(*args, n) for n in names], strict=True)))
+
+
+# --- the Python API -------------------------------------------------------------------------
+
+_in_process = threading.Lock()  # Alembic's proxies are process-global: one upgrade at a time
+
+
+def default_ini() -> Path:
+    """alembic.ini of the project this package lives in (the repository root)."""
+    return Path(__file__).resolve().parent.parent / "alembic.ini"
+
+
+def ensure_tenant(url: str, did: str, *, ini: str | Path | None = None) -> str:
+    """Create the DID's tenant schema if needed and upgrade it to head; return its name.
+
+    Idempotent (a schema at head costs one query) and safe when several processes call it
+    at once: generated/env.py creates and migrates the schema under the tenant's advisory
+    lock, so the second caller waits and then finds it at head. A schema left by Bindu's
+    old run-time path (tables, no alembic_version) is refused with a pointer to
+    `bindu-schema apply --target-schema NAME`, which needs a dev server to plan it.
+    """
+    name = check_name(tenancy.schema_name(did))
+    live = settings.normalize(url, "ensure_tenant(url)")
+    ini_path = Path(ini) if ini is not None else default_ini()
+    cfg = alembic_config(ini_path)
+    head = single_head(script_directory(cfg))
+    st = state(live, name)
+    if st.versioned and head is not None and st.heads == (head,):
+        return name
+    if st.exists and not st.versioned and st.tables:
+        raise BinduSchemaError(
+            f"{name} holds {st.tables} table(s) but no alembic_version (made by Bindu's old "
+            f"run-time path); run `bindu-schema apply --target-schema {name}` once to bring "
+            "it to head (docs/tenants.md)"
+        )
+    schema_path = cfg.get_main_option("bindu_schema.schema") or str(
+        ini_path.parent / "schema" / "bindu.yaml"
+    )
+    with _in_process, alembic_errors(live):
+        command.upgrade(_cfg(ini_path, live, schema_path, name), "head")
+    return name
+
+
+__all__ = [
+    "DEFAULT_PATTERNS",
+    "TenantResult",
+    "TenantState",
+    "apply_all",
+    "apply_tenant",
+    "convert",
+    "diff_to_head",
+    "drift",
+    "ensure_tenant",
+    "find",
+    "state",
+]
