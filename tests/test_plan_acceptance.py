@@ -20,6 +20,9 @@ from conftest import ROOT, Result, dev_args, scratch_databases, sql
 from bindu_schema import differ, loader, server
 from bindu_schema.settings import DatabaseURL
 
+# The issue-2 acceptance suite runs on both servers (PostgreSQL 18 and 15).
+pytestmark = pytest.mark.acceptance
+
 FIXTURE = ROOT / "tests" / "fixtures" / "bindu_head.sql"
 SCHEMA = ROOT / "schema" / "bindu.yaml"
 

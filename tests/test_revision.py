@@ -60,6 +60,7 @@ def counts(db) -> tuple[int, int]:
     )
 
 
+@pytest.mark.acceptance
 @pytest.mark.parametrize("case", CASE_NAMES)
 def test_case(case, tmp_path, cli, make_db, dev_server):
     before = (CASES / case / "before.yaml").read_text()
