@@ -1,4 +1,4 @@
-"""bindu-schema: Bindu's PostgreSQL schema in YAML, diffed with migra, shipped as Alembic revisions."""
+"""bindu-schema: Bindu's PostgreSQL schema in YAML, diffed with migra, as Alembic revisions."""
 
 __version__ = "0.1.0"
 

@@ -7,6 +7,7 @@ apply, a failed revision validation, and a database adopt refuses).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import click
 
@@ -203,7 +204,7 @@ def apply(
         backup=Path(backup_path) if backup_path else None,
         log=env.out,
         allowed_hazards=policy.parse_allowed(allow_hazards),
-        **timeouts,
+        **cast("dict[str, Any]", timeouts),  # only timeout names (str values) are in it
     )
     if result.backup is not None:
         _echo(ctx, f"backup: {result.backup}")
