@@ -13,7 +13,7 @@ import click
 
 from . import policy, server
 from .cli import _echo, cli, db_options, load_schema, resolve_databases, schema_option
-from .errors import EXIT_ERROR, EXIT_OK
+from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from .settings import scrub
 
 
@@ -42,6 +42,20 @@ def config_option(f: click.decorators.FC) -> click.decorators.FC:
     metavar="TYPES",
     help="Accept these blocked hazard types (comma list, repeatable), e.g. DELETES_DATA.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Validate and show the revision's statements like a plan; write nothing "
+    "(exit 2 when a revision would be written, 0 when there is nothing to do).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output of --dry-run.",
+)
 @click.pass_context
 def revision(
     ctx: click.Context,
@@ -52,6 +66,8 @@ def revision(
     message: str,
     rev_id: str | None,
     allow_hazards: tuple[str, ...],
+    dry_run: bool,
+    fmt: str,
 ) -> int:
     """Write generated/versions/<YYYYMMDD>_<NNNN>_<slug>.py from the YAML.
 
@@ -70,7 +86,10 @@ def revision(
         ini=config_path,
         rev_id=rev_id,
         allowed_hazards=policy.parse_allowed(allow_hazards),
+        dry_run=dry_run,
     )
+    if dry_run and outcome.upgrade:
+        return _show_dry_run(ctx, schema_path, outcome, fmt)
     if outcome.path is None:
         at = f"head {outcome.down_revision}" if outcome.down_revision else "no revisions"
         _echo(ctx, f"No changes: generated/ ({at}) already matches {schema_path}; nothing written.")
@@ -277,3 +296,29 @@ def adopt(
         err=True,
     )
     return EXIT_ERROR
+
+
+def _show_dry_run(ctx: click.Context, schema_path: str, outcome: Any, fmt: str) -> int:
+    from . import plan as planner
+    from . import report
+
+    schema = load_schema(schema_path)
+    label = f"revision {outcome.revision} (after {outcome.down_revision or 'base'}), dry run"
+    p = planner.Plan(
+        statements=outcome.upgrade,
+        downgrade=outcome.downgrade,
+        source_sha256=schema.source_sha256,
+        target=label,
+    )
+    if fmt == "json":
+        text = planner.render_json(p)
+    elif fmt == "markdown":
+        text = report.render_markdown(p, schema)
+    else:
+        text = (
+            planner.render_text(p)
+            + "-- downgrade:\n"
+            + "".join(s.sql.rstrip() + "\n\n" for s in outcome.downgrade)
+        )
+    _echo(ctx, text.rstrip("\n"))
+    return EXIT_CHANGES

@@ -413,7 +413,10 @@ def generate(
     rev_id: str | None = None,
     allowed_hazards: frozenset[str] = frozenset(),
     blocked_hazards: frozenset[str] | None = None,
+    dry_run: bool = False,
 ) -> Outcome:
+    """Write the next revision (validated first). dry_run: validate, write nothing, and
+    return the statements (Outcome.path is None) so they can be shown like a plan."""
     ini = Path(ini)
     schema = loader.load(schema_path)
     cfg = alembic_config(ini, schema_path=schema_path)
@@ -432,7 +435,7 @@ def generate(
             return Outcome(None, None, head, (), ())
         block = policy.blocked() if blocked_hazards is None else blocked_hazards
         bad = policy.refused([st.hazards for st in up], allowed_hazards, block)
-        if bad:
+        if bad and not dry_run:
             items = [(up[i].sql, up[i].hazards) for i in bad]
             raise policy.RefusedError(
                 policy.refusal_message("the new revision", items, allowed_hazards, block)
@@ -445,6 +448,8 @@ def generate(
             with alembic_errors(None):
                 script_directory(tmp_cfg).generate_revision(revid, message, head="head", bindu=args)
             validate(ini, scripts, schema_path, schema, dev, previous, desired)
+    if dry_run:
+        return Outcome(None, revid, head, up, down)
     with alembic_errors(None):
         written = script.generate_revision(revid, message, head="head", bindu=args)
     if written is None:

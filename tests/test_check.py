@@ -137,3 +137,20 @@ def test_live_database_behind_head(tmp_path, cli, dev_server, make_db):
                str(proj / "schema" / "bindu.yaml"), "--doc", str(proj / "none.md"),
                "--database-url", db.sqlalchemy, *dev_args(dev_server))
     assert "FAIL live at head" in text.out and "bindu-schema apply" in text.out
+
+
+def test_revision_dry_run_shows_statements_and_writes_nothing(tmp_path, cli, dev_server):
+    proj = project(tmp_path, cli, dev_server)
+    (proj / "schema" / "bindu.yaml").write_text(EXTRA_COLUMN)
+    before = versions(proj)
+    args = ["revision", "-m", "priority", "--dry-run", "-c", str(proj / "alembic.ini"),
+            "--schema", str(proj / "schema" / "bindu.yaml"), *dev_args(dev_server)]
+    text = cli(*args)
+    assert text.code == 2, text.text
+    assert 'add column "priority" integer' in text.out
+    assert "-- downgrade:" in text.out and 'drop column "priority"' in text.out
+    data = json.loads(cli(*args, "--format", "json").out)
+    assert any('"priority"' in s["sql"] for s in data["statements"])
+    md = cli(*args, "--format", "markdown")
+    assert md.code == 2 and "```sql" in md.out
+    assert versions(proj) == before
