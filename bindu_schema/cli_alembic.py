@@ -29,19 +29,23 @@ def config_option(f: click.decorators.FC) -> click.decorators.FC:
     )(f)
 
 
+def allow_hazards_option(f: click.decorators.FC) -> click.decorators.FC:
+    return click.option(
+        "--allow-hazards",
+        "allow_hazards",
+        multiple=True,
+        metavar="TYPES",
+        help="Accept these blocked hazard types (comma list, repeatable), e.g. DELETES_DATA.",
+    )(f)
+
+
 @cli.command()
 @schema_option
 @db_options
 @config_option
 @click.option("-m", "--message", required=True, help="The revision message (file name slug).")
 @click.option("--rev-id", default=None, help="Revision id (default: YYYYMMDD_NNNN, next free).")
-@click.option(
-    "--allow-hazards",
-    "allow_hazards",
-    multiple=True,
-    metavar="TYPES",
-    help="Accept these blocked hazard types (comma list, repeatable), e.g. DELETES_DATA.",
-)
+@allow_hazards_option
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -137,13 +141,7 @@ def revision(
     metavar="DURATION",
     help="Wait for a concurrent migration run to finish (default 10min).",
 )
-@click.option(
-    "--allow-hazards",
-    "allow_hazards",
-    multiple=True,
-    metavar="TYPES",
-    help="Accept these blocked hazard types (comma list, repeatable), e.g. DELETES_DATA.",
-)
+@allow_hazards_option
 @click.option(
     "--target-schema",
     default=None,
