@@ -14,7 +14,7 @@ import multiprocessing
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -306,7 +306,12 @@ def apply_all(
     check_drift: bool = True,
     on_result: Callable[[TenantResult], None] | None = None,
 ) -> list[TenantResult]:
-    """Every tenant to head, `jobs` at a time, each in its own process and connection."""
+    """Every tenant to head, `jobs` at a time, each in its own process and connection.
+
+    Two phases: first every upgrade, then the drift checks (migra inspects a schema with
+    several catalog queries; DDL running in other schemas meanwhile can make them
+    disagree, so nothing of ours runs DDL while a tenant is inspected).
+    """
     todo = list(names)
     results: list[TenantResult] = []
     if not todo:
@@ -316,7 +321,7 @@ def apply_all(
     ini_path = str(Path(ini).resolve())
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures: dict[Future[TenantResult], str] = {
-            pool.submit(_apply_in_worker, *args, n, ini_path, dict(timeouts or {}), check_drift): n
+            pool.submit(_apply_in_worker, *args, n, ini_path, dict(timeouts or {}), False): n
             for n in todo
         }
         for fut in as_completed(futures):
@@ -324,9 +329,36 @@ def apply_all(
                 r = fut.result()
             except Exception as exc:  # a worker died (killed, out of memory)
                 r = TenantResult(futures[fut], FAILED, message=f"worker failed: {exc}")
+            if r.status == FAILED or not check_drift:
+                if on_result is not None:
+                    on_result(r)
             results.append(r)
-            if on_result is not None:
-                on_result(r)
+        if check_drift:
+            checked: dict[Future[TenantStatus], TenantResult] = {
+                pool.submit(_status_in_worker, *args, r.name): r
+                for r in results
+                if r.status != FAILED
+            }
+            done = [r for r in results if r.status == FAILED]
+            for fut_s in as_completed(checked):
+                r = checked[fut_s]
+                try:
+                    st = fut_s.result()
+                    if st.error:
+                        r = replace(r, status=FAILED, message=f"drift check failed: {st.error}")
+                    elif st.drift:
+                        r = replace(
+                            r,
+                            status=FAILED,
+                            message="after apply it still differs from the YAML",
+                            drift=st.drift,
+                        )
+                except Exception as exc:
+                    r = replace(r, status=FAILED, message=f"drift check failed: {exc}")
+                done.append(r)
+                if on_result is not None:
+                    on_result(r)
+            results = done
     return sorted(results, key=lambda r: r.name)
 
 
