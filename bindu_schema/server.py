@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import time
 import uuid
 import warnings
@@ -124,33 +125,52 @@ def ensure_database(server: DatabaseURL, name: str) -> DatabaseURL:
     return server.with_database(name)
 
 
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM while the server and _live_scratch are made to agree (create +
+    register, drop + forget, rename + forget): a signal in between would leak a database.
+    The held signal is delivered right after, where cleanup can see every database."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    try:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    except (AttributeError, OSError, ValueError):  # no pthread_sigmask here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def drop_scratch(server: DatabaseURL, name: str) -> None:
     """Drop a scratch database. Refuses any database without the scratch prefix."""
     if not name.startswith(SCRATCH_PREFIX):
         raise BinduSchemaError(f"refusing to drop database '{name}': it is not a scratch database")
-    conn = connect(server, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        conn.close()
-    _live_scratch.discard((server.sqlalchemy, name))
+    with _signals_deferred():
+        conn = connect(server, autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            conn.close()
+        _live_scratch.discard((server.sqlalchemy, name))
 
 
 def create_scratch(server: DatabaseURL, template: str | None = None) -> DatabaseURL:
     name = SCRATCH_PREFIX + uuid.uuid4().hex[:16]
-    conn = connect(server, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            tmpl = f' TEMPLATE "{template}"' if template else ""
-            cur.execute(f'CREATE DATABASE "{name}"{tmpl}')
-    except psycopg2.Error as exc:
-        raise DatabaseError(
-            f"cannot create a scratch database on {server.safe}: {scrub(str(exc), server)}"
-        ) from None
-    finally:
-        conn.close()
-    _live_scratch.add((server.sqlalchemy, name))
+    with _signals_deferred():
+        conn = connect(server, autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                tmpl = f' TEMPLATE "{template}"' if template else ""
+                cur.execute(f'CREATE DATABASE "{name}"{tmpl}')
+        except psycopg2.Error as exc:
+            raise DatabaseError(
+                f"cannot create a scratch database on {server.safe}: {scrub(str(exc), server)}"
+            ) from None
+        finally:
+            conn.close()
+        _live_scratch.add((server.sqlalchemy, name))
     return server.with_database(name)
 
 
@@ -348,11 +368,12 @@ def _publish_template(server: DatabaseURL, scratch_name: str, name: str) -> bool
     conn = connect(server, autocommit=True)
     try:
         with conn.cursor() as cur:
-            try:
-                cur.execute(f'ALTER DATABASE "{scratch_name}" RENAME TO "{name}"')
-            except psycopg2.Error:
-                return False  # published concurrently by another process, or still in use
-            _live_scratch.discard((server.sqlalchemy, scratch_name))
+            with _signals_deferred():
+                try:
+                    cur.execute(f'ALTER DATABASE "{scratch_name}" RENAME TO "{name}"')
+                except psycopg2.Error:
+                    return False  # published concurrently by another process, or still in use
+                _live_scratch.discard((server.sqlalchemy, scratch_name))
             try:
                 # Nobody may connect: a connection to a template makes every clone fail.
                 cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
