@@ -132,8 +132,10 @@ def sql(url: DatabaseURL, text: str) -> list[tuple[object, ...]]:
 
 
 def scratch_databases(dev: DatabaseURL) -> list[str]:
-    rows = sql(dev, f"SELECT datname FROM pg_database WHERE datname LIKE "
-                    f"'{server.SCRATCH_PREFIX}%' ORDER BY 1")
+    rows = sql(
+        dev,
+        f"SELECT datname FROM pg_database WHERE datname LIKE '{server.SCRATCH_PREFIX}%' ORDER BY 1",
+    )
     return [str(r[0]) for r in rows]
 
 
@@ -159,13 +161,23 @@ def cli(dev_server: DatabaseURL, monkeypatch: pytest.MonkeyPatch) -> Callable[..
 def cli_proc(dev_server: DatabaseURL) -> Callable[..., Result]:
     """Run the CLI as a real process (python -m bindu_schema) from the repo root."""
 
-    def invoke(*argv: str, env: dict[str, str] | None = None, cwd: Path = ROOT,
-               timeout: float = 300) -> Result:
-        e = {k: v for k, v in os.environ.items()
-             if k not in ("DATABASE_URL", "STORAGE__POSTGRES_URL")}
+    def invoke(
+        *argv: str, env: dict[str, str] | None = None, cwd: Path = ROOT, timeout: float = 300
+    ) -> Result:
+        e = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DATABASE_URL", "STORAGE__POSTGRES_URL")
+        }
         e.update(env or {})
-        p = subprocess.run([sys.executable, "-m", "bindu_schema", *argv], cwd=cwd, env=e,
-                           capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run(
+            [sys.executable, "-m", "bindu_schema", *argv],
+            cwd=cwd,
+            env=e,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         return Result(p.returncode, p.stdout, p.stderr)
 
     return invoke

@@ -33,7 +33,9 @@ def install(version: str) -> None:
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env, capture_output=True)
     subprocess.run(
         ["apt-get", "install", "-y", "-q", "--no-install-recommends", f"postgresql-{version}"],
-        check=True, env=env, capture_output=True,
+        check=True,
+        env=env,
+        capture_output=True,
     )
 
 
@@ -59,19 +61,39 @@ class DebianServer:
             shutil.chown(self.root, "postgres", "postgres")
         data = self.root / "data"
         b = _bin_dir(self.version)
-        subprocess.run(_as_owner([str(b / "initdb"), "-A", "trust", "-U", "postgres",
-                                  "-E", "UTF8", "-D", str(data)]),
-                       check=True, capture_output=True)
-        subprocess.run(_as_owner([str(b / "pg_ctl"), "-D", str(data), "-w", "-l",
-                                  str(self.root / "log"), "-o",
-                                  f"-k {self.root} -c listen_addresses='' -c fsync=off",
-                                  "start"]),
-                       check=True, capture_output=True)
+        subprocess.run(
+            _as_owner(
+                [str(b / "initdb"), "-A", "trust", "-U", "postgres", "-E", "UTF8", "-D", str(data)]
+            ),
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            _as_owner(
+                [
+                    str(b / "pg_ctl"),
+                    "-D",
+                    str(data),
+                    "-w",
+                    "-l",
+                    str(self.root / "log"),
+                    "-o",
+                    f"-k {self.root} -c listen_addresses='' -c fsync=off",
+                    "start",
+                ]
+            ),
+            check=True,
+            capture_output=True,
+        )
 
     def stop(self) -> None:
         b = _bin_dir(self.version)
-        subprocess.run(_as_owner([str(b / "pg_ctl"), "-D", str(self.root / "data"), "-w",
-                                  "-m", "fast", "stop"]), capture_output=True)
+        subprocess.run(
+            _as_owner(
+                [str(b / "pg_ctl"), "-D", str(self.root / "data"), "-w", "-m", "fast", "stop"]
+            ),
+            capture_output=True,
+        )
         shutil.rmtree(self.root, ignore_errors=True)
 
 

@@ -20,14 +20,32 @@ EXTRA_COLUMN = BINDU.replace(
 
 
 def check(cli, proj: Path, dev, *extra: str):
-    return cli("check", "--format", "json", "-c", str(proj / "alembic.ini"), "--schema",
-               str(proj / "schema" / "bindu.yaml"), "--doc", str(proj / "none.md"),
-               *dev_args(dev), *extra)
+    return cli(
+        "check",
+        "--format",
+        "json",
+        "-c",
+        str(proj / "alembic.ini"),
+        "--schema",
+        str(proj / "schema" / "bindu.yaml"),
+        "--doc",
+        str(proj / "none.md"),
+        *dev_args(dev),
+        *extra,
+    )
 
 
 def revision(cli, proj: Path, dev, message: str):
-    return cli("revision", "-m", message, "-c", str(proj / "alembic.ini"), "--schema",
-               str(proj / "schema" / "bindu.yaml"), *dev_args(dev))
+    return cli(
+        "revision",
+        "-m",
+        message,
+        "-c",
+        str(proj / "alembic.ini"),
+        "--schema",
+        str(proj / "schema" / "bindu.yaml"),
+        *dev_args(dev),
+    )
 
 
 def failed(result) -> dict[str, dict]:
@@ -81,8 +99,11 @@ def _edit_downgrade(path: Path, allow: bool) -> None:
     body = text.split("def downgrade() -> None:\n", 1)
     new_down = "def downgrade() -> None:\n    pass\n"
     if allow:
-        body[0] = body[0].replace('"""', '"""\nhand edits: allowed\n', 1).replace(
-            '"""\nhand edits: allowed\n', '"""', 1)
+        body[0] = (
+            body[0]
+            .replace('"""', '"""\nhand edits: allowed\n', 1)
+            .replace('"""\nhand edits: allowed\n', '"""', 1)
+        )
         body[0] = re.sub(r'("""[^\n]*\n)', r"\1\nhand edits: allowed\n", body[0], count=1)
     path.write_text(body[0] + new_down)
 
@@ -133,9 +154,18 @@ def test_live_database_behind_head(tmp_path, cli, dev_server, make_db):
     r = check(cli, proj, dev_server, "--database-url", db.sqlalchemy)
     assert r.code == 1
     assert "live at head" in failed(r)
-    text = cli("check", "-c", str(proj / "alembic.ini"), "--schema",
-               str(proj / "schema" / "bindu.yaml"), "--doc", str(proj / "none.md"),
-               "--database-url", db.sqlalchemy, *dev_args(dev_server))
+    text = cli(
+        "check",
+        "-c",
+        str(proj / "alembic.ini"),
+        "--schema",
+        str(proj / "schema" / "bindu.yaml"),
+        "--doc",
+        str(proj / "none.md"),
+        "--database-url",
+        db.sqlalchemy,
+        *dev_args(dev_server),
+    )
     assert "FAIL live at head" in text.out and "bindu-schema apply" in text.out
 
 
@@ -143,8 +173,17 @@ def test_revision_dry_run_shows_statements_and_writes_nothing(tmp_path, cli, dev
     proj = project(tmp_path, cli, dev_server)
     (proj / "schema" / "bindu.yaml").write_text(EXTRA_COLUMN)
     before = versions(proj)
-    args = ["revision", "-m", "priority", "--dry-run", "-c", str(proj / "alembic.ini"),
-            "--schema", str(proj / "schema" / "bindu.yaml"), *dev_args(dev_server)]
+    args = [
+        "revision",
+        "-m",
+        "priority",
+        "--dry-run",
+        "-c",
+        str(proj / "alembic.ini"),
+        "--schema",
+        str(proj / "schema" / "bindu.yaml"),
+        *dev_args(dev_server),
+    ]
     text = cli(*args)
     assert text.code == 2, text.text
     assert 'add column "priority" integer' in text.out

@@ -16,19 +16,39 @@ CONTEXT = "00000000-0000-0000-0000-000000000001"
 
 
 def revision(cli, proj: Path, dev, message: str, *extra: str):
-    return cli("revision", "-m", message, "-c", str(proj / "alembic.ini"),
-               "--schema", str(proj / "schema" / "bindu.yaml"), *dev_args(dev), *extra)
+    return cli(
+        "revision",
+        "-m",
+        message,
+        "-c",
+        str(proj / "alembic.ini"),
+        "--schema",
+        str(proj / "schema" / "bindu.yaml"),
+        *dev_args(dev),
+        *extra,
+    )
 
 
 def apply(cli, proj: Path, db, dev, *extra: str):
-    return cli("apply", "-c", str(proj / "alembic.ini"), "--schema",
-               str(proj / "schema" / "bindu.yaml"), "--database-url", db.sqlalchemy,
-               *dev_args(dev), *extra)
+    return cli(
+        "apply",
+        "-c",
+        str(proj / "alembic.ini"),
+        "--schema",
+        str(proj / "schema" / "bindu.yaml"),
+        "--database-url",
+        db.sqlalchemy,
+        *dev_args(dev),
+        *extra,
+    )
 
 
 def columns(db, table: str) -> list[str]:
-    rows = sql(db, f"select column_name from information_schema.columns where table_name = "
-                   f"'{table}' order by ordinal_position")
+    rows = sql(
+        db,
+        f"select column_name from information_schema.columns where table_name = "
+        f"'{table}' order by ordinal_position",
+    )
     return [str(r[0]) for r in rows]
 
 
@@ -37,10 +57,13 @@ def base_project(tmp_path, cli, dev_server, make_db):
     ok(revision(cli, proj, dev_server, "base"))
     db = make_db()
     ok(alembic(proj, "upgrade", "head", url=db))
-    sql(db, f"insert into contexts (id) values ('{CONTEXT}');"
-            f"insert into tasks (id, context_id, state, state_timestamp, owner_did) "
-            f"select gen_random_uuid(), '{CONTEXT}', 'working', now(), 'did:x' "
-            f"from generate_series(1, 10)")
+    sql(
+        db,
+        f"insert into contexts (id) values ('{CONTEXT}');"
+        f"insert into tasks (id, context_id, state, state_timestamp, owner_did) "
+        f"select gen_random_uuid(), '{CONTEXT}', 'working', now(), 'did:x' "
+        f"from generate_series(1, 10)",
+    )
     return proj, db
 
 
@@ -49,7 +72,8 @@ def test_drop_column_needs_consent(tmp_path, cli, dev_server, make_db):
     [base] = versions(proj)
     head, tasks = BINDU.split("\n  tasks:\n", 1)
     tasks = tasks.replace("      owner_did: {type: varchar(255)}\n", "", 1).replace(
-        "      idx_tasks_owner_did: {columns: [owner_did]}\n", "")
+        "      idx_tasks_owner_did: {columns: [owner_did]}\n", ""
+    )
     after = head + "\n  tasks:\n" + tasks
     assert after.count("owner_did") == BINDU.count("owner_did") - 3
     (proj / "schema" / "bindu.yaml").write_text(after)
@@ -60,8 +84,7 @@ def test_drop_column_needs_consent(tmp_path, cli, dev_server, make_db):
     assert "--allow-hazards DELETES_DATA" in refused.err
     assert versions(proj) == [base]
 
-    accepted = revision(cli, proj, dev_server, "drop owner did", "--allow-hazards",
-                        "DELETES_DATA")
+    accepted = revision(cli, proj, dev_server, "drop owner did", "--allow-hazards", "DELETES_DATA")
     assert accepted.code == 0, accepted.text
     [new] = [p for p in versions(proj) if p != base]
     assert "DELETES_DATA" in new.read_text()
@@ -111,9 +134,12 @@ def test_rename_column_keeps_rows_through_alembic(tmp_path, cli, dev_server, mak
 
 def test_index_on_populated_table_is_built_concurrently(tmp_path, cli, dev_server, make_db):
     proj, db = base_project(tmp_path, cli, dev_server, make_db)
-    sql(db, f"insert into tasks (id, context_id, state, state_timestamp) "
-            f"select gen_random_uuid(), '{CONTEXT}', 'submitted', now() "
-            f"from generate_series(1, 100000)")
+    sql(
+        db,
+        f"insert into tasks (id, context_id, state, state_timestamp) "
+        f"select gen_random_uuid(), '{CONTEXT}', 'submitted', now() "
+        f"from generate_series(1, 100000)",
+    )
     after = BINDU.replace(
         "      idx_tasks_state: {columns: [state]}",
         "      idx_tasks_state: {columns: [state]}\n      idx_tasks_kind: {columns: [kind]}",
@@ -135,7 +161,9 @@ def test_index_on_populated_table_is_built_concurrently(tmp_path, cli, dev_serve
                     break
                 cur.execute(
                     "insert into tasks (id, context_id, state, state_timestamp) "
-                    "values (gen_random_uuid(), %s, 'live', now())", (CONTEXT,))
+                    "values (gen_random_uuid(), %s, 'live', now())",
+                    (CONTEXT,),
+                )
                 inserted[0] += 1
         conn.close()
 
@@ -152,7 +180,6 @@ def test_index_on_populated_table_is_built_concurrently(tmp_path, cli, dev_serve
         t.join(timeout=60)
     assert result.code == 0, result.text
     assert at_end > at_start, "writes were blocked while the index was built"
-    valid = sql(db, "select indisvalid from pg_index where indexrelid = "
-                    "'idx_tasks_kind'::regclass")
+    valid = sql(db, "select indisvalid from pg_index where indexrelid = 'idx_tasks_kind'::regclass")
     assert valid == [(True,)]
     assert sql(db, "select count(*) from tasks where state = 'live'") == [(inserted[0],)]

@@ -27,8 +27,17 @@ def test_hazard_case(case, cli, make_db, dev_server, tmp_path):
     sql(db, spec["before"] + spec.get("extra_before", ""))
     schema = tmp_path / "after.yaml"
     schema.write_text(spec["after"])
-    r = cli("plan", "--format", "json", "--schema", str(schema),
-            "--database-url", db.sqlalchemy, *dev_args(dev_server), *spec.get("args", []))
+    r = cli(
+        "plan",
+        "--format",
+        "json",
+        "--schema",
+        str(schema),
+        "--database-url",
+        db.sqlalchemy,
+        *dev_args(dev_server),
+        *spec.get("args", []),
+    )
     assert r.code == 2, r.text
     statements = json.loads(r.out)["statements"]
     matched: set[int] = set()
@@ -54,8 +63,11 @@ def test_every_hazard_is_documented():
     [
         ("character varying(50)", "text", set()),
         ("character varying(50)", "character varying(100)", set()),
-        ("character varying(100)", "character varying(50)",
-         {hazards.TABLE_REWRITE, hazards.DELETES_DATA}),
+        (
+            "character varying(100)",
+            "character varying(50)",
+            {hazards.TABLE_REWRITE, hazards.DELETES_DATA},
+        ),
         ("integer", "bigint", {hazards.TABLE_REWRITE}),
         ("bigint", "integer", {hazards.TABLE_REWRITE, hazards.DELETES_DATA}),
         ("text", "integer", {hazards.TABLE_REWRITE, hazards.DELETES_DATA}),
@@ -68,14 +80,23 @@ def test_type_change_hazards(old, new, expected):
 
 def test_squawk_finding_shown_once_with_its_hazard(cli, make_db, dev_server, tmp_path):
     """A non-concurrent index build: squawk's rule appears, merged into INDEX_BUILD."""
-    spec = yaml.safe_load((Path(__file__).parent / "cases" / "hazards" /
-                           "add_index_not_concurrently.yaml").read_text())
+    spec = yaml.safe_load(
+        (
+            Path(__file__).parent / "cases" / "hazards" / "add_index_not_concurrently.yaml"
+        ).read_text()
+    )
     db = make_db()
     sql(db, spec["before"])
     schema = tmp_path / "after.yaml"
     schema.write_text(spec["after"])
-    args = ["--schema", str(schema), "--database-url", db.sqlalchemy, *dev_args(dev_server),
-            "--no-concurrently"]
+    args = [
+        "--schema",
+        str(schema),
+        "--database-url",
+        db.sqlalchemy,
+        *dev_args(dev_server),
+        "--no-concurrently",
+    ]
     text = cli("plan", *args)
     assert text.code == 2, text.text
     assert "hazard INDEX_BUILD" in text.out

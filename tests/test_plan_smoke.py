@@ -15,8 +15,9 @@ def test_empty_database_then_applied_plan_is_clean(cli, make_db, dev_server):
     assert first.code == 2, first.text
     assert 'create table "public"."tasks"' in first.out
     assert "COMMENT ON TABLE" in first.out
-    as_json = cli("plan", "--format", "json", "--database-url", db.sqlalchemy,
-                  *dev_args(dev_server))
+    as_json = cli(
+        "plan", "--format", "json", "--database-url", db.sqlalchemy, *dev_args(dev_server)
+    )
     statements = [s["sql"] for s in json.loads(as_json.out)["statements"]]
     server.execute_statements(db, statements)
     second = cli("plan", "--database-url", db.sqlalchemy, *dev_args(dev_server))

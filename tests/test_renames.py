@@ -28,8 +28,16 @@ tables:
 
 
 def _plan(cli, db, dev, schema):
-    return cli("plan", "--format", "json", "--schema", str(schema),
-               "--database-url", db.sqlalchemy, *dev_args(dev))
+    return cli(
+        "plan",
+        "--format",
+        "json",
+        "--schema",
+        str(schema),
+        "--database-url",
+        db.sqlalchemy,
+        *dev_args(dev),
+    )
 
 
 def test_rename_table_column_index_keeps_rows(cli, make_db, dev_server, tmp_path):

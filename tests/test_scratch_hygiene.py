@@ -31,8 +31,7 @@ def test_normal_and_error_exits_leave_no_scratch(cli, make_db, dev_server, tmp_p
     assert scratch_databases(dev_server) == []
     bad = tmp_path / "bad.yaml"
     bad.write_text("version: 1\ntables:\n  t:\n    columns:\n      a: {type: no_such_type}\n")
-    err = cli("plan", "--schema", str(bad), "--database-url", db.sqlalchemy,
-              *dev_args(dev_server))
+    err = cli("plan", "--schema", str(bad), "--database-url", db.sqlalchemy, *dev_args(dev_server))
     assert err.code == 1
     assert "no_such_type" in err.err
     assert scratch_databases(dev_server) == []
@@ -41,12 +40,24 @@ def test_normal_and_error_exits_leave_no_scratch(cli, make_db, dev_server, tmp_p
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_signal_mid_run_drops_scratch(sig, make_db, dev_server):
     db = make_db()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("DATABASE_URL", "STORAGE__POSTGRES_URL")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "STORAGE__POSTGRES_URL")
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bindu_schema", "plan", "--database-url", db.sqlalchemy,
-         *dev_args(dev_server)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "bindu_schema",
+            "plan",
+            "--database-url",
+            db.sqlalchemy,
+            *dev_args(dev_server),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert _wait(lambda: bool(scratch_databases(dev_server)) or proc.poll() is not None)

@@ -23,16 +23,23 @@ def test_plan_into_tenant_schema_then_clean(cli, make_db, dev_server):
     server.execute_statements(db, stmts)
     again = cli("plan", *args)
     assert again.code == 0, again.text
-    public = sql(db, "select count(*) from pg_class c join pg_namespace n on n.oid = "
-                     "c.relnamespace where n.nspname = 'public'")
+    public = sql(
+        db,
+        "select count(*) from pg_class c join pg_namespace n on n.oid = "
+        "c.relnamespace where n.nspname = 'public'",
+    )
     assert public == [(0,)]
     # The trigger works inside the tenant schema (function resolved there).
-    sql(db, f"""
+    sql(
+        db,
+        f"""
         insert into {TENANT}.contexts (id) values ('00000000-0000-0000-0000-000000000001');
         update {TENANT}.contexts set owner_did = 'x';
-    """)
+    """,
+    )
     # Planning public against the same database sees nothing of the tenant.
-    public_plan = cli("plan", "--format", "json", "--database-url", db.sqlalchemy,
-                      *dev_args(dev_server))
+    public_plan = cli(
+        "plan", "--format", "json", "--database-url", db.sqlalchemy, *dev_args(dev_server)
+    )
     assert public_plan.code == 2
     assert not any(TENANT in s["sql"] for s in json.loads(public_plan.out)["statements"])
