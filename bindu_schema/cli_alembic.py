@@ -11,8 +11,16 @@ from typing import Any, cast
 
 import click
 
-from . import policy, server
-from .cli import _echo, cli, db_options, load_schema, resolve_databases, schema_option
+from . import policy
+from .cli import (
+    _echo,
+    cli,
+    db_options,
+    load_schema,
+    resolve_databases,
+    resolve_dev,
+    schema_option,
+)
 from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
 from .settings import scrub
 
@@ -82,7 +90,7 @@ def revision(
     from . import revision as rev
 
     load_schema(schema_path)  # YAML errors first, before any server starts
-    dev = server.parse_server(dev_url) if dev_url else server.embedded_server_url()
+    dev = resolve_dev(dev_url)
     outcome = rev.generate(
         message,
         schema_path,

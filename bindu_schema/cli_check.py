@@ -7,10 +7,10 @@ from pathlib import Path
 
 import click
 
-from . import server, settings
-from .cli import _echo, cli, db_options, load_schema, schema_option
+from . import settings
+from .cli import _echo, cli, db_options, load_schema, refuse_same, resolve_dev, schema_option
 from .cli_alembic import config_option
-from .errors import EXIT_ERROR, EXIT_OK, BinduSchemaError
+from .errors import EXIT_ERROR, EXIT_OK
 
 
 @cli.command()
@@ -59,12 +59,10 @@ def check(
             ctx, schema_path, database_url, dev_url, config_path, target_schema, fmt
         )
     schema = load_schema(schema_path)
-    dev = server.parse_server(dev_url) if dev_url else server.embedded_server_url()
+    dev = resolve_dev(dev_url)
     live = settings.from_environment(database_url)
-    if live is not None and server.same_database(live, dev):
-        raise BinduSchemaError(
-            f"the dev server database and the target database are the same ({live.safe})"
-        )
+    if live is not None:
+        refuse_same(live, dev)
     checks = checker.run_checks(schema, schema_path, dev, ini=config_path, live=live, doc=Path(doc))
     render = {"json": checker.render_json, "markdown": checker.render_markdown}.get(
         fmt, checker.render_text

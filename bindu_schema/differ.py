@@ -306,12 +306,37 @@ def diff(
     schema: str = "public",
 ) -> list[str]:
     """Statements that turn the database at from_url into the one at target_url."""
-    Migration = _import_migra()
+    return diff_both(from_url, target_url, exclude, schema, with_reverse=False)[0]
+
+
+def diff_both(
+    from_url: DatabaseURL,
+    target_url: DatabaseURL,
+    exclude: model.Exclude,
+    schema: str = "public",
+    with_reverse: bool = True,
+) -> tuple[list[str], list[str]]:
+    """(from -> target, target -> from) from one inspection of each database; the reverse
+    is empty when not asked for or when the forward diff is."""
     (i_from, c_from), (i_target, c_target) = _inspect_both(from_url, target_url, schema)
     for i in (i_from, i_target):
         _drop_excluded(i, exclude)
     _equalize_whitespace_only(i_from, i_target)
-    m = Migration(i_from, i_target)
+    forward = _statements(i_from, i_target, c_from, c_target, exclude, schema)
+    if not (with_reverse and forward):
+        return forward, []
+    return forward, _statements(i_target, i_from, c_target, c_from, exclude, schema)
+
+
+def _statements(
+    i_from: Any,
+    i_target: Any,
+    c_from: dict[CommentKey, str | None],
+    c_target: dict[CommentKey, str | None],
+    exclude: model.Exclude,
+    schema: str,
+) -> list[str]:
+    m = _import_migra()(i_from, i_target)
     m.set_safety(False)
     m.add_all_changes()
     statements = [s.strip() for s in m.statements if s.strip()]

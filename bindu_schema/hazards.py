@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from .catalog import Facts
+from .sqlnames import IDENT, QNAME, unquote
 
 DELETES_DATA = "DELETES_DATA"
 TABLE_REWRITE = "TABLE_REWRITE"
@@ -37,23 +38,12 @@ EXPLANATIONS: dict[str, str] = {
 ALL = tuple(EXPLANATIONS)
 
 
-_IDENT = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
-_QNAME = rf"(?:{_IDENT}\s*\.\s*)?({_IDENT})"
-
-
-def _unquote(ident: str) -> str:
-    ident = ident.strip()
-    if ident.startswith('"'):
-        return ident[1:-1].replace('""', '"')
-    return ident.lower()
-
-
 _ALTER_TABLE = re.compile(
-    rf"^alter\s+table\s+(?:only\s+)?(?:if\s+exists\s+)?{_QNAME}\s+(.*)$", re.I | re.S
+    rf"^alter\s+table\s+(?:only\s+)?(?:if\s+exists\s+)?{QNAME}\s+(.*)$", re.I | re.S
 )
 _CREATE_INDEX = re.compile(
-    rf"^create\s+(unique\s+)?index\s+(concurrently\s+)?(?:if\s+not\s+exists\s+)?{_IDENT}?\s*"
-    rf"on\s+(?:only\s+)?{_QNAME}",
+    rf"^create\s+(unique\s+)?index\s+(concurrently\s+)?(?:if\s+not\s+exists\s+)?{IDENT}?\s*"
+    rf"on\s+(?:only\s+)?{QNAME}",
     re.I | re.S,
 )
 _DROP = re.compile(
@@ -61,12 +51,12 @@ _DROP = re.compile(
     r"(\s+concurrently)?",
     re.I,
 )
-_FUNCTION = re.compile(rf"^create\s+(?:or\s+replace\s+)?function\s+{_QNAME}\s*\(", re.I)
+_FUNCTION = re.compile(rf"^create\s+(?:or\s+replace\s+)?function\s+{QNAME}\s*\(", re.I)
 _ALTER_COLUMN_TYPE = re.compile(
-    rf"alter\s+column\s+({_IDENT})\s+(?:set\s+data\s+)?type\s+(.+?)(?:\s+using\s+.*)?$", re.I | re.S
+    rf"alter\s+column\s+({IDENT})\s+(?:set\s+data\s+)?type\s+(.+?)(?:\s+using\s+.*)?$", re.I | re.S
 )
 _ADD_COLUMN = re.compile(
-    rf"^add\s+column\s+(?:if\s+not\s+exists\s+)?({_IDENT})\s+(.*)$", re.I | re.S
+    rf"^add\s+column\s+(?:if\s+not\s+exists\s+)?({IDENT})\s+(.*)$", re.I | re.S
 )
 _VOLATILE = re.compile(
     r"\b(random|gen_random_uuid|uuid_generate_v[14]\w*|clock_timestamp|"
@@ -131,9 +121,9 @@ def type_change_hazards(old: str | None, new: str) -> set[str]:
 def without_dropped_tables(statements: list[str], facts: Facts) -> Facts:
     """Facts as seen by a plan that drops some tables: those no longer count as existing."""
     dropped = {
-        _unquote(m.group(1))
+        unquote(m.group(1))
         for s in statements
-        if (m := re.match(rf"^drop\s+table\s+(?:if\s+exists\s+)?{_QNAME}", s.strip(), re.I))
+        if (m := re.match(rf"^drop\s+table\s+(?:if\s+exists\s+)?{QNAME}", s.strip(), re.I))
     }
     if not dropped:
         return facts
@@ -158,8 +148,8 @@ def classify(sql: str, facts: Facts) -> tuple[str, ...]:
         if kind in ("table", "sequence", "schema"):
             found |= {DELETES_DATA, ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
         elif kind == "index":
-            name = re.search(rf"{_QNAME}\s*$", s)
-            table = facts.indexes.get(_unquote(name.group(1))) if name else None
+            name = re.search(rf"{QNAME}\s*$", s)
+            table = facts.indexes.get(unquote(name.group(1))) if name else None
             # An index whose table goes away in the same plan is not a loss of its own.
             if table is None or table in facts.tables:
                 found.add(INDEX_DROPPED)
@@ -170,16 +160,16 @@ def classify(sql: str, facts: Facts) -> tuple[str, ...]:
         elif kind in ("trigger", "type", "view"):
             found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
     elif m := _CREATE_INDEX.match(s):
-        table = _unquote(m.group(3))
+        table = unquote(m.group(3))
         if table in facts.tables and not m.group(2):
             found |= {INDEX_BUILD}
     elif m := _FUNCTION.match(s):
-        if _unquote(m.group(1)) in facts.functions:
+        if unquote(m.group(1)) in facts.functions:
             found.add(FUNCTION_CHANGE)
     elif low.startswith("create trigger") or low.startswith("create or replace trigger"):
         pass  # SHARE ROW EXCLUSIVE, brief
     elif m := _ALTER_TABLE.match(s):
-        table = _unquote(m.group(1))
+        table = unquote(m.group(1))
         rest = m.group(2).strip()
         existing = table in facts.tables
         rl = rest.lower()
@@ -192,7 +182,7 @@ def classify(sql: str, facts: Facts) -> tuple[str, ...]:
         if re.match(r"^drop\s+column\b", rl):
             found.add(DELETES_DATA)
         elif c := _ALTER_COLUMN_TYPE.search(rest):
-            col = _unquote(c.group(1))
+            col = unquote(c.group(1))
             found |= type_change_hazards(facts.columns.get((table, col)), c.group(2))
         elif re.search(r"alter\s+column\s+\S+\s+set\s+not\s+null", rl) and existing:
             found.add(NOT_NULL_SCAN)

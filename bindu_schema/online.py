@@ -12,34 +12,32 @@ from __future__ import annotations
 import re
 
 from .catalog import Facts
+from .sqlnames import IDENT, QNAME, unquote
 
 _CREATE_INDEX = re.compile(
-    r"^(create\s+(?:unique\s+)?index)\s+(?!concurrently\b)(.*?\s+on\s+(?:only\s+)?"
-    r'(?:"?[\w$]+"?\.)?"?([\w$]+)"?\s.*)$',
+    rf"^(create\s+(?:unique\s+)?index)\s+(?!concurrently\b)(.*?\s+on\s+(?:only\s+)?{QNAME}\s.*)$",
     re.I | re.S,
 )
 _DROP_INDEX = re.compile(
-    r"^drop\s+index\s+(?!concurrently\b)(if\s+exists\s+)?"
-    r'((?:"?[\w$]+"?\.)?"?([\w$]+)"?)\s*;?$',
-    re.I | re.S,
+    rf"^drop\s+index\s+(?!concurrently\b)(if\s+exists\s+)?({QNAME})\s*;?$", re.I | re.S
 )
 _ADD_CHECK = re.compile(
-    r'^(alter\s+table\s+(?:only\s+)?(?:"?[\w$]+"?\.)?"?([\w$]+)"?\s+add\s+'
-    r'constraint\s+("?[\w$]+"?)\s+check\s*\(.*\))\s*;?$',
+    rf"^(alter\s+table\s+(?:only\s+)?{QNAME}\s+add\s+constraint\s+({IDENT})\s+check\s*\(.*\))"
+    r"\s*;?$",
     re.I | re.S,
 )
-
-
 _VALIDATE = re.compile(
-    r'^alter\s+table\s+(?:only\s+)?(?:"?[\w$]+"?\.)?"?([\w$]+)"?\s+'
-    r'validate\s+constraint\s+"?([\w$]+)"?\s*;?$',
-    re.I,
+    rf"^alter\s+table\s+(?:only\s+)?{QNAME}\s+validate\s+constraint\s+({IDENT})\s*;?$", re.I
 )
 _NOT_VALID = re.compile(
-    r'^alter\s+table\s+(?:only\s+)?(?:"?[\w$]+"?\.)?"?([\w$]+)"?\s+add\s+'
-    r'constraint\s+"?([\w$]+)"?\s.*\snot\s+valid\s*;?$',
+    rf"^alter\s+table\s+(?:only\s+)?{QNAME}\s+add\s+constraint\s+({IDENT})\s.*\snot\s+valid"
+    r"\s*;?$",
     re.I | re.S,
 )
+
+
+def _names(m: re.Match[str], *groups: int) -> tuple[str, ...]:
+    return tuple(unquote(m.group(g)) for g in groups)
 
 
 def is_transactional(sql: str) -> bool:
@@ -53,18 +51,18 @@ def is_transactional(sql: str) -> bool:
 
 def _collapse_new_table_validation(statements: list[str], facts: Facts) -> list[str]:
     """On a table created by the same plan NOT VALID + VALIDATE is pointless: add it valid."""
-    validates = {(m.group(1), m.group(2)) for s in statements if (m := _VALIDATE.match(s.strip()))}
+    validates = {_names(m, 1, 2) for s in statements if (m := _VALIDATE.match(s.strip()))}
     out: list[str] = []
-    collapsed: set[tuple[str, str]] = set()
+    collapsed: set[tuple[str, ...]] = set()
     for s in statements:
         st = s.strip()
         m = _NOT_VALID.match(st)
-        if m and m.group(1) not in facts.tables and (m.group(1), m.group(2)) in validates:
+        if m and unquote(m.group(1)) not in facts.tables and _names(m, 1, 2) in validates:
             out.append(re.sub(r"\s+not\s+valid\s*;?$", ";", st, flags=re.I))
-            collapsed.add((m.group(1), m.group(2)))
+            collapsed.add(_names(m, 1, 2))
             continue
         v = _VALIDATE.match(st)
-        if v and (v.group(1), v.group(2)) in collapsed:
+        if v and _names(v, 1, 2) in collapsed:
             continue
         out.append(st)
     return out
@@ -74,15 +72,15 @@ def rewrite(statements: list[str], facts: Facts) -> list[str]:
     out: list[str] = []
     for sql in _collapse_new_table_validation(statements, facts):
         s = sql.strip()
-        if (m := _CREATE_INDEX.match(s)) and m.group(3) in facts.tables:
+        if (m := _CREATE_INDEX.match(s)) and unquote(m.group(3)) in facts.tables:
             out.append(f"{m.group(1)} CONCURRENTLY {m.group(2)}")
             continue
-        if (m := _DROP_INDEX.match(s)) and facts.indexes.get(m.group(3)) in facts.tables:
+        if (m := _DROP_INDEX.match(s)) and facts.indexes.get(unquote(m.group(3))) in facts.tables:
             out.append(f"drop index concurrently {m.group(1) or ''}{m.group(2)};")
             continue
         if (
             (m := _ADD_CHECK.match(s))
-            and m.group(2) in facts.tables
+            and unquote(m.group(2)) in facts.tables
             and not re.search(r"\bnot\s+valid\s*;?$", s, re.I)
         ):
             table_part = s[: s.lower().index(" add constraint")]

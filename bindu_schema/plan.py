@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 
 from . import catalog, differ, executor, hazards, lint, model, online, renames, replica, server
@@ -78,13 +78,18 @@ def build(
     concurrently: bool = True,
     run_lint: bool = True,
     target_schema: str | None = None,
+    desired: DatabaseURL | None = None,
 ) -> Plan:
-    """Diff live -> YAML (and back), with renames, online DDL, hazards and a rehearsal."""
+    """Diff live -> YAML (and back), with renames, online DDL, hazards and a rehearsal.
+
+    `desired`: a database already holding the compiled YAML (the caller's), so none is
+    built here."""
     ns = target_schema or "public"
     ex = schema.exclude
     live_facts = catalog.read(live, ns)
     hints = renames.plan_renames(schema, live_facts, live.safe, target_schema)
-    with desired_database(schema, dev, target_schema) as desired:
+    given = nullcontext(desired) if desired is not None else None
+    with given or desired_database(schema, dev, target_schema) as desired:
         if hints:
             with replica.schema_copy(live, dev) as renamed:
                 executor.run(renamed, [r.up for r in hints])
@@ -95,9 +100,8 @@ def build(
                     else []
                 )
         else:
-            up = differ.diff(live, desired, ex, ns)
-            down = differ.diff(desired, live, ex, ns) if with_downgrade and up else []
-        desired_facts = catalog.read(desired, ns)
+            up, down = differ.diff_both(live, desired, ex, ns, with_reverse=with_downgrade)
+        desired_facts = catalog.read(desired, ns) if up else Facts()
         live_facts = hazards.without_dropped_tables(up, live_facts)
         if concurrently:
             up = online.rewrite(up, live_facts)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
 from . import diagram, hazards, model
+from .sqlnames import IDENT, QNAME, unquote
 
 if TYPE_CHECKING:
     from .plan import Plan, Statement
@@ -38,13 +39,6 @@ OBJECT_TYPES = (
     "other",
 )
 ACTIONS = ("create", "alter", "drop")
-
-_IDENT = r'(?:"(?:[^"]|"")+"|[^\s."(),;]+)'
-_QN = rf"(?:{_IDENT}\s*\.\s*)?({_IDENT})"
-
-
-def _unquote(ident: str) -> str:
-    return ident[1:-1].replace('""', '"') if ident.startswith('"') else ident.lower()
 
 
 @dataclass(frozen=True)
@@ -68,20 +62,20 @@ _ALTER_TABLE_ACTIONS: tuple[tuple[re.Pattern[str], str, str, str | None], ...] =
     (re.compile(r"^drop\s+constraint\b", re.I), "constraint", "drop", None),
     (re.compile(r"^(?:validate|rename|alter)\s+constraint\b", re.I), "constraint", "alter", None),
     (
-        re.compile(rf"^add\s+column\s+(?:if\s+not\s+exists\s+)?({_IDENT})", re.I),
+        re.compile(rf"^add\s+column\s+(?:if\s+not\s+exists\s+)?({IDENT})", re.I),
         "column",
         "create",
         "added",
     ),
     (
-        re.compile(rf"^drop\s+column\s+(?:if\s+exists\s+)?({_IDENT})", re.I),
+        re.compile(rf"^drop\s+column\s+(?:if\s+exists\s+)?({IDENT})", re.I),
         "column",
         "drop",
         "dropped",
     ),
-    (re.compile(rf"^alter\s+(?:column\s+)?({_IDENT})", re.I), "column", "alter", "changed"),
+    (re.compile(rf"^alter\s+(?:column\s+)?({IDENT})", re.I), "column", "alter", "changed"),
     (
-        re.compile(rf"^rename\s+(?:column\s+)?{_IDENT}\s+to\s+({_IDENT})", re.I),
+        re.compile(rf"^rename\s+(?:column\s+)?{IDENT}\s+to\s+({IDENT})", re.I),
         "column",
         "alter",
         "renamed",
@@ -120,60 +114,60 @@ def classify(sql: str, index_tables: Mapping[str, str] | None = None) -> Change:
     idx = index_tables or {}
     if m := re.match(
         rf"^create\s+(?:(?:global\s+|local\s+)?(?:temp|temporary|unlogged)\s+)?"
-        rf"table\s+(?:if\s+not\s+exists\s+)?{_QN}",
+        rf"table\s+(?:if\s+not\s+exists\s+)?{QNAME}",
         s,
         re.I,
     ):
-        return Change("table", "create", _unquote(m.group(1)))
-    if m := re.match(rf"^drop\s+table\s+(?:if\s+exists\s+)?{_QN}", s, re.I):
-        return Change("table", "drop", _unquote(m.group(1)))
+        return Change("table", "create", unquote(m.group(1)))
+    if m := re.match(rf"^drop\s+table\s+(?:if\s+exists\s+)?{QNAME}", s, re.I):
+        return Change("table", "drop", unquote(m.group(1)))
     if m := re.match(
-        rf"^alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?{_QN}\s+(.*)$", s, re.I | re.S
+        rf"^alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?{QNAME}\s+(.*)$", s, re.I | re.S
     ):
-        table, rest = _unquote(m.group(1)), m.group(2).strip()
-        if r := re.match(rf"^rename\s+to\s+({_IDENT})", rest, re.I):
-            return Change("table", "alter", _unquote(r.group(1)))
+        table, rest = unquote(m.group(1)), m.group(2).strip()
+        if r := re.match(rf"^rename\s+to\s+({IDENT})", rest, re.I):
+            return Change("table", "alter", unquote(r.group(1)))
         for pattern, otype, action, note in _ALTER_TABLE_ACTIONS:
             if r := pattern.match(rest):
-                column = _unquote(r.group(1)) if otype == "column" else None
+                column = unquote(r.group(1)) if otype == "column" else None
                 return Change(otype, action, table, column, note)
         return Change("table", "alter", table)
     if m := re.match(
         rf"^create\s+(?:unique\s+)?index\s+(?:concurrently\s+)?"
-        rf"(?:if\s+not\s+exists\s+)?(?:{_IDENT}\s+)?on\s+(?:only\s+)?{_QN}",
+        rf"(?:if\s+not\s+exists\s+)?(?:{IDENT}\s+)?on\s+(?:only\s+)?{QNAME}",
         s,
         re.I,
     ):
-        return Change("index", "create", _unquote(m.group(1)))
-    if m := re.match(rf"^drop\s+index\s+(?:concurrently\s+)?(?:if\s+exists\s+)?{_QN}", s, re.I):
-        return Change("index", "drop", idx.get(_unquote(m.group(1))))
+        return Change("index", "create", unquote(m.group(1)))
+    if m := re.match(rf"^drop\s+index\s+(?:concurrently\s+)?(?:if\s+exists\s+)?{QNAME}", s, re.I):
+        return Change("index", "drop", idx.get(unquote(m.group(1))))
     if m := re.match(
-        rf"^alter\s+index\s+(?:if\s+exists\s+)?{_QN}(?:\s+rename\s+to\s+"
-        rf"({_IDENT}))?",
+        rf"^alter\s+index\s+(?:if\s+exists\s+)?{QNAME}(?:\s+rename\s+to\s+"
+        rf"({IDENT}))?",
         s,
         re.I,
     ):
-        name = _unquote(m.group(2) or m.group(1))
+        name = unquote(m.group(2) or m.group(1))
         return Change("index", "alter", idx.get(name))
     if m := re.match(
-        rf"^create\s+(?:or\s+replace\s+)?(?:constraint\s+)?trigger\s+{_IDENT}\s+"
-        rf".*?\bon\s+{_QN}",
+        rf"^create\s+(?:or\s+replace\s+)?(?:constraint\s+)?trigger\s+{IDENT}\s+"
+        rf".*?\bon\s+{QNAME}",
         s,
         re.I | re.S,
     ):
-        return Change("trigger", "create", _unquote(m.group(1)))
-    if m := re.match(rf"^drop\s+trigger\s+(?:if\s+exists\s+)?{_IDENT}\s+on\s+{_QN}", s, re.I):
-        return Change("trigger", "drop", _unquote(m.group(1)))
-    if m := re.match(rf"^alter\s+trigger\s+{_IDENT}\s+on\s+{_QN}", s, re.I):
-        return Change("trigger", "alter", _unquote(m.group(1)))
+        return Change("trigger", "create", unquote(m.group(1)))
+    if m := re.match(rf"^drop\s+trigger\s+(?:if\s+exists\s+)?{IDENT}\s+on\s+{QNAME}", s, re.I):
+        return Change("trigger", "drop", unquote(m.group(1)))
+    if m := re.match(rf"^alter\s+trigger\s+{IDENT}\s+on\s+{QNAME}", s, re.I):
+        return Change("trigger", "alter", unquote(m.group(1)))
     if m := re.match(
-        rf"^comment\s+on\s+(table|column|index)\s+((?:{_IDENT}\s*\.\s*)*{_IDENT})"
+        rf"^comment\s+on\s+(table|column|index)\s+((?:{IDENT}\s*\.\s*)*{IDENT})"
         r"\s+is\s+(.*)$",
         s,
         re.I | re.S,
     ):
         kind = m.group(1).lower()
-        parts = [_unquote(p) for p in re.findall(_IDENT, m.group(2)) if p != "."]
+        parts = [unquote(p) for p in re.findall(IDENT, m.group(2)) if p != "."]
         action = "drop" if re.match(r"^null\s*;?$", m.group(3).strip(), re.I) else "alter"
         if kind == "column" and len(parts) >= 2:
             return Change("comment", action, parts[-2], parts[-1], "comment")

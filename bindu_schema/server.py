@@ -418,23 +418,6 @@ def scratch_with_ddl(
             drop_scratch(server, url.database)
 
 
-def execute_statements(url: DatabaseURL, statements: list[str]) -> None:
-    """Run SQL statements in one transaction (for plan validation and tests)."""
-    conn = connect(url)
-    try:
-        with conn.cursor() as cur:
-            for sql in statements:
-                try:
-                    cur.execute(sql)
-                except psycopg2.Error as exc:
-                    conn.rollback()
-                    detail = (exc.pgerror or str(exc)).strip()
-                    raise DatabaseError(f"statement failed: {scrub(detail, url)}\n{sql}") from None
-        conn.commit()
-    finally:
-        conn.close()
-
-
 def same_database(a: DatabaseURL, b: DatabaseURL) -> bool:
     return a.server_key() == b.server_key() and a.database == b.database
 

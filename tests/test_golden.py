@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT, Result, dev_args, scratch_databases
 from pgcatalog import snapshot
 
-from bindu_schema import server
+from bindu_schema import executor, server
 from bindu_schema.settings import DatabaseURL
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -123,7 +123,7 @@ def test_plan_from_empty_applies_and_converges(
         *dev_args(dev_server),
     )
     assert r.code == 2, r.text
-    server.execute_statements(db, [s["sql"] for s in json.loads(r.out)["statements"]])
+    executor.run(db, [s["sql"] for s in json.loads(r.out)["statements"]])
     again = cli(
         "plan", "--schema", str(case), "--database-url", db.sqlalchemy, *dev_args(dev_server)
     )

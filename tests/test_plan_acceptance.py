@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, Result, dev_args, scratch_databases, sql
 
-from bindu_schema import differ, loader, server
+from bindu_schema import differ, executor, loader, server
 from bindu_schema.settings import DatabaseURL
 
 # The issue-2 acceptance suite runs on both servers (PostgreSQL 18 and 15).
@@ -252,7 +252,7 @@ def test_empty_database_gets_full_ddl_then_nothing(
         assert name in text, name
     code, statements = plan_statements(cli, db, dev_server)
     assert code == 2
-    server.execute_statements(db, statements)
+    executor.run(db, statements)
     again = plan(cli, db, dev_server)
     assert again.code == 0, again.text
     assert "No changes" in again.out
@@ -270,7 +270,7 @@ def test_table_comments_removed_and_changed(
         "COMMENT ON TABLE public.contexts IS 'Conversation contexts with message history';",
         "COMMENT ON TABLE public.tasks IS 'A2A protocol tasks with JSONB history and artifacts';",
     ]
-    server.execute_statements(fixture_db, statements)
+    executor.run(fixture_db, statements)
     assert plan(cli, fixture_db, dev_server).code == 0
 
 
@@ -281,7 +281,7 @@ def test_column_comment_difference(
     code, statements = plan_statements(cli, fixture_db, dev_server)
     assert code == 2
     assert unquoted(statements) == ["COMMENT ON COLUMN public.tasks.state IS NULL;"]
-    server.execute_statements(fixture_db, statements)
+    executor.run(fixture_db, statements)
     assert plan(cli, fixture_db, dev_server).code == 0
 
 
@@ -338,7 +338,7 @@ def test_function_body_change_is_a_change(
     assert len(unquoted(statements)) == 1
     assert "update_updated_at_column" in unquoted(statements)[0]
     assert "NOW()" in unquoted(statements)[0]
-    server.execute_statements(fixture_db, statements)
+    executor.run(fixture_db, statements)
     assert plan(cli, fixture_db, dev_server).code == 0
 
 

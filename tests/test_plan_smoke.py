@@ -6,7 +6,7 @@ import json
 
 from conftest import dev_args, scratch_databases, sql
 
-from bindu_schema import server
+from bindu_schema import executor
 
 
 def test_empty_database_then_applied_plan_is_clean(cli, make_db, dev_server):
@@ -19,7 +19,7 @@ def test_empty_database_then_applied_plan_is_clean(cli, make_db, dev_server):
         "plan", "--format", "json", "--database-url", db.sqlalchemy, *dev_args(dev_server)
     )
     statements = [s["sql"] for s in json.loads(as_json.out)["statements"]]
-    server.execute_statements(db, statements)
+    executor.run(db, statements)
     second = cli("plan", "--database-url", db.sqlalchemy, *dev_args(dev_server))
     assert second.code == 0, second.text
     assert "No changes" in second.out

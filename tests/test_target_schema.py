@@ -6,7 +6,7 @@ import json
 
 from conftest import dev_args, sql
 
-from bindu_schema import server
+from bindu_schema import executor
 
 TENANT = "did_bindu_example"
 
@@ -19,8 +19,8 @@ def test_plan_into_tenant_schema_then_clean(cli, make_db, dev_server):
     stmts = [s["sql"] for s in json.loads(first.out)["statements"]]
     assert any(f'create table "{TENANT}"."tasks"' in s for s in stmts)
     assert not any('"public".' in s for s in stmts)
-    server.execute_statements(db, [f"CREATE SCHEMA {TENANT}"])
-    server.execute_statements(db, stmts)
+    executor.run(db, [f"CREATE SCHEMA {TENANT}"])
+    executor.run(db, stmts)
     again = cli("plan", *args)
     assert again.code == 0, again.text
     public = sql(

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, dev_args, scratch_databases, sql
 
 from bindu_schema import compile as compiler
-from bindu_schema import loader, plan, server
+from bindu_schema import executor, loader, plan, server
 from bindu_schema.errors import BinduSchemaError, DatabaseError
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -105,7 +105,7 @@ def test_plan_output_is_identical_with_and_without_the_cache(cli, make_db, dev_s
     warm = cli(*args)  # clones it
     assert off.out == cold.out == warm.out
     assert template_for(path) in templates(dev_server)
-    server.execute_statements(
+    executor.run(
         db,
         [
             s.sql
@@ -137,7 +137,7 @@ def test_a_desired_database_changed_by_its_user_is_not_kept(dev_server, tmp_path
     schema = loader.load(unique_yaml(tmp_path))
     name = server.template_name(compiler.compile_schema(schema))
     with plan.desired_database(schema, dev_server) as url:
-        server.execute_statements(url, ["CREATE TABLE scribble (id int)"])
+        executor.run(url, ["CREATE TABLE scribble (id int)"])
     assert name not in templates(dev_server)
     with plan.desired_database(schema, dev_server) as url:
         pass
