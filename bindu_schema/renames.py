@@ -7,6 +7,7 @@ exists the hint has done its job and is ignored; when neither exists it is an er
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 from . import model
@@ -33,6 +34,24 @@ def _miss(obj: str, old: str, where: str) -> RenameError:
     )
 
 
+def _hint(
+    kind: str,
+    name: str,
+    old: str,
+    new: str,
+    exists: Callable[[str], bool],
+    statement: Callable[[str, str], str],
+    where: str,
+) -> Rename | None:
+    """One renamed_from hint: a Rename when old exists and new does not; None when new
+    exists already (applied); an error when neither exists."""
+    if exists(old) and not exists(new):
+        return Rename(statement(old, new), statement(new, old), f"{kind} {name}")
+    if not exists(new):
+        raise _miss(f"{kind} '{name}'", old, where)
+    return None
+
+
 def plan_renames(
     schema: model.Schema, facts: Facts, where: str, target_schema: str | None = None
 ) -> list[Rename]:
@@ -40,83 +59,90 @@ def plan_renames(
     out: list[Rename] = []
     ts = target_schema or "public"
     for t in schema.tables:
+        table_rename = None
         if t.renamed_from:
-            if t.renamed_from in facts.tables and t.name not in facts.tables:
-                out.append(
-                    Rename(
-                        f"ALTER TABLE {qualified(t.renamed_from, ts)} RENAME TO {quote(t.name)};",
-                        f"ALTER TABLE {qualified(t.name, ts)} RENAME TO {quote(t.renamed_from)};",
-                        f"table {t.name}",
-                    )
-                )
-            elif t.name not in facts.tables:
-                raise _miss(f"table '{t.name}'", t.renamed_from, where)
-        if t.name not in facts.tables and not (t.renamed_from and t.renamed_from in facts.tables):
-            # A new table: hints on its parts have nothing to rename.
-            continue
-        src = (
-            t.renamed_from
-            if (t.renamed_from and t.renamed_from in facts.tables and t.name not in facts.tables)
-            else t.name
-        )
-        qt = qualified(t.name, ts)
-        for c in t.columns:
-            if not c.renamed_from:
-                continue
-            old_c, new_c = quote(c.renamed_from), quote(c.name)
-            if (src, c.renamed_from) in facts.columns and (src, c.name) not in facts.columns:
-                out.append(
-                    Rename(
-                        f"ALTER TABLE {qt} RENAME COLUMN {old_c} TO {new_c};",
-                        f"ALTER TABLE {qt} RENAME COLUMN {new_c} TO {old_c};",
-                        f"column {t.name}.{c.name}",
-                    )
-                )
-            elif (src, c.name) not in facts.columns:
-                raise _miss(f"column '{t.name}.{c.name}'", c.renamed_from, where)
-        for ix in t.indexes:
-            if not ix.renamed_from:
-                continue
-            if ix.renamed_from in facts.indexes and ix.name not in facts.indexes:
-                out.append(
-                    Rename(
-                        f"ALTER INDEX {qualified(ix.renamed_from, ts)} RENAME TO {quote(ix.name)};",
-                        f"ALTER INDEX {qualified(ix.name, ts)} RENAME TO {quote(ix.renamed_from)};",
-                        f"index {ix.name}",
-                    )
-                )
-            elif ix.name not in facts.indexes:
-                raise _miss(f"index '{ix.name}'", ix.renamed_from, where)
-        named: list[tuple[str, str | None]] = [
-            *((fk.name, fk.renamed_from) for fk in t.foreign_keys),
-            *((u.name, u.renamed_from) for u in t.uniques),
-            *((ch.name, ch.renamed_from) for ch in t.checks),
-        ]
-        for name, old in named:
-            if not old:
-                continue
-            if (src, old) in facts.constraints and (src, name) not in facts.constraints:
-                out.append(
-                    Rename(
-                        f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(old)} TO {quote(name)};",
-                        f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(name)} TO {quote(old)};",
-                        f"constraint {t.name}.{name}",
-                    )
-                )
-            elif (src, name) not in facts.constraints:
-                raise _miss(f"constraint '{t.name}.{name}'", old, where)
-        for tr in t.triggers:
-            if not tr.renamed_from:
-                continue
-            old_t, new_t = quote(tr.renamed_from), quote(tr.name)
-            if (src, tr.renamed_from) in facts.triggers and (src, tr.name) not in facts.triggers:
-                out.append(
-                    Rename(
-                        f"ALTER TRIGGER {old_t} ON {qt} RENAME TO {new_t};",
-                        f"ALTER TRIGGER {new_t} ON {qt} RENAME TO {old_t};",
-                        f"trigger {t.name}.{tr.name}",
-                    )
-                )
-            elif (src, tr.name) not in facts.triggers:
-                raise _miss(f"trigger '{t.name}.{tr.name}'", tr.renamed_from, where)
+            table_rename = _hint(
+                "table",
+                t.name,
+                t.renamed_from,
+                t.name,
+                facts.tables.__contains__,
+                lambda a, b: f"ALTER TABLE {qualified(a, ts)} RENAME TO {quote(b)};",
+                where,
+            )
+        if table_rename is not None:
+            out.append(table_rename)
+        elif t.name not in facts.tables:
+            continue  # a new table: hints on its parts have nothing to rename
+        src = t.renamed_from if table_rename is not None else t.name
+        out += _part_renames(t, src or t.name, ts, facts, where)
     return out
+
+
+def _part_renames(t: model.Table, src: str, ts: str, facts: Facts, where: str) -> list[Rename]:
+    """Hints on the columns, indexes, constraints and triggers of table t, which is named
+    `src` in the current database."""
+    qt = qualified(t.name, ts)
+
+    def on_table(names: Collection[tuple[str, str]]) -> Callable[[str], bool]:
+        return lambda n: (src, n) in names
+
+    found = [
+        *(
+            _hint(
+                "column",
+                f"{t.name}.{c.name}",
+                c.renamed_from,
+                c.name,
+                on_table(facts.columns),
+                lambda a, b: f"ALTER TABLE {qt} RENAME COLUMN {quote(a)} TO {quote(b)};",
+                where,
+            )
+            for c in t.columns
+            if c.renamed_from
+        ),
+        *(
+            _hint(
+                "index",
+                ix.name,
+                ix.renamed_from,
+                ix.name,
+                facts.indexes.__contains__,
+                lambda a, b: f"ALTER INDEX {qualified(a, ts)} RENAME TO {quote(b)};",
+                where,
+            )
+            for ix in t.indexes
+            if ix.renamed_from
+        ),
+        *(
+            _hint(
+                "constraint",
+                f"{t.name}.{name}",
+                old,
+                name,
+                on_table(facts.constraints),
+                lambda a, b: f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(a)} TO {quote(b)};",
+                where,
+            )
+            for name, old in (
+                *((fk.name, fk.renamed_from) for fk in t.foreign_keys),
+                *((u.name, u.renamed_from) for u in t.uniques),
+                *((ch.name, ch.renamed_from) for ch in t.checks),
+            )
+            if old
+        ),
+        *(
+            _hint(
+                "trigger",
+                f"{t.name}.{tr.name}",
+                tr.renamed_from,
+                tr.name,
+                on_table(facts.triggers),
+                lambda a, b: f"ALTER TRIGGER {quote(a)} ON {qt} RENAME TO {quote(b)};",
+                where,
+            )
+            for tr in t.triggers
+            if tr.renamed_from
+        ),
+    ]
+    return [r for r in found if r is not None]

@@ -107,21 +107,29 @@ def connect(url: DatabaseURL, autocommit: bool = False) -> psycopg2.extensions.c
     return conn
 
 
-def ensure_database(server: DatabaseURL, name: str) -> DatabaseURL:
-    """Create database `name` on the server if it is missing."""
-    conn = connect(server, autocommit=True)
+@contextmanager
+def admin_cursor(url: DatabaseURL) -> Iterator[psycopg2.extensions.cursor]:
+    """An autocommit cursor (CREATE/DROP/ALTER DATABASE cannot run in a transaction),
+    its connection closed on every exit path."""
+    conn = connect(url, autocommit=True)
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if cur.fetchone() is None:
-                try:
-                    cur.execute(f'CREATE DATABASE "{name}"')
-                except psycopg2.errors.UniqueViolation:
-                    pass  # created concurrently by another process
-                except psycopg2.errors.DuplicateDatabase:
-                    pass
+            yield cur
     finally:
         conn.close()
+
+
+def ensure_database(server: DatabaseURL, name: str) -> DatabaseURL:
+    """Create database `name` on the server if it is missing."""
+    with admin_cursor(server) as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cur.fetchone() is None:
+            try:
+                cur.execute(f'CREATE DATABASE "{name}"')
+            except psycopg2.errors.UniqueViolation:
+                pass  # created concurrently by another process
+            except psycopg2.errors.DuplicateDatabase:
+                pass
     return server.with_database(name)
 
 
@@ -147,29 +155,22 @@ def drop_scratch(server: DatabaseURL, name: str) -> None:
     if not name.startswith(SCRATCH_PREFIX):
         raise BinduSchemaError(f"refusing to drop database '{name}': it is not a scratch database")
     with _signals_deferred():
-        conn = connect(server, autocommit=True)
-        try:
-            with conn.cursor() as cur:
-                cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            conn.close()
+        with admin_cursor(server) as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         _live_scratch.discard((server.sqlalchemy, name))
 
 
 def create_scratch(server: DatabaseURL, template: str | None = None) -> DatabaseURL:
     name = SCRATCH_PREFIX + uuid.uuid4().hex[:16]
     with _signals_deferred():
-        conn = connect(server, autocommit=True)
         try:
-            with conn.cursor() as cur:
+            with admin_cursor(server) as cur:
                 tmpl = f' TEMPLATE "{template}"' if template else ""
                 cur.execute(f'CREATE DATABASE "{name}"{tmpl}')
         except psycopg2.Error as exc:
             raise DatabaseError(
                 f"cannot create a scratch database on {server.safe}: {scrub(str(exc), server)}"
             ) from None
-        finally:
-            conn.close()
         _live_scratch.add((server.sqlalchemy, name))
     return server.with_database(name)
 
@@ -254,17 +255,13 @@ def template_name(ddl: list[DDL]) -> str:
 
 def list_templates(server: DatabaseURL) -> list[str]:
     """Our template databases on the server, least recently used first."""
-    conn = connect(server, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '') "
-                "FROM pg_database d WHERE starts_with(d.datname, %s)",
-                (TEMPLATE_PREFIX,),
-            )
-            rows = cur.fetchall()
-    finally:
-        conn.close()
+    with admin_cursor(server) as cur:
+        cur.execute(
+            "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '') "
+            "FROM pg_database d WHERE starts_with(d.datname, %s)",
+            (TEMPLATE_PREFIX,),
+        )
+        rows = cur.fetchall()
 
     def last_used(comment: str) -> float:
         try:
@@ -281,12 +278,8 @@ def drop_template(server: DatabaseURL, name: str) -> None:
         raise BinduSchemaError(
             f"refusing to drop database '{name}': it is not a bindu-schema template"
         )
-    conn = connect(server, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        conn.close()
+    with admin_cursor(server) as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _touch_template(cur: psycopg2.extensions.cursor, name: str) -> None:
@@ -304,18 +297,14 @@ def _evict_templates(server: DatabaseURL, keep: int = MAX_TEMPLATES) -> None:
 
 def _clone_template(server: DatabaseURL, name: str) -> DatabaseURL | None:
     """A scratch database cloned from template `name`, or None when there is no such template."""
-    conn = connect(server, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if cur.fetchone() is None:
-                return None
-            try:
-                _touch_template(cur, name)
-            except psycopg2.Error:
-                return None  # dropped meanwhile
-    finally:
-        conn.close()
+    with admin_cursor(server) as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cur.fetchone() is None:
+            return None
+        try:
+            _touch_template(cur, name)
+        except psycopg2.Error:
+            return None  # dropped meanwhile
     try:
         return create_scratch(server, template=name)
     except DatabaseError:
@@ -351,13 +340,9 @@ SELECT string_agg(t.n, ',' ORDER BY t.n) FROM (
 
 def catalog_fingerprint(url: DatabaseURL) -> str:
     """Changes whenever DDL ran in the database (each catalog's row count and xmin sum)."""
-    conn = connect(url, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(_FINGERPRINT_SQL)
-            row = cur.fetchone()
-    finally:
-        conn.close()
+    with admin_cursor(url) as cur:
+        cur.execute(_FINGERPRINT_SQL)
+        row = cur.fetchone()
     return str(row[0]) if row else ""
 
 
@@ -365,23 +350,19 @@ def _publish_template(server: DatabaseURL, scratch_name: str, name: str) -> bool
     """Turn a scratch database into the template `name`; False when it could not be."""
     if not scratch_name.startswith(SCRATCH_PREFIX) or not name.startswith(TEMPLATE_PREFIX):
         return False
-    conn = connect(server, autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            with _signals_deferred():
-                try:
-                    cur.execute(f'ALTER DATABASE "{scratch_name}" RENAME TO "{name}"')
-                except psycopg2.Error:
-                    return False  # published concurrently by another process, or still in use
-                _live_scratch.discard((server.sqlalchemy, scratch_name))
+    with admin_cursor(server) as cur:
+        with _signals_deferred():
             try:
-                # Nobody may connect: a connection to a template makes every clone fail.
-                cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-                _touch_template(cur, name)
+                cur.execute(f'ALTER DATABASE "{scratch_name}" RENAME TO "{name}"')
             except psycopg2.Error:
-                pass
-    finally:
-        conn.close()
+                return False  # published concurrently by another process, or still in use
+            _live_scratch.discard((server.sqlalchemy, scratch_name))
+        try:
+            # Nobody may connect: a connection to a template makes every clone fail.
+            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            _touch_template(cur, name)
+        except psycopg2.Error:
+            pass
     _evict_templates(server)
     return True
 
