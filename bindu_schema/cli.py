@@ -45,6 +45,18 @@ def schema_option(f: F) -> F:
     )(f)
 
 
+def format_option(help: str | None = None) -> Callable[[F], F]:
+    """--format text|json|markdown, shared by plan, revision --dry-run and check."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json", "markdown"]),
+        default="text",
+        show_default=True,
+        help=help,
+    )
+
+
 def db_options(f: F) -> F:
     f = click.option(
         "--dev-url",
@@ -118,13 +130,7 @@ def render(ctx: click.Context, schema_path: str, target_schema: str | None) -> i
 @cli.command()
 @schema_option
 @db_options
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-)
+@format_option()
 @click.option(
     "--color",
     type=click.Choice(["auto", "always", "never"]),

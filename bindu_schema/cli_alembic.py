@@ -16,6 +16,7 @@ from .cli import (
     _echo,
     cli,
     db_options,
+    format_option,
     load_schema,
     resolve_databases,
     resolve_dev,
@@ -60,14 +61,7 @@ def allow_hazards_option(f: click.decorators.FC) -> click.decorators.FC:
     help="Validate and show the revision's statements like a plan; write nothing "
     "(exit 2 when a revision would be written, 0 when there is nothing to do).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-    help="Output of --dry-run.",
-)
+@format_option("Output of --dry-run.")
 @click.pass_context
 def revision(
     ctx: click.Context,

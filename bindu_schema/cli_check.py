@@ -8,7 +8,16 @@ from pathlib import Path
 import click
 
 from . import settings
-from .cli import _echo, cli, db_options, load_schema, refuse_same, resolve_dev, schema_option
+from .cli import (
+    _echo,
+    cli,
+    db_options,
+    format_option,
+    load_schema,
+    refuse_same,
+    resolve_dev,
+    schema_option,
+)
 from .cli_alembic import config_option
 from .errors import EXIT_ERROR, EXIT_OK
 
@@ -17,13 +26,7 @@ from .errors import EXIT_ERROR, EXIT_OK
 @schema_option
 @db_options
 @config_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "markdown"]),
-    default="text",
-    show_default=True,
-)
+@format_option()
 @click.option(
     "--doc",
     default="docs/schema.md",
