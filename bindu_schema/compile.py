@@ -8,6 +8,7 @@ them (enums: it has one, but it is tied to column usage).
 
 from __future__ import annotations
 
+import pickle
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from sqlalchemy.schema import (
 )
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
-from . import model
+from . import cache, model
 
 # paramstyle "named": the psycopg2 default ("pyformat") doubles every % in literals.
 DIALECT = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
@@ -333,7 +334,19 @@ def _split_functions(
 
 
 def compile_schema(schema: model.Schema, target_schema: str | None = None) -> list[DDL]:
-    """Deterministic DDL for the whole schema, in an order that loads into an empty database."""
+    """Deterministic DDL for the whole schema, in an order that loads into an empty database.
+
+    A pure function of the model: cached on disk (cache.py) by the pickled model's hash."""
+    k = cache.key("ddl", pickle.dumps(schema, protocol=4), target_schema or "")
+    hit = cache.get("ddl", k)
+    if isinstance(hit, list):
+        return hit
+    out = _compile(schema, target_schema)
+    cache.put("ddl", k, out)
+    return out
+
+
+def _compile(schema: model.Schema, target_schema: str | None) -> list[DDL]:
     out: list[DDL] = []
     if target_schema:
         out.append(

@@ -8,14 +8,16 @@ excluded rather than reported as noise.
 
 from __future__ import annotations
 
+import bisect
 import json
+import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import hazards
+from . import cache, hazards
 
 EXCLUDED_RULES = ("prefer-robust-stmts", "require-lock-timeout", "require-statement-timeout")
 
@@ -98,16 +100,21 @@ def _squawk(statements: list[str], in_transaction: bool) -> list[list[Finding]]:
     ]
     if in_transaction:
         args.append("--assume-in-transaction")
-    proc = subprocess.run(
-        args, input="\n\n".join(text_parts) + "\n", capture_output=True, text=True
-    )
-    out = proc.stdout.strip()
-    if proc.returncode not in (0, 1) or not out.startswith("["):
-        raise LintUnavailable(f"squawk failed: {proc.stderr.strip() or out[:200]}")
+    text = "\n\n".join(text_parts) + "\n"
+    # squawk's verdict is a pure function of its binary, its arguments and the text.
+    st = os.stat(args[0])
+    k = cache.key("lint", f"{args[0]}:{st.st_size}:{st.st_mtime_ns}", "\0".join(args), text)
+    out = cache.get("lint", k)
+    if not isinstance(out, str):
+        proc = subprocess.run(args, input=text, capture_output=True, text=True)
+        out = proc.stdout.strip()
+        if proc.returncode not in (0, 1) or not out.startswith("["):
+            raise LintUnavailable(f"squawk failed: {proc.stderr.strip() or out[:200]}")
+        cache.put("lint", k, out)
     per: list[list[Finding]] = [[] for _ in statements]
     for item in json.loads(out):
         ln = int(item.get("line", 0))
-        idx = max(i for i, s in enumerate(starts) if s <= ln)
+        idx = max(0, bisect.bisect_right(starts, ln) - 1)
         f = Finding(
             str(item.get("rule_name", "")),
             str(item.get("message", "")),

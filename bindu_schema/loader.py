@@ -15,12 +15,14 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-import jsonschema
 import yaml
 
-from . import model
+from . import cache, model
+
+if TYPE_CHECKING:
+    import jsonschema
 from .errors import BinduSchemaError
 
 MAX_IDENT_BYTES = 63
@@ -262,7 +264,15 @@ def load(path: str | Path) -> model.Schema:
         raw = p.read_bytes()
     except OSError as exc:
         raise BinduSchemaError(f"{p}: cannot read the schema file: {exc.strerror}") from None
-    return loads(raw, str(p))
+    # Validation and conversion are a pure function of the bytes: a file seen before is
+    # not validated again (only valid files are cached, so errors always come fresh).
+    k = cache.key("schema", raw)
+    hit = cache.get("schema", k)
+    if isinstance(hit, model.Schema):
+        return hit
+    schema = loads(raw, str(p))
+    cache.put("schema", k, schema)
+    return schema
 
 
 def loads(raw: bytes | str, filename: str = "<string>") -> model.Schema:
@@ -301,6 +311,8 @@ def loads(raw: bytes | str, filename: str = "<string>") -> model.Schema:
         raise SchemaValidationError(filename, [LocatedError(1, 1, f"YAML error: {exc}")]) from None
     if conv.problems:
         raise SchemaValidationError(filename, conv.problems)
+
+    import jsonschema  # only when the file is not in the cache: 0.05 s of imports
 
     validator = jsonschema.Draft202012Validator(json_schema())
     problems: list[LocatedError] = []

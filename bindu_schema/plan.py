@@ -11,7 +11,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 
-from . import catalog, differ, executor, hazards, lint, model, online, renames, replica, server
+from . import (
+    cache,
+    catalog,
+    differ,
+    executor,
+    hazards,
+    lint,
+    model,
+    online,
+    pgtools,
+    renames,
+    replica,
+    server,
+)
 from . import compile as compiler
 from .catalog import Facts
 from .errors import BinduSchemaError
@@ -143,8 +156,20 @@ def _rehearse(
     exclude: model.Exclude,
     ns: str = "public",
 ) -> None:
-    """Apply up to a copy of live: must equal the YAML; then down: must equal live again."""
-    with replica.schema_copy(live, dev) as copy:
+    """Apply up to a copy of live: must equal the YAML; then down: must equal live again.
+
+    A rehearsal that passed is remembered (cache.py) under everything it depended on: the
+    live schema as pg_dump prints it, both statement lists, the cached desired database
+    (its DDL hash and the dev server's version) and the options. Failures are not kept."""
+    dump = pgtools.dump_schema(live)
+    token = server.immutable_token(desired)
+    k = ""
+    if token:
+        parts = (pgtools.dump_identity(dump), "\0".join(up), "\0".join(down), repr(exclude), ns)
+        k = cache.key("rehearsal", token, *parts)
+        if cache.get("rehearsal", k) is True:
+            return
+    with replica.schema_copy(live, dev, dump) as copy:
         executor.run(copy, up, batch=REHEARSAL_BATCH)
         left = differ.diff(copy, desired, exclude, ns)
         if left:
@@ -154,6 +179,8 @@ def _rehearse(
             back = differ.diff(copy, live, exclude, ns)
             if back:
                 raise PlanValidationError("downgrade", back)
+    if k:
+        cache.put("rehearsal", k, True)
 
 
 def render_text(plan: Plan) -> str:

@@ -10,9 +10,13 @@ from .settings import DatabaseURL
 
 
 @contextmanager
-def schema_copy(source: DatabaseURL, dev: DatabaseURL) -> Iterator[DatabaseURL]:
-    """A scratch database with the same schema as `source` (no rows), dropped afterwards."""
-    dump = pgtools.dump_schema(source)
+def schema_copy(
+    source: DatabaseURL, dev: DatabaseURL, dump: str | None = None
+) -> Iterator[DatabaseURL]:
+    """A scratch database with the same schema as `source` (no rows), dropped afterwards.
+    `dump`: the caller's pgtools.dump_schema(source), when it has one already."""
+    if dump is None:
+        dump = pgtools.dump_schema(source)
     with server.scratch(dev) as url:
         pgtools.restore_sql(url, dump)
         yield url
