@@ -8,6 +8,7 @@ This is the only module that imports migra/schemainspect. What it adds to migra:
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import os
 import re
@@ -22,7 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from . import model
+from . import cache, model, server
 from .compile import qualified
 from .errors import DatabaseError
 from .settings import DatabaseURL, scrub
@@ -165,6 +166,34 @@ def _functions_before_tables(statements: list[str], new_functions: set[str]) -> 
     head = ["set check_function_bodies = off;"] + [statements[i] for i in moving]
     rest = [s for i, s in enumerate(statements) if i not in set(moving)]
     return rest[:first_table] + head + rest[first_table:]
+
+
+_DROP_TABLE_NAME = re.compile(r'^drop\s+table\s+(?:"[^"]+"\.)?"([^"]+)"', re.I)
+_DROP_INDEX_NAME = re.compile(r'^drop\s+index\s+(?:if\s+exists\s+)?(?:"[^"]+"\.)?"([^"]+)"', re.I)
+_DROP_TRIGGER_ON = re.compile(
+    r'^drop\s+trigger\s+(?:if\s+exists\s+)?"[^"]+"\s+on\s+(?:"[^"]+"\.)?"([^"]+)"', re.I
+)
+
+
+def _no_drops_inside_dropped_tables(statements: list[str], i_from: Any) -> list[str]:
+    """migra drops every index and trigger of a table before the table itself. DROP TABLE
+    removes them anyway; the separate index drops would even become DROP INDEX
+    CONCURRENTLY (online.py), each outside the transaction. Constraint drops stay: a
+    foreign key must go before the table it references."""
+    dropped = {m.group(1) for s in statements if (m := _DROP_TABLE_NAME.match(s))}
+    if not dropped:
+        return statements
+    index_table = {_unquote_name(k): v.table_name for k, v in i_from.indexes.items()}
+    out = []
+    for s in statements:
+        ix = _DROP_INDEX_NAME.match(s)
+        if ix and index_table.get(ix.group(1)) in dropped:
+            continue
+        tr = _DROP_TRIGGER_ON.match(s)
+        if tr and tr.group(1) in dropped:
+            continue
+        out.append(s)
+    return out
 
 
 def inspect(url: DatabaseURL, schema: str = "public") -> Any:
@@ -347,6 +376,7 @@ def _statements(
     }
     statements = _functions_before_tables(statements, new_functions)
     statements = _function_drops_after_tables(statements)
+    statements = _no_drops_inside_dropped_tables(statements, i_from)
     statements += comment_statements(c_from, c_target, exclude, schema)
     return statements
 
@@ -355,7 +385,23 @@ Inspection = tuple[Any, dict[CommentKey, str | None]]
 
 
 def _inspect_one(url: DatabaseURL, schema: str) -> Inspection:
-    return inspect(url, schema), comments(url, schema)
+    """Inspection and comments of one schema. A cached desired database never changes
+    (server.immutable_token), so what was read from it is reused from the disk cache."""
+    token = server.immutable_token(url)
+    k = cache.key("inspection", token, schema) if token else ""
+    if k:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _import_schemainspect()  # before unpickling imports it the slow way
+        hit = cache.get("inspection", k)
+        if isinstance(hit, tuple) and len(hit) == 2:
+            return hit[0], hit[1]
+    found = inspect(url, schema), comments(url, schema)
+    if k:
+        stored = copy.copy(found[0])
+        stored.c = stored.engine = stored.dialect = None  # the connection cannot be pickled
+        cache.put("inspection", k, (stored, found[1]))
+    return found
 
 
 def _inspect_both(a: DatabaseURL, b: DatabaseURL, schema: str) -> tuple[Inspection, Inspection]:

@@ -3,12 +3,13 @@
 Scratch databases carry SCRATCH_PREFIX plus a random suffix; drop_scratch refuses any
 other name, so the tool can never drop a database it did not create.
 
-Template cache: scratch_with_ddl() keeps the database built from a given DDL (keyed by the
-DDL's sha256) as TEMPLATE_PREFIX + hash, and later clones it with CREATE DATABASE ...
-TEMPLATE instead of running the DDL again. A template is published by renaming the scratch
-database the first run built (only when its catalog did not change while it was in use),
-so the first run pays nothing extra. At most MAX_TEMPLATES are kept (least recently used
-go first); drop_template refuses any name without the template prefix. Set
+Database cache: scratch_with_ddl() keeps the database built from a given DDL (keyed by the
+DDL's sha256) as TEMPLATE_PREFIX + hash and hands it out again, read-only, instead of
+running the DDL again. It is published by renaming the scratch database the first run
+built, so the first run pays nothing extra, and it is used in place rather than cloned
+(cloning a 1,000-table database costs seconds). Every use checks its catalog fingerprint
+against the one recorded when it was published. At most MAX_TEMPLATES are kept (least
+recently used go first); drop_template refuses any name without the template prefix. Set
 BINDU_SCHEMA_TEMPLATE_CACHE=0 to turn the cache off.
 """
 
@@ -245,7 +246,7 @@ def template_cache_enabled() -> bool:
 
 
 def template_name(ddl: list[DDL]) -> str:
-    """The template database for this DDL: prefix + sha256 of the statements (58 chars)."""
+    """The cached database for this DDL: prefix + sha256 of the statements (58 chars)."""
     h = hashlib.sha256()
     for d in ddl:
         h.update(d.sql.encode())
@@ -254,7 +255,7 @@ def template_name(ddl: list[DDL]) -> str:
 
 
 def list_templates(server: DatabaseURL) -> list[str]:
-    """Our template databases on the server, least recently used first."""
+    """Our cached databases on the server, least recently used first."""
     with admin_cursor(server) as cur:
         cur.execute(
             "SELECT d.datname, coalesce(shobj_description(d.oid, 'pg_database'), '') "
@@ -272,43 +273,31 @@ def list_templates(server: DatabaseURL) -> list[str]:
     return [str(n) for n, c in sorted(rows, key=lambda r: (last_used(str(r[1])), str(r[0])))]
 
 
-def drop_template(server: DatabaseURL, name: str) -> None:
-    """Drop a cached template. Refuses any database without the template prefix."""
+def drop_template(server: DatabaseURL, name: str, force: bool = True) -> None:
+    """Drop a cached database. Refuses any database without the template prefix.
+    force=False fails (psycopg2.Error) while another command is reading it."""
     if not name.startswith(TEMPLATE_PREFIX):
         raise BinduSchemaError(
             f"refusing to drop database '{name}': it is not a bindu-schema template"
         )
     with admin_cursor(server) as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}"' + (" WITH (FORCE)" if force else ""))
 
 
-def _touch_template(cur: psycopg2.extensions.cursor, name: str) -> None:
-    cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (f"{_TEMPLATE_COMMENT}{time.time():.6f}",))
+def _comment(fingerprint: str) -> str:
+    """Database comment of a cached database: the catalog fingerprint it was published
+    with, then the last-used time (list_templates reads the last word)."""
+    digest = hashlib.sha256(fingerprint.encode()).hexdigest()
+    return f"{_TEMPLATE_COMMENT}fingerprint {digest} {time.time():.6f}"
 
 
 def _evict_templates(server: DatabaseURL, keep: int = MAX_TEMPLATES) -> None:
     names = list_templates(server)
     for name in names[: max(0, len(names) - keep)]:
         try:
-            drop_template(server, name)
+            drop_template(server, name, force=False)
         except psycopg2.Error:
-            pass  # in use by a clone right now: next time
-
-
-def _clone_template(server: DatabaseURL, name: str) -> DatabaseURL | None:
-    """A scratch database cloned from template `name`, or None when there is no such template."""
-    with admin_cursor(server) as cur:
-        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-        if cur.fetchone() is None:
-            return None
-        try:
-            _touch_template(cur, name)
-        except psycopg2.Error:
-            return None  # dropped meanwhile
-    try:
-        return create_scratch(server, template=name)
-    except DatabaseError:
-        return None  # evicted meanwhile, or busy: build from the DDL instead
+            pass  # being read by another command right now: next time
 
 
 _FINGERPRINT_SQL = """
@@ -340,29 +329,79 @@ SELECT string_agg(t.n, ',' ORDER BY t.n) FROM (
 
 def catalog_fingerprint(url: DatabaseURL) -> str:
     """Changes whenever DDL ran in the database (each catalog's row count and xmin sum)."""
+    return _fingerprint_and_version(url)[0]
+
+
+def _fingerprint_and_version(url: DatabaseURL) -> tuple[str, str]:
     with admin_cursor(url) as cur:
         cur.execute(_FINGERPRINT_SQL)
         row = cur.fetchone()
-    return str(row[0]) if row else ""
+        cur.execute("SELECT version()")
+        version = cur.fetchone()
+    return (str(row[0]) if row else ""), (str(version[0]) if version else "")
 
 
-def _publish_template(server: DatabaseURL, scratch_name: str, name: str) -> bool:
-    """Turn a scratch database into the template `name`; False when it could not be."""
+# Cached databases this process has verified: (server, name) -> the server's version().
+_verified: dict[tuple[tuple[str, int | None, str], str], str] = {}
+
+
+def immutable_token(url: DatabaseURL) -> str | None:
+    """For a verified cached database: a token that names its content (DDL hash and server
+    version), so what is read from it can be cached too (differ.py). None otherwise."""
+    version = _verified.get((url.server_key(), url.database or ""))
+    return None if version is None else f"{url.database}\0{version}"
+
+
+def _use_cached(server: DatabaseURL, name: str) -> DatabaseURL | None:
+    """The cached database `name` if it exists and is unchanged since it was published
+    (catalog fingerprint as recorded in its comment); a changed one is dropped."""
+    with admin_cursor(server) as cur:
+        cur.execute(
+            "SELECT datallowconn, coalesce(shobj_description(oid, 'pg_database'), '') "
+            "FROM pg_database WHERE datname = %s",
+            (name,),
+        )
+        row = cur.fetchone()
+    if row is None:
+        return None
+    url = server.with_database(name)
+    try:
+        fingerprint, version = _fingerprint_and_version(url) if row[0] else ("", "")
+    except DatabaseError:
+        return None  # dropped meanwhile
+    if not row[0] or _comment(fingerprint).rsplit(" ", 1)[0] != str(row[1]).rsplit(" ", 1)[0]:
+        # Written to since it was published (or left by an older bindu-schema): rebuild.
+        try:
+            drop_template(server, name)
+        except psycopg2.Error:
+            pass
+        return None
+    try:
+        with admin_cursor(server) as cur:
+            cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (_comment(fingerprint),))
+    except psycopg2.Error:
+        return None  # dropped meanwhile
+    _verified[(url.server_key(), name)] = version
+    return url
+
+
+def _publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
+    """Make a freshly loaded scratch database the read-only cached database `name`."""
+    scratch_name = scratch_url.database or ""
     if not scratch_name.startswith(SCRATCH_PREFIX) or not name.startswith(TEMPLATE_PREFIX):
         return False
+    fingerprint = catalog_fingerprint(scratch_url)
     with admin_cursor(server) as cur:
+        # Read-only and its fingerprint before it gets its name, so it is never visible
+        # without them; the comment moves with the database.
+        cur.execute(f'ALTER DATABASE "{scratch_name}" SET default_transaction_read_only = on')
+        cur.execute(f'COMMENT ON DATABASE "{scratch_name}" IS %s', (_comment(fingerprint),))
         with _signals_deferred():
             try:
                 cur.execute(f'ALTER DATABASE "{scratch_name}" RENAME TO "{name}"')
             except psycopg2.Error:
-                return False  # published concurrently by another process, or still in use
+                return False  # published concurrently by another process
             _live_scratch.discard((server.sqlalchemy, scratch_name))
-        try:
-            # Nobody may connect: a connection to a template makes every clone fail.
-            cur.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-            _touch_template(cur, name)
-        except psycopg2.Error:
-            pass
     _evict_templates(server)
     return True
 
@@ -371,32 +410,36 @@ def _publish_template(server: DatabaseURL, scratch_name: str, name: str) -> bool
 def scratch_with_ddl(
     server: DatabaseURL, ddl: list[DDL], cache: bool | None = None
 ) -> Iterator[DatabaseURL]:
-    """A scratch database holding exactly `ddl`, dropped on every exit path.
+    """A database holding exactly `ddl`, for reading only.
 
-    With the template cache on, an earlier run's database for the same DDL is cloned
-    (CREATE DATABASE ... TEMPLATE) instead of running the DDL again; on a miss the DDL is
-    loaded, and on a clean exit the scratch database becomes the template (renamed, not
-    copied) unless its catalog changed while it was in use.
+    With the cache on, it is the cached database for this DDL, used in place: read-only
+    (default_transaction_read_only), shared by concurrent commands, kept for the next run
+    and checked against its published catalog fingerprint on every use. On a miss the DDL
+    is loaded into a scratch database which is then published under the cached name. With
+    the cache off it is a scratch database, dropped on every exit path.
     """
     use_cache = template_cache_enabled() if cache is None else cache
     name = template_name(ddl)
-    cloned = _clone_template(server, name) if use_cache else None
-    if cloned is not None:
-        try:
-            yield cloned
-        finally:
-            drop_scratch(server, cloned.database)
+    cached = _use_cached(server, name) if use_cache else None
+    if cached is not None:
+        yield cached
         return
     url = create_scratch(server)
-    publish = False
     try:
         load_ddl(url, ddl)
-        before = catalog_fingerprint(url) if use_cache else ""
+        if use_cache and _publish(server, url, name):
+            cached = _use_cached(server, name)
+    except BaseException:
+        drop_scratch(server, url.database)
+        raise
+    if cached is not None:
+        yield cached
+        return
+    # Cache off, or another process published the same DDL first: ours is private.
+    try:
         yield url
-        publish = use_cache and catalog_fingerprint(url) == before
     finally:
-        if not (publish and _publish_template(server, url.database, name)):
-            drop_scratch(server, url.database)
+        drop_scratch(server, url.database)
 
 
 def same_database(a: DatabaseURL, b: DatabaseURL) -> bool:

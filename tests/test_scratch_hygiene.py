@@ -11,7 +11,7 @@ import time
 import pytest
 from conftest import ROOT, dev_args, scratch_databases, sql
 
-from bindu_schema import server
+from bindu_schema import cache, server
 from bindu_schema.errors import BinduSchemaError
 
 
@@ -43,6 +43,8 @@ def test_signal_mid_run_drops_scratch(sig, make_db, dev_server):
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "STORAGE__POSTGRES_URL")
     }
+    # Caches off: with them a repeated plan may finish without any scratch database.
+    env.update({server.TEMPLATE_CACHE_ENV: "0", cache.CACHE_ENV: "0"})
     proc = subprocess.Popen(
         [
             sys.executable,

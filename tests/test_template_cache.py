@@ -123,37 +123,60 @@ def test_templates_are_prefixed_and_bounded(dev_server, tmp_path):
     for _ in range(server.MAX_TEMPLATES + 2):
         schema = loader.load(unique_yaml(tmp_path, tables=1))
         with plan.desired_database(schema, dev_server) as url:
-            assert url.database.startswith(server.SCRATCH_PREFIX)
+            assert url.database == server.template_name(compiler.compile_schema(schema))
     names = templates(dev_server)
     assert 0 < len(names) <= server.MAX_TEMPLATES
     assert all(len(n) <= 63 for n in names)
     assert scratch_databases(dev_server) == []
-    # Templates refuse connections, so a stray session can never block a clone.
-    rows = sql(dev_server, f"SELECT datallowconn FROM pg_database WHERE datname = '{names[-1]}'")
-    assert rows == [(False,)]
+    # Used in place by concurrent commands, so every session in it is read-only.
+    url = dev_server.with_database(names[-1])
+    assert sql(url, "SHOW default_transaction_read_only") == [("on",)]
 
 
-def test_a_desired_database_changed_by_its_user_is_not_kept(dev_server, tmp_path):
+def test_a_cached_desired_database_cannot_be_written_to(dev_server, tmp_path):
+    schema = loader.load(unique_yaml(tmp_path))
+    with plan.desired_database(schema, dev_server) as url:
+        with pytest.raises(DatabaseError, match="read-only transaction"):
+            executor.run(url, ["CREATE TABLE scribble (id int)"])
+    assert server.template_name(compiler.compile_schema(schema)) in templates(dev_server)
+
+
+def test_a_cached_desired_database_changed_behind_our_back_is_rebuilt(dev_server, tmp_path):
     schema = loader.load(unique_yaml(tmp_path))
     name = server.template_name(compiler.compile_schema(schema))
     with plan.desired_database(schema, dev_server) as url:
-        executor.run(url, ["CREATE TABLE scribble (id int)"])
-    assert name not in templates(dev_server)
-    with plan.desired_database(schema, dev_server) as url:
         pass
-    assert name in templates(dev_server)
-    with plan.desired_database(schema, dev_server) as url:  # a clone: same guarantees
-        assert sql(url, "SELECT count(*) FROM pg_class WHERE relname = 'scribble'") == [(0,)]
+    # Someone overrides the read-only default and writes anyway.
+    conn = server.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET default_transaction_read_only = off")
+            cur.execute("BEGIN READ WRITE")
+            cur.execute("CREATE TABLE scribble (id int)")
+        conn.commit()
+    finally:
+        conn.close()
+    with plan.desired_database(schema, dev_server) as again:
+        assert again.database == name
+        assert sql(again, "SELECT count(*) FROM pg_class WHERE relname = 'scribble'") == [(0,)]
     assert scratch_databases(dev_server) == []
 
 
-def test_the_desired_database_is_dropped_when_its_user_fails(dev_server, tmp_path):
+def test_a_failing_user_leaves_no_scratch_and_keeps_the_cache(dev_server, tmp_path, monkeypatch):
     schema = loader.load(unique_yaml(tmp_path))
-    for _ in range(2):  # a miss (loaded) and a hit (cloned)
+    name = server.template_name(compiler.compile_schema(schema))
+    for _ in range(2):  # a miss (loaded, published) and a hit (used in place)
         with pytest.raises(RuntimeError), plan.desired_database(schema, dev_server):
             raise RuntimeError("boom")
         assert scratch_databases(dev_server) == []
-    assert server.template_name(compiler.compile_schema(schema)) not in templates(dev_server)
+        assert name in templates(dev_server)
+    monkeypatch.setenv(server.TEMPLATE_CACHE_ENV, "0")
+    other = loader.load(unique_yaml(tmp_path))
+    with pytest.raises(RuntimeError), plan.desired_database(other, dev_server) as url:
+        assert url.database.startswith(server.SCRATCH_PREFIX)
+        raise RuntimeError("boom")
+    assert scratch_databases(dev_server) == []
+    assert server.template_name(compiler.compile_schema(other)) not in templates(dev_server)
 
 
 def test_guards_never_drop_foreign_databases(dev_server):
