@@ -352,6 +352,16 @@ def _diff_text(statements: list[str]) -> str:
     return "\n".join(f"    {line}" for s in statements for line in s.splitlines()) or "    (empty)"
 
 
+LOCKS_HINT = (
+    "hint: Alembic runs a revision in one transaction, and this one takes more locks than "
+    "the dev server's lock table holds (every table, index and sequence it creates or "
+    "drops is one). A server applying it needs the same room: raise "
+    "max_locks_per_transaction on the dev server (ALTER SYSTEM SET "
+    "max_locks_per_transaction = 1024, then restart; `bindu-schema server stop` for the "
+    "embedded one) and on the targets, or make the change in several smaller revisions."
+)
+
+
 def validate(
     ini: Path,
     scripts: Path,
@@ -378,6 +388,8 @@ def validate(
             after_down = differ.diff(url, previous, schema.exclude)
         except BinduSchemaError as exc:
             problems.append(str(exc))
+        if any("max_locks_per_transaction" in p for p in problems):
+            problems.append(LOCKS_HINT)
         if problems or after_up or after_down:
             raise RevisionValidationError(
                 "the generated revision failed validation on a scratch database; "
