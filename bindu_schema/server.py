@@ -36,6 +36,7 @@ from .settings import DatabaseURL, normalize, scrub
 SCRATCH_PREFIX = "bindu_schema_scratch_"
 TEMPLATE_PREFIX = "bindu_schema_tmpl_"
 MAX_TEMPLATES = 3
+EVICTION_GRACE = 30.0  # seconds since last use before a cached database may be evicted
 TEMPLATE_CACHE_ENV = "BINDU_SCHEMA_TEMPLATE_CACHE"
 _TEMPLATE_COMMENT = "bindu-schema template cache; last used "
 EMBEDDED_DATABASE = "bindu"
@@ -264,23 +265,36 @@ def list_templates(server: DatabaseURL) -> list[str]:
         )
         rows = cur.fetchall()
 
-    def last_used(comment: str) -> float:
-        try:
-            return float(comment.rsplit(" ", 1)[-1])
-        except ValueError:
-            return 0.0
-
-    return [str(n) for n, c in sorted(rows, key=lambda r: (last_used(str(r[1])), str(r[0])))]
+    return [str(n) for n, c in sorted(rows, key=lambda r: (_last_used(str(r[1])), str(r[0])))]
 
 
-def drop_template(server: DatabaseURL, name: str, force: bool = True) -> None:
+def _last_used(comment: str) -> float:
+    try:
+        return float(comment.rsplit(" ", 1)[-1])
+    except ValueError:
+        return 0.0
+
+
+def drop_template(
+    server: DatabaseURL, name: str, force: bool = True, unused_for: float = 0.0
+) -> None:
     """Drop a cached database. Refuses any database without the template prefix.
-    force=False fails (psycopg2.Error) while another command is reading it."""
+    force=False fails (psycopg2.Error) while another command is reading it; unused_for
+    keeps it when it was used within that many seconds."""
     if not name.startswith(TEMPLATE_PREFIX):
         raise BinduSchemaError(
             f"refusing to drop database '{name}': it is not a bindu-schema template"
         )
     with admin_cursor(server) as cur:
+        if unused_for:
+            cur.execute(
+                "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
+                "WHERE datname = %s",
+                (name,),
+            )
+            row = cur.fetchone()
+            if row is None or time.time() - _last_used(str(row[0])) < unused_for:
+                return
         cur.execute(f'DROP DATABASE IF EXISTS "{name}"' + (" WITH (FORCE)" if force else ""))
 
 
@@ -292,10 +306,13 @@ def _comment(fingerprint: str) -> str:
 
 
 def _evict_templates(server: DatabaseURL, keep: int = MAX_TEMPLATES) -> None:
+    """Drop the least recently used cached databases beyond `keep`. One in use is skipped
+    (its readers hold a connection, and DROP DATABASE without FORCE fails), and so is one
+    used within EVICTION_GRACE seconds: another command may be about to connect to it."""
     names = list_templates(server)
     for name in names[: max(0, len(names) - keep)]:
         try:
-            drop_template(server, name, force=False)
+            drop_template(server, name, force=False, unused_for=EVICTION_GRACE)
         except psycopg2.Error:
             pass  # being read by another command right now: next time
 
@@ -329,11 +346,15 @@ SELECT string_agg(t.n, ',' ORDER BY t.n) FROM (
 
 def catalog_fingerprint(url: DatabaseURL) -> str:
     """Changes whenever DDL ran in the database (each catalog's row count and xmin sum)."""
-    return _fingerprint_and_version(url)[0]
+    conn = connect(url, autocommit=True)
+    try:
+        return _fingerprint_and_version(conn)[0]
+    finally:
+        conn.close()
 
 
-def _fingerprint_and_version(url: DatabaseURL) -> tuple[str, str]:
-    with admin_cursor(url) as cur:
+def _fingerprint_and_version(conn: psycopg2.extensions.connection) -> tuple[str, str]:
+    with conn.cursor() as cur:
         cur.execute(_FINGERPRINT_SQL)
         row = cur.fetchone()
         cur.execute("SELECT version()")
@@ -352,9 +373,11 @@ def immutable_token(url: DatabaseURL) -> str | None:
     return None if version is None else f"{url.database}\0{version}"
 
 
-def _use_cached(server: DatabaseURL, name: str) -> DatabaseURL | None:
-    """The cached database `name` if it exists and is unchanged since it was published
-    (catalog fingerprint as recorded in its comment); a changed one is dropped."""
+def _open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connection | None:
+    """A connection to the cached database `name` when it exists and is unchanged since it
+    was published (catalog fingerprint as recorded in its comment), else None; a changed
+    one is dropped. The caller keeps the connection open while it uses the database: that
+    pins it, because eviction never drops a database somebody is connected to."""
     with admin_cursor(server) as cur:
         cur.execute(
             "SELECT datallowconn, coalesce(shobj_description(oid, 'pg_database'), '') "
@@ -365,24 +388,29 @@ def _use_cached(server: DatabaseURL, name: str) -> DatabaseURL | None:
     if row is None:
         return None
     url = server.with_database(name)
-    try:
-        fingerprint, version = _fingerprint_and_version(url) if row[0] else ("", "")
-    except DatabaseError:
-        return None  # dropped meanwhile
-    if not row[0] or _comment(fingerprint).rsplit(" ", 1)[0] != str(row[1]).rsplit(" ", 1)[0]:
-        # Written to since it was published (or left by an older bindu-schema): rebuild.
+    conn = None
+    if row[0]:
         try:
-            drop_template(server, name)
-        except psycopg2.Error:
-            pass
-        return None
+            conn = connect(url, autocommit=True)
+        except DatabaseError:
+            return None  # dropped meanwhile
     try:
+        fingerprint, version = _fingerprint_and_version(conn) if conn else ("", "")
+        if conn is None or _comment(fingerprint).rsplit(" ", 1)[0] != str(row[1]).rsplit(" ", 1)[0]:
+            # Written to since it was published (or left by an older bindu-schema): rebuild.
+            if conn is not None:
+                conn.close()
+                conn = None
+            drop_template(server, name)
+            return None
         with admin_cursor(server) as cur:
             cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (_comment(fingerprint),))
     except psycopg2.Error:
+        if conn is not None:
+            conn.close()
         return None  # dropped meanwhile
     _verified[(url.server_key(), name)] = version
-    return url
+    return conn
 
 
 def _publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
@@ -413,33 +441,43 @@ def scratch_with_ddl(
     """A database holding exactly `ddl`, for reading only.
 
     With the cache on, it is the cached database for this DDL, used in place: read-only
-    (default_transaction_read_only), shared by concurrent commands, kept for the next run
-    and checked against its published catalog fingerprint on every use. On a miss the DDL
-    is loaded into a scratch database which is then published under the cached name. With
-    the cache off it is a scratch database, dropped on every exit path.
+    (default_transaction_read_only), shared by concurrent commands, kept for the next run,
+    checked against its published catalog fingerprint on every use and pinned by a
+    connection while in use. On a miss the DDL is loaded into a scratch database which is
+    then published under the cached name. With the cache off, or when another command
+    published the same DDL first, it is a scratch database, dropped on every exit path.
     """
     use_cache = template_cache_enabled() if cache is None else cache
     name = template_name(ddl)
-    cached = _use_cached(server, name) if use_cache else None
-    if cached is not None:
-        yield cached
+    pin = None
+    private = None
+    for attempt in range(2):
+        pin = _open_cached(server, name) if use_cache else None
+        if pin is not None:
+            break
+        url = create_scratch(server)
+        try:
+            load_ddl(url, ddl)
+            published = use_cache and attempt == 0 and _publish(server, url, name)
+        except BaseException:
+            drop_scratch(server, url.database)
+            raise
+        if not published:
+            private = url
+            break
+        # Published: open it like any cached database (a second miss, evicted in the
+        # instant between, builds a private one).
+    if pin is not None:
+        try:
+            yield server.with_database(name)
+        finally:
+            pin.close()
         return
-    url = create_scratch(server)
+    assert private is not None
     try:
-        load_ddl(url, ddl)
-        if use_cache and _publish(server, url, name):
-            cached = _use_cached(server, name)
-    except BaseException:
-        drop_scratch(server, url.database)
-        raise
-    if cached is not None:
-        yield cached
-        return
-    # Cache off, or another process published the same DDL first: ours is private.
-    try:
-        yield url
+        yield private
     finally:
-        drop_scratch(server, url.database)
+        drop_scratch(server, private.database)
 
 
 def same_database(a: DatabaseURL, b: DatabaseURL) -> bool:

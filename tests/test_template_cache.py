@@ -119,7 +119,8 @@ def test_plan_output_is_identical_with_and_without_the_cache(cli, make_db, dev_s
     assert scratch_databases(dev_server) == []
 
 
-def test_templates_are_prefixed_and_bounded(dev_server, tmp_path):
+def test_templates_are_prefixed_and_bounded(dev_server, tmp_path, monkeypatch):
+    monkeypatch.setattr(server, "EVICTION_GRACE", 0.0)
     for _ in range(server.MAX_TEMPLATES + 2):
         schema = loader.load(unique_yaml(tmp_path, tables=1))
         with plan.desired_database(schema, dev_server) as url:
@@ -131,6 +132,21 @@ def test_templates_are_prefixed_and_bounded(dev_server, tmp_path):
     # Used in place by concurrent commands, so every session in it is read-only.
     url = dev_server.with_database(names[-1])
     assert sql(url, "SHOW default_transaction_read_only") == [("on",)]
+
+
+def test_eviction_spares_databases_in_use_or_just_used(dev_server, tmp_path, monkeypatch):
+    schema = loader.load(unique_yaml(tmp_path, tables=1))
+    name = server.template_name(compiler.compile_schema(schema))
+    with plan.desired_database(schema, dev_server):
+        monkeypatch.setattr(server, "EVICTION_GRACE", 0.0)
+        server._evict_templates(dev_server, keep=0)  # in use: pinned by our connection
+        assert name in templates(dev_server)
+    monkeypatch.setattr(server, "EVICTION_GRACE", 3600.0)
+    server._evict_templates(dev_server, keep=0)  # just used: another command may connect
+    assert name in templates(dev_server)
+    monkeypatch.setattr(server, "EVICTION_GRACE", 0.0)
+    server._evict_templates(dev_server, keep=0)
+    assert name not in templates(dev_server)
 
 
 def test_a_cached_desired_database_cannot_be_written_to(dev_server, tmp_path):
