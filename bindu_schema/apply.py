@@ -28,6 +28,8 @@ from .revision import (
 )
 from .settings import DatabaseURL
 
+HEADS_AT_LOCK = "bindu_schema.heads_at_lock"  # set by generated/env.py
+
 
 def dump(url: DatabaseURL, file: Path) -> Path:
     """pg_dump the database to file with the wheel's pg_dump (the password goes through
@@ -116,6 +118,9 @@ def apply(
     cfg = alembic_config(ini, live, schema_path, settings=timeouts)
     with alembic_errors(live, log_to=log):
         command.upgrade(cfg, "head")
+    # env.py records where the run started once it held the advisory lock: when another
+    # apply ran first, that is where it left the database, not what was read above.
+    before = tuple(cfg.attributes.get(HEADS_AT_LOCK, before))
     after = current_heads(live)
     drift = planner.build(schema, live, dev, with_downgrade=False, validate=False, run_lint=False)
     return ApplyResult(_one(before), _one(after), tuple(s.sql for s in drift.statements), written)

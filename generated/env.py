@@ -54,6 +54,8 @@ TIMEOUTS: dict[str, tuple[str, str]] = {
 }
 # pg_advisory_lock key shared by every bindu-schema / alembic run on a database.
 ADVISORY_LOCK_KEY = 7_235_390_106_112_548_197
+# config.attributes key: the heads found once the lock is held (read by bindu-schema apply).
+HEADS_AT_LOCK = "bindu_schema.heads_at_lock"
 
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
@@ -268,6 +270,9 @@ def run_migrations_online() -> None:
                     compare_server_default=False,
                     version_table_schema=tenant,
                 )
+                # What this run starts from, read under the lock (bindu-schema apply
+                # reports it; a version read before the lock may be stale).
+                config.attributes[HEADS_AT_LOCK] = tuple(context.get_context().get_current_heads())
                 with context.begin_transaction():
                     context.run_migrations()
             finally:

@@ -127,4 +127,8 @@ def test_eight_concurrent_applies_run_each_revision_once(tmp_path, make_db, dev_
     assert outputs.count(f"Running upgrade  -> {REVS[0]}") == 1
     assert outputs.count(f"Running upgrade {REVS[0]} -> {REVS[1]}") == 1
     assert outputs.count(f"Running upgrade {REVS[1]} -> {REVS[2]}") == 1
+    # Each reports where its own run started (read under the lock): one did the work, the
+    # seven others found the database at head.
+    assert outputs.count(f"(empty) -> {REVS[-1]}") == 1, outputs
+    assert outputs.count(f"already at head {REVS[-1]}") == PROCESSES - 1, outputs
     assert ok(alembic(proj, "current", url=db)).out.count("(head)") == 1
