@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 import schemagen  # noqa: E402
 
 from bindu_schema import server  # noqa: E402
-from bindu_schema.settings import DatabaseURL  # noqa: E402
+from bindu_schema.settings import DatabaseURL, normalize  # noqa: E402
 
 BIN = Path(sys.executable).parent
 BINDU = str(BIN / "bindu-schema")
@@ -457,15 +457,27 @@ def targets(rows: list[Row]) -> list[str]:
     return out
 
 
-def configure_server(dev: DatabaseURL) -> DatabaseURL:
-    """Apply BENCH_SERVER_SETTINGS to the benchmark's own server (restarting it once)."""
-    current = {k: str(sql(dev, f"SHOW {k}")[0][0]) for k in BENCH_SERVER_SETTINGS}
-    if current == BENCH_SERVER_SETTINGS:
-        return dev
-    for k, v in BENCH_SERVER_SETTINGS.items():
-        sql(dev, f"ALTER SYSTEM SET {k} = '{v}'")
-    server.stop_embedded()
-    return server.embedded_server_url()
+def server_settings(dev: DatabaseURL) -> dict[str, str]:
+    return {k: str(sql(dev, f"SHOW {k}")[0][0]) for k in BENCH_SERVER_SETTINGS}
+
+
+def start_configured_server(env: dict[str, str]) -> DatabaseURL:
+    """Start the benchmark's own server with BENCH_SERVER_SETTINGS (restarting it once).
+
+    Started and stopped by child processes first: the wheel does not stop a server that a
+    process still using it started, and this process will use it."""
+    url = subprocess.run(
+        [BINDU, "server", "url"], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    dev = normalize(url, "bench server").with_database("postgres")
+    if server_settings(dev) != BENCH_SERVER_SETTINGS:
+        for k, v in BENCH_SERVER_SETTINGS.items():
+            sql(dev, f"ALTER SYSTEM SET {k} = '{v}'")
+        subprocess.run([BINDU, "server", "stop"], env=env, check=True, capture_output=True)
+    dev = server.embedded_server_url()
+    if (now := server_settings(dev)) != BENCH_SERVER_SETTINGS:
+        raise SystemExit(f"bench: the server did not take {BENCH_SERVER_SETTINGS}: {now}")
+    return dev
 
 
 def pg_version(dev: DatabaseURL) -> str:
@@ -540,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     revision = revision_available(env)
 
     started = time.perf_counter()
-    dev = configure_server(server.embedded_server_url())
+    dev = start_configured_server(env)
     rows: list[Row] = []
     try:
         version = pg_version(dev)

@@ -4,8 +4,8 @@ the output is the same either way. Real PostgreSQL throughout."""
 from __future__ import annotations
 
 import uuid
-from types import SimpleNamespace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import sql
