@@ -268,6 +268,17 @@ def list_templates(server: DatabaseURL) -> list[str]:
     return [str(n) for n, c in sorted(rows, key=lambda r: (_last_used(str(r[1])), str(r[0])))]
 
 
+def _database_facts(cur: psycopg2.extensions.cursor, name: str) -> tuple[bool, str] | None:
+    """(allows connections, comment) of database `name`, or None when there is none."""
+    cur.execute(
+        "SELECT datallowconn, coalesce(shobj_description(oid, 'pg_database'), '') "
+        "FROM pg_database WHERE datname = %s",
+        (name,),
+    )
+    row = cur.fetchone()
+    return None if row is None else (bool(row[0]), str(row[1]))
+
+
 def _last_used(comment: str) -> float:
     try:
         return float(comment.rsplit(" ", 1)[-1])
@@ -287,13 +298,8 @@ def drop_template(
         )
     with admin_cursor(server) as cur:
         if unused_for:
-            cur.execute(
-                "SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
-                "WHERE datname = %s",
-                (name,),
-            )
-            row = cur.fetchone()
-            if row is None or time.time() - _last_used(str(row[0])) < unused_for:
+            found = _database_facts(cur, name)
+            if found is None or time.time() - _last_used(found[1]) < unused_for:
                 return
         cur.execute(f'DROP DATABASE IF EXISTS "{name}"' + (" WITH (FORCE)" if force else ""))
 
@@ -379,12 +385,7 @@ def _open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connecti
     one is dropped. The caller keeps the connection open while it uses the database: that
     pins it, because eviction never drops a database somebody is connected to."""
     with admin_cursor(server) as cur:
-        cur.execute(
-            "SELECT datallowconn, coalesce(shobj_description(oid, 'pg_database'), '') "
-            "FROM pg_database WHERE datname = %s",
-            (name,),
-        )
-        row = cur.fetchone()
+        row = _database_facts(cur, name)
     if row is None:
         return None
     url = server.with_database(name)
@@ -396,7 +397,7 @@ def _open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connecti
             return None  # dropped meanwhile
     try:
         fingerprint, version = _fingerprint_and_version(conn) if conn else ("", "")
-        if conn is None or _comment(fingerprint).rsplit(" ", 1)[0] != str(row[1]).rsplit(" ", 1)[0]:
+        if conn is None or _comment(fingerprint).rsplit(" ", 1)[0] != row[1].rsplit(" ", 1)[0]:
             # Written to since it was published (or left by an older bindu-schema): rebuild.
             if conn is not None:
                 conn.close()
