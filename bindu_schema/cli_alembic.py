@@ -100,17 +100,29 @@ def revision(
         at = f"head {outcome.down_revision}" if outcome.down_revision else "no revisions"
         _echo(ctx, f"No changes: generated/ ({at}) already matches {schema_path}; nothing written.")
         return EXIT_OK
-    try:
-        shown = outcome.path.resolve().relative_to(Path.cwd())
-    except ValueError:
-        shown = outcome.path
-    _echo(
-        ctx,
-        f"wrote {shown}\n"
-        f"  revision {outcome.revision} (down_revision {outcome.down_revision}): "
-        f"{len(outcome.upgrade)} upgrade, {len(outcome.downgrade)} downgrade statement(s)"
-        "; validated on a scratch database. Review it before merging.",
-    )
+    paths = outcome.paths or (outcome.path,)
+    parts = outcome.parts or ((outcome.upgrade, outcome.downgrade),)
+    revisions = outcome.revisions or (outcome.revision,)
+    down_revision = outcome.down_revision
+    for path, revision, (up, down) in zip(paths, revisions, parts, strict=True):
+        try:
+            shown = path.resolve().relative_to(Path.cwd())
+        except ValueError:
+            shown = path
+        _echo(
+            ctx,
+            f"wrote {shown}\n"
+            f"  revision {revision} (down_revision {down_revision}): "
+            f"{len(up)} upgrade, {len(down)} downgrade statement(s)"
+            "; validated on a scratch database. Review it before merging.",
+        )
+        down_revision = revision
+    if len(paths) > 1:
+        _echo(
+            ctx,
+            f"The change is split into {len(paths)} revisions so that a failed CONCURRENTLY "
+            "step leaves no half-applied revision: re-running `alembic upgrade head` resumes.",
+        )
     return EXIT_OK
 
 

@@ -357,6 +357,22 @@ def diff_both(
     return forward, _statements(i_target, i_from, c_target, c_from, exclude, schema)
 
 
+def snapshot(url: DatabaseURL, schema: str = "public") -> Inspection:
+    """The database's schema as diff_snapshot compares it later (after it changed)."""
+    return _inspect_one(url, schema)
+
+
+def diff_snapshot(
+    url: DatabaseURL, target: Inspection, exclude: model.Exclude, schema: str = "public"
+) -> list[str]:
+    """Statements that turn the database at url into the snapshot `target` (used once)."""
+    (i_from, c_from), (i_target, c_target) = _inspect_one(url, schema), target
+    for i in (i_from, i_target):
+        _drop_excluded(i, exclude)
+    _equalize_whitespace_only(i_from, i_target)
+    return _statements(i_from, i_target, c_from, c_target, exclude, schema)
+
+
 def _statements(
     i_from: Any,
     i_target: Any,

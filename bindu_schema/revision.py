@@ -31,7 +31,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.pool import NullPool
 
-from . import differ, loader, model, policy, server
+from . import differ, loader, model, policy, resumable, server
 from . import plan as planner
 from .errors import BinduSchemaError, DatabaseError
 from .plan import Statement, desired_database
@@ -290,11 +290,26 @@ def _hazard_lines(kind: str, statements: Sequence[Statement]) -> list[str]:
 
 
 def template_args(
-    source: str, schema: model.Schema, up: Sequence[Statement], down: Sequence[Statement]
+    source: str,
+    schema: model.Schema,
+    up: Sequence[Statement],
+    down: Sequence[Statement],
+    part: tuple[int, int] | None = None,
 ) -> dict[str, str]:
     hazards = _hazard_lines("upgrade", up) + _hazard_lines("downgrade", down)
+    split_note = (
+        [
+            "",
+            f"Part {part[0]} of {part[1]} of one change, split so that no transaction is",
+            "committed by a later CONCURRENTLY block: if a part fails, re-running",
+            "`alembic upgrade head` resumes at that part.",
+        ]
+        if part
+        else []
+    )
     doc = [
         HEADER.format(source=source),
+        *split_note,
         "",
         f"{source} sha256: {schema.source_sha256}",
         f"statements sha256: {statements_sha256(up, down)}",
@@ -332,6 +347,10 @@ class Outcome:
     down_revision: str | None
     upgrade: tuple[Statement, ...]
     downgrade: tuple[Statement, ...]
+    # (upgrade, downgrade) per revision file: more than one when resumable.split split it
+    parts: tuple[resumable.Part, ...] = ()
+    paths: tuple[Path, ...] = ()
+    revisions: tuple[str, ...] = ()  # the id of each part
 
 
 def _source_name(schema_path: str | Path, ini: Path) -> str:
@@ -370,9 +389,12 @@ def validate(
     dev: DatabaseURL,
     previous: DatabaseURL,
     desired: DatabaseURL,
+    steps: int = 1,
 ) -> None:
-    """Upgrade head from the previous head, re-diff against the YAML; downgrade -1, re-diff
-    against the previous head. Raises RevisionValidationError showing both diffs."""
+    """Upgrade the `steps` new revisions one at a time from the previous head and re-diff
+    against the YAML; then downgrade one at a time, each step re-diffed against the state
+    the upgrade passed through (the last against the previous head). Raises
+    RevisionValidationError showing the differences."""
     url = server.create_scratch(dev, template=previous.database)
     try:
         cfg = alembic_config(ini, url, schema_path, script_location=scripts)
@@ -380,12 +402,26 @@ def validate(
         after_up: list[str] = []
         after_down: list[str] = []
         try:
-            with alembic_errors(url):
-                command.upgrade(cfg, "head")
+            passed = []  # states after 1 .. steps-1 of the new revisions
+            for step in range(steps):
+                with alembic_errors(url):
+                    command.upgrade(cfg, "+1" if steps > 1 else "head")
+                if step < steps - 1:
+                    passed.append(differ.snapshot(url))
             after_up = differ.diff(url, desired, schema.exclude)
-            with alembic_errors(url):
-                command.downgrade(cfg, "-1")
-            after_down = differ.diff(url, previous, schema.exclude)
+            for step in reversed(range(steps)):
+                with alembic_errors(url):
+                    command.downgrade(cfg, "-1")
+                if step:
+                    left = differ.diff_snapshot(url, passed[step - 1], schema.exclude)
+                    if left:
+                        problems.append(
+                            f"after downgrade of part {step + 1} of {steps}, still different "
+                            f"from the state after part {step}:\n" + _diff_text(left)
+                        )
+                        break
+            else:
+                after_down = differ.diff(url, previous, schema.exclude)
         except BinduSchemaError as exc:
             problems.append(str(exc))
         if any("max_locks_per_transaction" in p for p in problems):
@@ -449,18 +485,92 @@ def generate(
             raise policy.RefusedError(
                 policy.refusal_message("the new revision", items, allowed_hazards, block)
             )
-        revid = rev_id or next_revision_id(script)
-        args = template_args(_source_name(schema_path, ini), schema, up, down)
-        with tempfile.TemporaryDirectory(prefix="bindu-schema-revision-") as tmp:
-            scripts = _copy_scripts(script, Path(tmp))
-            tmp_cfg = alembic_config(ini, schema_path=schema_path, script_location=scripts)
-            with alembic_errors(None):
-                script_directory(tmp_cfg).generate_revision(revid, message, head="head", bindu=args)
-            validate(ini, scripts, schema_path, schema, dev, previous, desired)
+        source = _source_name(schema_path, ini)
+        first = rev_id or next_revision_id(script)
+        parts = resumable.split(up, down)
+        try:
+            files = _validated(
+                parts,
+                first,
+                message,
+                source,
+                schema,
+                script,
+                ini,
+                schema_path,
+                dev,
+                previous,
+                desired,
+            )
+        except RevisionValidationError:
+            if len(parts) == 1:
+                raise
+            # The split did not reproduce every step: one revision, as before splitting.
+            parts = [(up, down)]
+            files = _validated(
+                parts,
+                first,
+                message,
+                source,
+                schema,
+                script,
+                ini,
+                schema_path,
+                dev,
+                previous,
+                desired,
+            )
+    revid = files[-1][0]
     if dry_run:
-        return Outcome(None, revid, head, up, down)
-    with alembic_errors(None):
-        written = script.generate_revision(revid, message, head="head", bindu=args)
-    if written is None:
-        raise BinduSchemaError(f"Alembic did not write revision {revid}")
-    return Outcome(Path(written.path), revid, head, up, down)
+        return Outcome(None, revid, head, up, down, tuple(parts))
+    paths = []
+    for rid, msg, args in files:
+        with alembic_errors(None):
+            written = script.generate_revision(rid, msg, head="head", bindu=args)
+        if written is None:
+            raise BinduSchemaError(f"Alembic did not write revision {rid}")
+        paths.append(Path(written.path))
+    ids = tuple(f[0] for f in files)
+    return Outcome(paths[-1], revid, head, up, down, tuple(parts), tuple(paths), ids)
+
+
+def _ids(first: str, n: int) -> list[str]:
+    """n consecutive revision ids from `first` (YYYYMMDD_NNNN counts on)."""
+    m = _REV_ID.match(first)
+    if m:
+        return [f"{m.group(1)}_{int(m.group(2)) + k:04d}" for k in range(n)]
+    return [first] + [f"{first}_{k}" for k in range(2, n + 1)]
+
+
+def _validated(
+    parts: Sequence[resumable.Part],
+    first: str,
+    message: str,
+    source: str,
+    schema: model.Schema,
+    script: ScriptDirectory,
+    ini: Path,
+    schema_path: str | Path,
+    dev: DatabaseURL,
+    previous: DatabaseURL,
+    desired: DatabaseURL,
+) -> list[tuple[str, str, dict[str, str]]]:
+    """(revision id, message, template args) per part, once the chain passed validate()
+    in a copy of the script directory."""
+    n = len(parts)
+    files = [
+        (
+            rid,
+            message if n == 1 else f"{message} ({k} of {n})",
+            template_args(source, schema, up, down, part=(k, n) if n > 1 else None),
+        )
+        for k, (rid, (up, down)) in enumerate(zip(_ids(first, n), parts, strict=True), 1)
+    ]
+    with tempfile.TemporaryDirectory(prefix="bindu-schema-revision-") as tmp:
+        scripts = _copy_scripts(script, Path(tmp))
+        tmp_cfg = alembic_config(ini, schema_path=schema_path, script_location=scripts)
+        for rid, msg, args in files:
+            with alembic_errors(None):
+                script_directory(tmp_cfg).generate_revision(rid, msg, head="head", bindu=args)
+        validate(ini, scripts, schema_path, schema, dev, previous, desired, steps=n)
+    return files

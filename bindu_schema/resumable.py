@@ -1,0 +1,75 @@
+"""Split a change into revisions that a failed run can simply resume.
+
+Alembic commits the transaction so far when a revision enters an autocommit block (for
+CREATE INDEX CONCURRENTLY and VALIDATE CONSTRAINT). If the block then fails, the
+transactional statements before it are committed but alembic_version is not moved, so
+re-running `alembic upgrade head` repeats them ("column already exists"). A revision that
+starts with its autocommit block has no such problem: the block is re-runnable (generated
+revisions drop an index left behind by an interrupted build first) and what follows it
+rolls back as a whole. So the change is split before every autocommit run that follows a
+transactional statement; each part's version is committed before the next part's block.
+
+Downgrades are assigned to the part whose upgrade first touches the same object (index,
+constraint, column, table, by name); statements naming nothing known go to the first part.
+`revision` validates every step of the chain, and falls back to one revision if it fails.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .sqlnames import IDENT, QNAME, unquote
+
+if TYPE_CHECKING:
+    from .plan import Statement
+
+Part = tuple[tuple["Statement", ...], tuple["Statement", ...]]  # (upgrade, downgrade)
+
+_INDEX = re.compile(
+    rf"^(?:create\s+(?:unique\s+)?index\s+(?:concurrently\s+)?(?:if\s+not\s+exists\s+)?"
+    rf"({IDENT})|drop\s+index\s+(?:concurrently\s+)?(?:if\s+exists\s+)?{QNAME})",
+    re.I,
+)
+_CONSTRAINT = re.compile(rf"\bconstraint\s+(?:if\s+exists\s+)?({IDENT})", re.I)
+_TABLE = re.compile(
+    rf"^(?:alter|create|drop)\s+table\s+(?:if\s+(?:not\s+)?exists\s+)?(?:only\s+)?{QNAME}", re.I
+)
+_COLUMN = re.compile(
+    rf"\b(?:add|drop|alter)\s+column\s+(?:if\s+(?:not\s+)?exists\s+)?({IDENT})", re.I
+)
+
+
+def object_keys(sql: str) -> list[str]:
+    """Names of what the statement touches, most specific first."""
+    s = sql.strip()
+    keys: list[str] = []
+    if m := _INDEX.match(s):
+        keys.append("index:" + unquote(m.group(1) or m.group(2)))
+    keys += ["constraint:" + unquote(c) for c in _CONSTRAINT.findall(s)]
+    table = _TABLE.match(s)
+    if table:
+        t = unquote(table.group(1))
+        keys += [f"column:{t}.{unquote(c)}" for c in _COLUMN.findall(s)]
+        keys.append("table:" + t)
+    return keys
+
+
+def split(up: Sequence[Statement], down: Sequence[Statement]) -> list[Part]:
+    """The parts, in order; one part (the whole change) when nothing needs splitting."""
+    starts = [n for n in range(1, len(up)) if up[n - 1].transactional and not up[n].transactional]
+    if not starts:
+        return [(tuple(up), tuple(down))]
+    bounds = [0, *starts, len(up)]
+    ups = [tuple(up[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)]
+    first_touch: dict[str, int] = {}
+    for k, part in enumerate(ups):
+        for s in part:
+            for key in object_keys(s.sql):
+                first_touch.setdefault(key, k)
+    downs: list[list[Statement]] = [[] for _ in ups]
+    for s in down:
+        k = next((first_touch[key] for key in object_keys(s.sql) if key in first_touch), 0)
+        downs[k].append(s)
+    return [(u, tuple(d)) for u, d in zip(ups, downs, strict=True)]
