@@ -122,3 +122,36 @@ def test_a_failed_index_build_is_resumed_by_upgrade_head(tmp_path, cli, make_db,
     before = make_db()
     ok(alembic(proj, "upgrade", initial, url=before))
     assert differ.diff(db, before, model.Exclude()) == []
+
+
+def test_a_split_that_fails_validation_falls_back_to_one_revision(
+    tmp_path, cli, dev_server, monkeypatch
+):
+    base = (ROOT / "schema" / "bindu.yaml").read_text()
+    proj = make_project(tmp_path, base, with_versions=True)
+    (proj / "schema" / "bindu.yaml").write_text(with_note(base))
+    real = resumable.split
+
+    def wrong_downgrades(up, down):  # type: ignore[no-untyped-def]
+        parts = real(up, down)
+        # Every downgrade in the first part: undoing part 2 would leave its index behind.
+        return [(u, tuple(down) if k == 0 else ()) for k, (u, _) in enumerate(parts)]
+
+    monkeypatch.setattr(resumable, "split", wrong_downgrades)
+    r = cli(
+        "revision",
+        "-m",
+        "task note",
+        "-c",
+        str(proj / "alembic.ini"),
+        "--schema",
+        str(proj / "schema" / "bindu.yaml"),
+        *dev_args(dev_server),
+    )
+    assert r.code == 0, r.text
+    assert "split into" not in r.out
+    written = versions(proj)[-1]
+    assert written.name.endswith("_task_note.py")
+    assert len(versions(proj)) == 2
+    text = written.read_text()
+    assert "add column" in text and "autocommit_block" in text
