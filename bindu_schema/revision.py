@@ -488,8 +488,9 @@ def generate(
         source = _source_name(schema_path, ini)
         first = rev_id or next_revision_id(script)
         parts = resumable.split(up, down)
-        try:
-            files = _validated(
+
+        def validated(parts: Sequence[resumable.Part]) -> list[tuple[str, str, dict[str, str]]]:
+            return _validated(
                 parts,
                 first,
                 message,
@@ -502,24 +503,15 @@ def generate(
                 previous,
                 desired,
             )
+
+        try:
+            files = validated(parts)
         except RevisionValidationError:
             if len(parts) == 1:
                 raise
             # The split did not reproduce every step: one revision, as before splitting.
             parts = [(up, down)]
-            files = _validated(
-                parts,
-                first,
-                message,
-                source,
-                schema,
-                script,
-                ini,
-                schema_path,
-                dev,
-                previous,
-                desired,
-            )
+            files = validated(parts)
     revid = files[-1][0]
     if dry_run:
         return Outcome(None, revid, head, up, down, tuple(parts))
