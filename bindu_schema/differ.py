@@ -348,9 +348,7 @@ def diff_both(
     """(from -> target, target -> from) from one inspection of each database; the reverse
     is empty when not asked for or when the forward diff is."""
     (i_from, c_from), (i_target, c_target) = _inspect_both(from_url, target_url, schema)
-    for i in (i_from, i_target):
-        _drop_excluded(i, exclude)
-    _equalize_whitespace_only(i_from, i_target)
+    _comparable(i_from, i_target, exclude)
     forward = _statements(i_from, i_target, c_from, c_target, exclude, schema)
     if not (with_reverse and forward):
         return forward, []
@@ -367,10 +365,15 @@ def diff_snapshot(
 ) -> list[str]:
     """Statements that turn the database at url into the snapshot `target` (used once)."""
     (i_from, c_from), (i_target, c_target) = _inspect_one(url, schema), target
+    _comparable(i_from, i_target, exclude)
+    return _statements(i_from, i_target, c_from, c_target, exclude, schema)
+
+
+def _comparable(i_from: Any, i_target: Any, exclude: model.Exclude) -> None:
+    """Both inspections without excluded objects, whitespace-only body changes equalized."""
     for i in (i_from, i_target):
         _drop_excluded(i, exclude)
     _equalize_whitespace_only(i_from, i_target)
-    return _statements(i_from, i_target, c_from, c_target, exclude, schema)
 
 
 def _statements(

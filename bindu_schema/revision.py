@@ -405,7 +405,7 @@ def validate(
             passed = []  # states after 1 .. steps-1 of the new revisions
             for step in range(steps):
                 with alembic_errors(url):
-                    command.upgrade(cfg, "+1" if steps > 1 else "head")
+                    command.upgrade(cfg, "+1")
                 if step < steps - 1:
                     passed.append(differ.snapshot(url))
             after_up = differ.diff(url, desired, schema.exclude)

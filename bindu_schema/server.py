@@ -384,32 +384,29 @@ def _open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connecti
     was published (catalog fingerprint as recorded in its comment), else None; a changed
     one is dropped. The caller keeps the connection open while it uses the database: that
     pins it, because eviction never drops a database somebody is connected to."""
-    with admin_cursor(server) as cur:
-        row = _database_facts(cur, name)
-    if row is None:
-        return None
     url = server.with_database(name)
     conn = None
-    if row[0]:
-        try:
-            conn = connect(url, autocommit=True)
-        except DatabaseError:
-            return None  # dropped meanwhile
     try:
-        fingerprint, version = _fingerprint_and_version(conn) if conn else ("", "")
-        if conn is None or _comment(fingerprint).rsplit(" ", 1)[0] != row[1].rsplit(" ", 1)[0]:
-            # Written to since it was published (or left by an older bindu-schema): rebuild.
-            if conn is not None:
-                conn.close()
-                conn = None
-            drop_template(server, name)
-            return None
         with admin_cursor(server) as cur:
+            row = _database_facts(cur, name)
+            if row is None:
+                return None
+            allows_connections, comment = row
+            if allows_connections:
+                conn = connect(url, autocommit=True)
+                fingerprint, version = _fingerprint_and_version(conn)
+            if conn is None or _comment(fingerprint).rsplit(" ", 1)[0] != comment.rsplit(" ", 1)[0]:
+                # Written to since it was published (or left by an older bindu-schema): rebuild.
+                if conn is not None:
+                    conn.close()
+                    conn = None
+                drop_template(server, name)
+                return None
             cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (_comment(fingerprint),))
-    except psycopg2.Error:
+    except (psycopg2.Error, DatabaseError):  # dropped meanwhile
         if conn is not None:
             conn.close()
-        return None  # dropped meanwhile
+        return None
     _verified[(url.server_key(), name)] = version
     return conn
 

@@ -32,8 +32,10 @@ def _previous_significant(out: list[str]) -> str:
     return ""
 
 
-def _string_end(sql: str, start: int, backslash: bool) -> int:
-    """Index just past the literal starting at sql[start] == "'"."""
+def _closing(sql: str, start: int, backslash: bool = False) -> int:
+    """Index just past the literal ('...') or quoted identifier ("...") opening at
+    sql[start]: a doubled quote stays inside; backslash escapes too in E'...' strings."""
+    quote = sql[start]
     i = start + 1
     n = len(sql)
     while i < n:
@@ -41,21 +43,8 @@ def _string_end(sql: str, start: int, backslash: bool) -> int:
         if backslash and ch == "\\":
             i += 2
             continue
-        if ch == "'":
-            if i + 1 < n and sql[i + 1] == "'":
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return n
-
-
-def _quoted_end(sql: str, start: int) -> int:
-    i = start + 1
-    n = len(sql)
-    while i < n:
-        if sql[i] == '"':
-            if i + 1 < n and sql[i + 1] == '"':
+        if ch == quote:
+            if i + 1 < n and sql[i + 1] == quote:
                 i += 2
                 continue
             return i + 1
@@ -74,11 +63,11 @@ def segments(sql: str) -> list[tuple[str, str]]:
             prev = sql[i - 1] if i else ""
             before = sql[i - 2] if i > 1 else ""
             backslash = prev in "eE" and not (before and _is_ident_char(before))
-            end = _string_end(sql, i, backslash)
+            end = _closing(sql, i, backslash)
             out.append(("literal", sql[i:end]))
             i = end
         elif ch == '"':
-            end = _quoted_end(sql, i)
+            end = _closing(sql, i)
             out.append(("quoted", sql[i:end]))
             i = end
         elif (
