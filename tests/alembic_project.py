@@ -7,9 +7,10 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
-from conftest import ROOT, Result
+from conftest import ROOT, Result, dev_args
 
 from bindu_schema.settings import DatabaseURL
 
@@ -29,6 +30,22 @@ def make_project(base: Path, schema_yaml: str, with_versions: bool = False) -> P
             shutil.copy(f, proj / "generated" / "versions" / f.name)
     (proj / "schema" / "bindu.yaml").write_text(schema_yaml)
     return proj
+
+
+def project_args(proj: Path, db: DatabaseURL | None, dev: DatabaseURL) -> list[str]:
+    """-c and --schema of a project made by make_project, --database-url (when db is
+    given) and the session's dev server."""
+    args = ["-c", str(proj / "alembic.ini"), "--schema", str(proj / "schema" / "bindu.yaml")]
+    if db is not None:
+        args += ["--database-url", db.sqlalchemy]
+    return args + dev_args(dev)
+
+
+def revision_in(
+    cli: Callable[..., Result], proj: Path, dev: DatabaseURL, message: str, *extra: str
+) -> Result:
+    """`bindu-schema revision -m MESSAGE` in the project (cli: the conftest fixture)."""
+    return cli("revision", "-m", message, *project_args(proj, None, dev), *extra)
 
 
 def versions(proj: Path) -> list[Path]:

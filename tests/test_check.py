@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from alembic_project import alembic, make_project, ok, versions
+from alembic_project import alembic, make_project, ok, project_args, revision_in, versions
 from conftest import ROOT, dev_args, sql
 
 BINDU = (ROOT / "schema" / "bindu.yaml").read_text()
@@ -20,32 +20,8 @@ EXTRA_COLUMN = BINDU.replace(
 
 
 def check(cli, proj: Path, dev, *extra: str):
-    return cli(
-        "check",
-        "--format",
-        "json",
-        "-c",
-        str(proj / "alembic.ini"),
-        "--schema",
-        str(proj / "schema" / "bindu.yaml"),
-        "--doc",
-        str(proj / "none.md"),
-        *dev_args(dev),
-        *extra,
-    )
-
-
-def revision(cli, proj: Path, dev, message: str):
-    return cli(
-        "revision",
-        "-m",
-        message,
-        "-c",
-        str(proj / "alembic.ini"),
-        "--schema",
-        str(proj / "schema" / "bindu.yaml"),
-        *dev_args(dev),
-    )
+    doc = ["--doc", str(proj / "none.md")]
+    return cli("check", "--format", "json", *project_args(proj, None, dev), *doc, *extra)
 
 
 def failed(result) -> dict[str, dict]:
@@ -55,7 +31,7 @@ def failed(result) -> dict[str, dict]:
 
 def project(tmp_path, cli, dev):
     proj = make_project(tmp_path, BINDU)
-    ok(revision(cli, proj, dev, "base"))
+    ok(revision_in(cli, proj, dev, "base"))
     return proj
 
 
@@ -82,7 +58,7 @@ def test_clean_project_passes_and_yaml_edit_fails(tmp_path, cli, dev_server):
 def test_two_heads(tmp_path, cli, dev_server):
     proj = project(tmp_path, cli, dev_server)
     (proj / "schema" / "bindu.yaml").write_text(EXTRA_COLUMN)
-    ok(revision(cli, proj, dev_server, "priority"))
+    ok(revision_in(cli, proj, dev_server, "priority"))
     second = versions(proj)[-1]
     twin = second.with_name(second.name.replace("_0002_", "_0003_"))
     twin.write_text(second.read_text().replace(second.name[:13], twin.name[:13]))
@@ -111,7 +87,7 @@ def _edit_downgrade(path: Path, allow: bool) -> None:
 def test_downgrade_that_leaves_something_behind(tmp_path, cli, dev_server):
     proj = project(tmp_path, cli, dev_server)
     (proj / "schema" / "bindu.yaml").write_text(EXTRA_COLUMN)
-    ok(revision(cli, proj, dev_server, "priority"))
+    ok(revision_in(cli, proj, dev_server, "priority"))
     _edit_downgrade(versions(proj)[-1], allow=True)
     assert "hand edits: allowed" in versions(proj)[-1].read_text()
     r = check(cli, proj, dev_server)
@@ -154,18 +130,7 @@ def test_live_database_behind_head(tmp_path, cli, dev_server, make_db):
     r = check(cli, proj, dev_server, "--database-url", db.sqlalchemy)
     assert r.code == 1
     assert "live at head" in failed(r)
-    text = cli(
-        "check",
-        "-c",
-        str(proj / "alembic.ini"),
-        "--schema",
-        str(proj / "schema" / "bindu.yaml"),
-        "--doc",
-        str(proj / "none.md"),
-        "--database-url",
-        db.sqlalchemy,
-        *dev_args(dev_server),
-    )
+    text = cli("check", *project_args(proj, db, dev_server), "--doc", str(proj / "none.md"))
     assert "FAIL live at head" in text.out and "bindu-schema apply" in text.out
 
 
@@ -173,17 +138,7 @@ def test_revision_dry_run_shows_statements_and_writes_nothing(tmp_path, cli, dev
     proj = project(tmp_path, cli, dev_server)
     (proj / "schema" / "bindu.yaml").write_text(EXTRA_COLUMN)
     before = versions(proj)
-    args = [
-        "revision",
-        "-m",
-        "priority",
-        "--dry-run",
-        "-c",
-        str(proj / "alembic.ini"),
-        "--schema",
-        str(proj / "schema" / "bindu.yaml"),
-        *dev_args(dev_server),
-    ]
+    args = ["revision", "-m", "priority", "--dry-run", *project_args(proj, None, dev_server)]
     text = cli(*args)
     assert text.code == 2, text.text
     assert 'add column "priority" integer' in text.out

@@ -6,8 +6,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from alembic_project import alembic, make_project, ok, versions
-from conftest import ROOT, dev_args, sql
+from alembic_project import alembic, make_project, ok, project_args, revision_in, versions
+from conftest import ROOT, sql
 
 from bindu_schema import server
 
@@ -15,32 +15,8 @@ BINDU = (ROOT / "schema" / "bindu.yaml").read_text()
 CONTEXT = "00000000-0000-0000-0000-000000000001"
 
 
-def revision(cli, proj: Path, dev, message: str, *extra: str):
-    return cli(
-        "revision",
-        "-m",
-        message,
-        "-c",
-        str(proj / "alembic.ini"),
-        "--schema",
-        str(proj / "schema" / "bindu.yaml"),
-        *dev_args(dev),
-        *extra,
-    )
-
-
 def apply(cli, proj: Path, db, dev, *extra: str):
-    return cli(
-        "apply",
-        "-c",
-        str(proj / "alembic.ini"),
-        "--schema",
-        str(proj / "schema" / "bindu.yaml"),
-        "--database-url",
-        db.sqlalchemy,
-        *dev_args(dev),
-        *extra,
-    )
+    return cli("apply", *project_args(proj, db, dev), *extra)
 
 
 def columns(db, table: str) -> list[str]:
@@ -54,7 +30,7 @@ def columns(db, table: str) -> list[str]:
 
 def base_project(tmp_path, cli, dev_server, make_db):
     proj = make_project(tmp_path, BINDU)
-    ok(revision(cli, proj, dev_server, "base"))
+    ok(revision_in(cli, proj, dev_server, "base"))
     db = make_db()
     ok(alembic(proj, "upgrade", "head", url=db))
     sql(
@@ -78,13 +54,15 @@ def test_drop_column_needs_consent(tmp_path, cli, dev_server, make_db):
     assert after.count("owner_did") == BINDU.count("owner_did") - 3
     (proj / "schema" / "bindu.yaml").write_text(after)
 
-    refused = revision(cli, proj, dev_server, "drop owner did")
+    refused = revision_in(cli, proj, dev_server, "drop owner did")
     assert refused.code == 3, refused.text
     assert "DELETES_DATA" in refused.err and 'drop column "owner_did"' in refused.err
     assert "--allow-hazards DELETES_DATA" in refused.err
     assert versions(proj) == [base]
 
-    accepted = revision(cli, proj, dev_server, "drop owner did", "--allow-hazards", "DELETES_DATA")
+    accepted = revision_in(
+        cli, proj, dev_server, "drop owner did", "--allow-hazards", "DELETES_DATA"
+    )
     assert accepted.code == 0, accepted.text
     [new] = [p for p in versions(proj) if p != base]
     assert "DELETES_DATA" in new.read_text()
@@ -104,7 +82,7 @@ def test_drop_column_needs_consent(tmp_path, cli, dev_server, make_db):
 
 def test_unknown_hazard_name_is_an_error(tmp_path, cli, dev_server):
     proj = make_project(tmp_path, BINDU)
-    r = revision(cli, proj, dev_server, "x", "--allow-hazards", "DELETES_EVERYTHING")
+    r = revision_in(cli, proj, dev_server, "x", "--allow-hazards", "DELETES_EVERYTHING")
     assert r.code == 1
     assert "unknown hazard type 'DELETES_EVERYTHING'" in r.err
     assert versions(proj) == []
@@ -118,7 +96,7 @@ def test_rename_column_keeps_rows_through_alembic(tmp_path, cli, dev_server, mak
     ).replace("idx_tasks_state: {columns: [state]}", "idx_tasks_state: {columns: [status]}")
     assert after != BINDU
     (proj / "schema" / "bindu.yaml").write_text(after)
-    r = revision(cli, proj, dev_server, "rename state")
+    r = revision_in(cli, proj, dev_server, "rename state")
     assert r.code == 0, r.text
     text = versions(proj)[-1].read_text()
     assert "RENAME COLUMN state TO status" in text
@@ -145,7 +123,7 @@ def test_index_on_populated_table_is_built_concurrently(tmp_path, cli, dev_serve
         "      idx_tasks_state: {columns: [state]}\n      idx_tasks_kind: {columns: [kind]}",
     )
     (proj / "schema" / "bindu.yaml").write_text(after)
-    ok(revision(cli, proj, dev_server, "index kind"))
+    ok(revision_in(cli, proj, dev_server, "index kind"))
     text = versions(proj)[-1].read_text()
     assert "autocommit_block()" in text
     assert "CREATE INDEX CONCURRENTLY idx_tasks_kind" in text

@@ -5,8 +5,8 @@ several revisions (resumable.py), so a failed index build is resumed by re-runni
 from __future__ import annotations
 
 import pytest
-from alembic_project import alembic, make_project, ok, versions
-from conftest import ROOT, dev_args, sql
+from alembic_project import alembic, make_project, ok, revision_in, versions
+from conftest import ROOT, sql
 
 from bindu_schema import differ, model, resumable
 from bindu_schema.plan import Statement
@@ -65,19 +65,12 @@ def with_note(text: str) -> str:
     return text.replace(index, index + "      idx_tasks_note: {columns: [note], unique: true}\n")
 
 
-def note_revision(cli, proj, dev_server):  # type: ignore[no-untyped-def]
-    ini, yaml = proj / "alembic.ini", proj / "schema" / "bindu.yaml"
-    return cli(
-        "revision", "-m", "task note", "-c", str(ini), "--schema", str(yaml), *dev_args(dev_server)
-    )
-
-
 def test_a_failed_index_build_is_resumed_by_upgrade_head(tmp_path, cli, make_db, dev_server):
     base = (ROOT / "schema" / "bindu.yaml").read_text()
     proj = make_project(tmp_path, base, with_versions=True)
     initial = versions(proj)[-1].name[:13]
     (proj / "schema" / "bindu.yaml").write_text(with_note(base))
-    r = note_revision(cli, proj, dev_server)
+    r = revision_in(cli, proj, dev_server, "task note")
     assert r.code == 0, r.text
     assert "split into 2 revisions" in r.out
     first, second = versions(proj)[-2:]
@@ -136,7 +129,7 @@ def test_a_split_that_fails_validation_falls_back_to_one_revision(
         return [(u, tuple(down) if k == 0 else ()) for k, (u, _) in enumerate(parts)]
 
     monkeypatch.setattr(resumable, "split", wrong_downgrades)
-    r = note_revision(cli, proj, dev_server)
+    r = revision_in(cli, proj, dev_server, "task note")
     assert r.code == 0, r.text
     assert "split into" not in r.out
     written = versions(proj)[-1]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic_project import alembic, make_project, ok, versions
+from alembic_project import alembic, make_project, ok, revision_in, versions
 from conftest import ROOT, dev_args, scratch_databases, sql
 
 from bindu_schema import revision as rev
@@ -40,19 +40,6 @@ def ruff_clean(path: Path) -> None:
         assert p.returncode == 0, p.stdout + p.stderr
 
 
-def revision_cmd(cli, proj: Path, dev, message: str, schema: Path | None = None):
-    return cli(
-        "revision",
-        "-m",
-        message,
-        "-c",
-        str(proj / "alembic.ini"),
-        "--schema",
-        str(schema or proj / "schema" / "bindu.yaml"),
-        *dev_args(dev),
-    )
-
-
 def counts(db) -> tuple[int, int]:
     return (
         int(sql(db, "select count(*) from contexts")[0][0]),
@@ -66,7 +53,7 @@ def test_case(case, tmp_path, cli, make_db, dev_server):
     before = (CASES / case / "before.yaml").read_text()
     after = (CASES / case / "after.yaml").read_text()
     proj = make_project(tmp_path, before)
-    first = revision_cmd(cli, proj, dev_server, "base")
+    first = revision_in(cli, proj, dev_server, "base")
     assert first.code == 0, first.text
     [base_file] = versions(proj)
 
@@ -76,7 +63,7 @@ def test_case(case, tmp_path, cli, make_db, dev_server):
     assert counts(db) == (1, 2)
 
     (proj / "schema" / "bindu.yaml").write_text(after)
-    second = revision_cmd(cli, proj, dev_server, case.replace("_", " "))
+    second = revision_in(cli, proj, dev_server, case.replace("_", " "))
     assert second.code == 0, second.text
     assert "wrote" in second.out
     new = [p for p in versions(proj) if p != base_file]
@@ -121,9 +108,9 @@ def test_case(case, tmp_path, cli, make_db, dev_server):
 
 def test_no_changes_writes_nothing(tmp_path, cli, dev_server):
     proj = make_project(tmp_path, (CASES / "drop_index" / "before.yaml").read_text())
-    assert revision_cmd(cli, proj, dev_server, "base").code == 0
+    assert revision_in(cli, proj, dev_server, "base").code == 0
     snapshot = {p.name: p.read_text() for p in versions(proj)}
-    again = revision_cmd(cli, proj, dev_server, "nothing")
+    again = revision_in(cli, proj, dev_server, "nothing")
     assert again.code == 0, again.text
     assert "No changes" in again.out and "nothing written" in again.out
     assert {p.name: p.read_text() for p in versions(proj)} == snapshot
@@ -135,7 +122,7 @@ def test_failed_validation_writes_nothing_and_shows_both_diffs(
 ):
     """Fault injection: the plan gains a statement its downgrade does not undo."""
     proj = make_project(tmp_path, (CASES / "add_comment" / "before.yaml").read_text())
-    assert revision_cmd(cli, proj, dev_server, "base").code == 0
+    assert revision_in(cli, proj, dev_server, "base").code == 0
     (proj / "schema" / "bindu.yaml").write_text((CASES / "add_comment" / "after.yaml").read_text())
     real_build = rev.planner.build
 
@@ -151,7 +138,7 @@ def test_failed_validation_writes_nothing_and_shows_both_diffs(
 
     monkeypatch.setattr(rev.planner, "build", build_with_stray_table)
     before = [p.name for p in versions(proj)]
-    r = revision_cmd(cli, proj, dev_server, "broken")
+    r = revision_in(cli, proj, dev_server, "broken")
     assert r.code == 1, r.text
     assert "failed validation" in r.err and "nothing was written" in r.err
     after_up, after_down = r.err.split("after downgrade")
@@ -164,7 +151,7 @@ def test_failed_validation_writes_nothing_and_shows_both_diffs(
 def test_hand_written_revision_joins_chain(tmp_path, cli, make_db, dev_server):
     case = CASES / "add_nullable_column"
     proj = make_project(tmp_path, (case / "before.yaml").read_text())
-    assert revision_cmd(cli, proj, dev_server, "base").code == 0
+    assert revision_in(cli, proj, dev_server, "base").code == 0
     hand = ok(alembic(proj, "revision", "-m", "hand written data fix"))
     hand_file = next(p for p in versions(proj) if "hand_written_data_fix" in p.name)
     hand_id = re.search(r"^revision: str = ['\"](\w+)['\"]", hand_file.read_text(), re.M)
@@ -178,11 +165,11 @@ def test_hand_written_revision_joins_chain(tmp_path, cli, make_db, dev_server):
     assert src != hand_file.read_text()
     hand_file.write_text(src)
 
-    unchanged = revision_cmd(cli, proj, dev_server, "nothing yet")
+    unchanged = revision_in(cli, proj, dev_server, "nothing yet")
     assert unchanged.code == 0 and "No changes" in unchanged.out, unchanged.text
 
     (proj / "schema" / "bindu.yaml").write_text((case / "after.yaml").read_text())
-    r = revision_cmd(cli, proj, dev_server, "owner did")
+    r = revision_in(cli, proj, dev_server, "owner did")
     assert r.code == 0, r.text
     newest = next(p for p in versions(proj) if p.name.endswith("_owner_did.py"))
     assert f'down_revision: str | Sequence[str] | None = "{hand_id.group(1)}"' in newest.read_text()
@@ -298,12 +285,12 @@ def test_committed_revisions_match_yaml(tmp_path, cli, dev_server):
 
 def test_several_heads_are_refused(tmp_path, cli, dev_server):
     proj = make_project(tmp_path, (CASES / "drop_index" / "before.yaml").read_text())
-    assert revision_cmd(cli, proj, dev_server, "base").code == 0
+    assert revision_in(cli, proj, dev_server, "base").code == 0
     base_id = versions(proj)[0].name[:13]
     ok(alembic(proj, "revision", "-m", "branch a"))
     ok(alembic(proj, "revision", "-m", "branch b", "--head", base_id, "--splice"))
     before = [p.name for p in versions(proj)]
-    r = revision_cmd(cli, proj, dev_server, "on top")
+    r = revision_in(cli, proj, dev_server, "on top")
     assert r.code == 1
     assert "several heads" in r.err and "alembic merge heads" in r.err
     assert [p.name for p in versions(proj)] == before

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from alembic_project import make_project, versions
+from alembic_project import make_project, project_args, versions
 from conftest import ROOT, dev_args, sql
 
 from bindu_schema import ensure_tenant, server, tenancy, tenants
@@ -78,18 +78,6 @@ def public_objects(db) -> int:
             "join pg_namespace n on n.oid = p.pronamespace where n.nspname = 'public')",
         )[0][0]
     )
-
-
-def project_args(proj: Path, db, dev) -> list[str]:
-    return [
-        "-c",
-        str(proj / "alembic.ini"),
-        "--schema",
-        str(proj / "schema" / "bindu.yaml"),
-        "--database-url",
-        db.sqlalchemy,
-        *dev_args(dev),
-    ]
 
 
 def test_fifty_tenants_one_failing(tmp_path, cli, make_db, dev_server):
