@@ -185,3 +185,11 @@ def cli_proc(dev_server: DatabaseURL) -> Callable[..., Result]:
 
 def dev_args(dev: DatabaseURL) -> list[str]:
     return ["--dev-url", dev.sqlalchemy]
+
+
+def plan_json(
+    cli: Callable[..., Result], schema: Path, db: DatabaseURL, dev: DatabaseURL, *extra: str
+) -> Result:
+    """`bindu-schema plan --format json` of a schema file against db (cli: the fixture)."""
+    args = ["--schema", str(schema), "--database-url", db.sqlalchemy, *dev_args(dev), *extra]
+    return cli("plan", "--format", "json", *args)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import dev_args, sql
+from conftest import dev_args, plan_json, sql
 
 from bindu_schema import hazards
 
@@ -27,17 +27,7 @@ def test_hazard_case(case, cli, make_db, dev_server, tmp_path):
     sql(db, spec["before"] + spec.get("extra_before", ""))
     schema = tmp_path / "after.yaml"
     schema.write_text(spec["after"])
-    r = cli(
-        "plan",
-        "--format",
-        "json",
-        "--schema",
-        str(schema),
-        "--database-url",
-        db.sqlalchemy,
-        *dev_args(dev_server),
-        *spec.get("args", []),
-    )
+    r = plan_json(cli, schema, db, dev_server, *spec.get("args", []))
     assert r.code == 2, r.text
     statements = json.loads(r.out)["statements"]
     matched: set[int] = set()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import dev_args, sql
+from conftest import plan_json, sql
 
 BEFORE = """
 create table t (id integer primary key, state varchar(50));
@@ -27,25 +27,12 @@ tables:
 """
 
 
-def _plan(cli, db, dev, schema):
-    return cli(
-        "plan",
-        "--format",
-        "json",
-        "--schema",
-        str(schema),
-        "--database-url",
-        db.sqlalchemy,
-        *dev_args(dev),
-    )
-
-
 def test_rename_table_column_index_keeps_rows(cli, make_db, dev_server, tmp_path):
     db = make_db()
     sql(db, BEFORE)
     schema = tmp_path / "s.yaml"
     schema.write_text(AFTER)
-    r = _plan(cli, db, dev_server, schema)
+    r = plan_json(cli, schema, db, dev_server)
     assert r.code == 2, r.text
     stmts = [s["sql"] for s in json.loads(r.out)["statements"]]
     assert stmts == [
@@ -58,7 +45,7 @@ def test_rename_table_column_index_keeps_rows(cli, make_db, dev_server, tmp_path
         sql(db, s)
     assert sql(db, "select id, status from tickets order by id") == [(1, "open"), (2, "done")]
     # Applied: the hints are now harmless.
-    again = _plan(cli, db, dev_server, schema)
+    again = plan_json(cli, schema, db, dev_server)
     assert again.code == 0, again.text
 
 
@@ -67,7 +54,7 @@ def test_rename_hint_matching_nothing_is_an_error(cli, make_db, dev_server, tmp_
     sql(db, BEFORE)
     schema = tmp_path / "s.yaml"
     schema.write_text(AFTER.replace("renamed_from: state", "renamed_from: stat"))
-    r = _plan(cli, db, dev_server, schema)
+    r = plan_json(cli, schema, db, dev_server)
     assert r.code == 1
     assert "column 'tickets.status': renamed_from 'stat' matches nothing" in r.err
     assert "Traceback" not in r.text
