@@ -189,12 +189,7 @@ def plan(
             run_lint=lint,
             target_schema=target_schema,
         )
-    if fmt == "json":
-        text = planner.render_json(p)
-    elif fmt == "markdown":
-        text = report.render_markdown(p, schema)
-    else:
-        text = report.render_text(p, color=report.use_color(color, ctx.obj.out))
+    text = report.render(p, schema, fmt, color=report.use_color(color, ctx.obj.out))
     _echo(ctx, text.rstrip("\n"))
     return EXIT_OK if p.empty else EXIT_CHANGES
 

@@ -322,15 +322,8 @@ def _show_dry_run(ctx: click.Context, schema_path: str, outcome: Any, fmt: str) 
         source_sha256=schema.source_sha256,
         target=label,
     )
-    if fmt == "json":
-        text = planner.render_json(p)
-    elif fmt == "markdown":
-        text = report.render_markdown(p, schema)
-    else:
-        text = (
-            planner.render_text(p)
-            + "-- downgrade:\n"
-            + "".join(s.sql.rstrip() + "\n\n" for s in outcome.downgrade)
-        )
+    text = report.render(p, schema, fmt)
+    if fmt == "text":
+        text += "-- downgrade:\n" + "".join(s.sql.rstrip() + "\n\n" for s in outcome.downgrade)
     _echo(ctx, text.rstrip("\n"))
     return EXIT_CHANGES

@@ -412,3 +412,14 @@ def render_text(plan: Plan, color: bool = False) -> str:
 
     text = plain(plan)
     return colorize(text) if color else text
+
+
+def render(plan: Plan, schema: model.Schema, fmt: str, color: bool = False) -> str:
+    """The plan in the --format the user chose: json, markdown or (colored) text."""
+    if fmt == "json":
+        from .plan import render_json
+
+        return render_json(plan)
+    if fmt == "markdown":
+        return render_markdown(plan, schema)
+    return render_text(plan, color=color)
