@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
-import re
 import sys
 import types
 import warnings
@@ -23,10 +22,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from . import cache, model, server
+from . import cache, model, server, statements
 from .compile import qualified
 from .errors import DatabaseError
 from .settings import DatabaseURL, scrub
+from .statements import Record
 
 ALEMBIC_TABLE = "alembic_version"
 
@@ -119,80 +119,158 @@ def _import_migra() -> Any:
         warnings.simplefilter("ignore")
         _import_schemainspect()
         from migra import Migration
-        from schemainspect.pg.obj import InspectedEnum
 
-    # migra writes enum values without escaping quotes (an enum value "it's" breaks the
-    # plan); schemainspect's property is replaced by one that doubles them.
-    InspectedEnum.quoted_elements = property(
-        lambda self: ", ".join("'" + str(e).replace("'", "''") + "'" for e in self.elements)
-    )
+    _escape_schemainspect()
     return Migration
 
 
-_CREATE_TABLE = re.compile(r"^create\s+table\b", re.I)
-_DROP_TABLE = re.compile(r"^drop\s+table\b", re.I)
-_DROP_FUNCTION = re.compile(r"^drop\s+function\b", re.I)
+def _lit(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
 
 
-def _function_drops_after_tables(statements: list[str]) -> list[str]:
+def _escape_schemainspect() -> None:
+    """schemainspect builds some statements by pasting names and values between quotes
+    without escaping them (schemainspect/pg/obj.py): a trigger named `x" on t; DELETE ...`
+    became SQL of its own. Those properties are replaced by ones that quote correctly;
+    every statement is parsed afterwards anyway (statements.py), so anything missed here
+    is refused, not run."""
+    from schemainspect.misc import quoted_identifier
+    from schemainspect.pg import obj
+
+    def enum_changes(self: Any, new: Any) -> list[str]:
+        if not self.can_be_changed_to(new):
+            raise ValueError
+        out: list[str] = []
+        previous = None
+        for c in new.elements:
+            if c not in self.elements:
+                where = (
+                    f"before {_lit(self.elements[0])}"
+                    if previous is None
+                    else (f"after {_lit(previous)}")
+                )
+                out.append(f"alter type {self.quoted_full_name} add value {_lit(c)} {where};")
+            previous = c
+        return out
+
+    obj.InspectedEnum.quoted_elements = property(
+        lambda self: ", ".join(_lit(e) for e in self.elements)
+    )
+    obj.InspectedEnum.change_statements = enum_changes
+    obj.InspectedTrigger.drop_statement = property(
+        lambda self: (
+            f"drop trigger if exists {quoted_identifier(self.name)} on "
+            f"{quoted_identifier(self.table_name, self.schema)};"
+        )
+    )
+    obj.InspectedCollation.create_statement = property(
+        lambda self: (
+            f"create collation if not exists {self.quoted_full_name} "
+            f"(provider = {_lit(self.provider)}, locale = {_lit(self.locale)});"
+        )
+    )
+    obj.InspectedExtension.update_statement = property(
+        lambda self: (
+            None
+            if not self.version
+            else f"alter extension {self.quoted_name} update to {_lit(self.version)};"
+        )
+    )
+
+
+def _is_drop(r: Record, what: str) -> bool:
+    return r.kind == "DropStmt" and r.objtype == what
+
+
+def _function_drops_after_tables(records: list[Record]) -> list[Record]:
     """migra drops functions before the tables whose defaults call them; move them after."""
-    last_table = max((i for i, s in enumerate(statements) if _DROP_TABLE.match(s)), default=-1)
-    moving = [i for i, s in enumerate(statements) if i < last_table and _DROP_FUNCTION.match(s)]
+    last_table = max((i for i, r in enumerate(records) if _is_drop(r, "table")), default=-1)
+    moving = [i for i, r in enumerate(records) if i < last_table and _is_drop(r, "function")]
     if not moving:
-        return statements
-    kept = [s for i, s in enumerate(statements) if i not in set(moving)]
-    at = max(i for i, s in enumerate(kept) if _DROP_TABLE.match(s)) + 1
-    return kept[:at] + [statements[i] for i in moving] + kept[at:]
+        return records
+    kept = [r for i, r in enumerate(records) if i not in set(moving)]
+    at = max(i for i, r in enumerate(kept) if _is_drop(r, "table")) + 1
+    return kept[:at] + [records[i] for i in moving] + kept[at:]
 
 
-_CREATE_FUNCTION = re.compile(r"^create\s+or\s+replace\s+function\s+(\S+?)\(", re.I)
-
-
-def _functions_before_tables(statements: list[str], new_functions: set[str]) -> list[str]:
+def _functions_before_tables(
+    records: list[Record], new_functions: set[tuple[str | None, str]]
+) -> list[Record]:
     """migra creates functions after tables; a default or check that calls a new function
     then fails. New functions (bodies unchecked) move in front of the first CREATE TABLE."""
-    first_table = next((i for i, s in enumerate(statements) if _CREATE_TABLE.match(s)), None)
+    first_table = next((i for i, r in enumerate(records) if r.kind == "CreateStmt"), None)
     if first_table is None:
-        return statements
+        return records
     moving = [
         i
-        for i, s in enumerate(statements)
+        for i, r in enumerate(records)
         if i > first_table
-        and (m := _CREATE_FUNCTION.match(s))
-        and m.group(1).replace('"', "") in new_functions
+        and r.kind == "CreateFunctionStmt"
+        and r.name is not None
+        and (r.schema, r.name) in new_functions
     ]
     if not moving:
-        return statements
-    head = ["set check_function_bodies = off;"] + [statements[i] for i in moving]
-    rest = [s for i, s in enumerate(statements) if i not in set(moving)]
+        return records
+    off = statements.parse("set check_function_bodies = off;", "VariableSetStmt")
+    head = [off] + [records[i] for i in moving]
+    rest = [r for i, r in enumerate(records) if i not in set(moving)]
     return rest[:first_table] + head + rest[first_table:]
 
 
-_DROP_TABLE_NAME = re.compile(r'^drop\s+table\s+(?:"[^"]+"\.)?"([^"]+)"', re.I)
-_DROP_INDEX_NAME = re.compile(r'^drop\s+index\s+(?:if\s+exists\s+)?(?:"[^"]+"\.)?"([^"]+)"', re.I)
-_DROP_TRIGGER_ON = re.compile(
-    r'^drop\s+trigger\s+(?:if\s+exists\s+)?"[^"]+"\s+on\s+(?:"[^"]+"\.)?"([^"]+)"', re.I
-)
-
-
-def _no_drops_inside_dropped_tables(statements: list[str], i_from: Any) -> list[str]:
+def _no_drops_inside_dropped_tables(records: list[Record], i_from: Any) -> list[Record]:
     """migra drops every index and trigger of a table before the table itself. DROP TABLE
     removes them anyway; the separate index drops would even become DROP INDEX
     CONCURRENTLY (online.py), each outside the transaction. Constraint drops stay: a
     foreign key must go before the table it references."""
-    dropped = {m.group(1) for s in statements if (m := _DROP_TABLE_NAME.match(s))}
+    dropped = {n for r in records if _is_drop(r, "table") for n in r.names}
     if not dropped:
-        return statements
-    index_table = {_unquote_name(k): v.table_name for k, v in i_from.indexes.items()}
+        return records
+    index_table = {v.name: v.table_name for v in i_from.indexes.values()}
     out = []
-    for s in statements:
-        ix = _DROP_INDEX_NAME.match(s)
-        if ix and index_table.get(ix.group(1)) in dropped:
+    for r in records:
+        if _is_drop(r, "index") and r.names and index_table.get(r.names[0]) in dropped:
             continue
-        tr = _DROP_TRIGGER_ON.match(s)
-        if tr and tr.group(1) in dropped:
+        if _is_drop(r, "trigger") and r.table in dropped:
             continue
-        out.append(s)
+        out.append(r)
+    return out
+
+
+def _known_names(*inspections: Any) -> set[str]:
+    """Every name an inspected object or its table or column carries."""
+    names: set[str] = set()
+    for i in inspections:
+        for rel in i.relations.values():
+            names.add(rel.name)
+            names.update(rel.columns)
+        for attr in ("indexes", "constraints", "triggers", "functions", "sequences", "enums"):
+            names.update(v.name for v in getattr(i, attr).values())
+        names.update(v.name for v in i.extensions.values())
+        names.update(v.name for v in getattr(i, "domains", {}).values())
+        names.update(v.name for v in getattr(i, "types", {}).values())
+    return names
+
+
+def _parsed(sqls: list[str], known: set[str]) -> list[Record]:
+    """migra's statements, each parsed; one that is not exactly one statement, or that
+    names an object neither database has, stops the plan (StatementError, exit 1)."""
+    out = []
+    for sql in sqls:
+        try:
+            rec = statements.parse(sql)
+        except statements.StatementError as exc:
+            raise statements.StatementError(
+                f"migra produced a statement that is not exactly one statement, so nothing "
+                f"was planned, written or run. An object name in the schema probably carries "
+                f"SQL (quotes, semicolons): rename that object. {exc}"
+            ) from None
+        strange = [n for n in (rec.name, rec.table, rec.column) if n and n not in known]
+        if strange and rec.object_type != "setting":
+            raise statements.StatementError(
+                f"migra produced a statement for {rec.object_type} {strange[0]!r}, which "
+                f"neither database has; nothing was planned, written or run: {rec.sql}"
+            )
+        out.append(rec)
     return out
 
 
@@ -246,11 +324,8 @@ def _function_excluded(obj: Any, names: set[str]) -> bool:
     )
 
 
-_WS = re.compile(r"\s+")
-
-
 def _norm_body(body: str | None) -> str:
-    return _WS.sub(" ", body or "").strip()
+    return " ".join((body or "").split())
 
 
 def _equalize_whitespace_only(i_from: Any, i_target: Any) -> None:
@@ -324,8 +399,17 @@ def comment_statements(
         if kind == "column":
             assert col is not None
             target = f"{target}.{qualified(col, None)}"
-        out.append(f"COMMENT ON {kind.upper()} {target} IS {_literal(want)};")
+        out.append(
+            _proved_comment(f"COMMENT ON {kind.upper()} {target} IS {_literal(want)};", want)
+        )
     return out
+
+
+def _proved_comment(sql: str, want: str | None) -> str:
+    """The COMMENT statement, once the parser reads back exactly the intended text."""
+    if statements.comment_text(statements.parse(sql, "CommentStmt")) != want:
+        raise statements.StatementError(f"a comment would not survive as written: {sql}")
+    return sql
 
 
 def diff(
@@ -335,16 +419,26 @@ def diff(
     schema: str = "public",
 ) -> list[str]:
     """Statements that turn the database at from_url into the one at target_url."""
-    return diff_both(from_url, target_url, exclude, schema, with_reverse=False)[0]
+    return [r.sql for r in diff_records(from_url, target_url, exclude, schema)]
 
 
-def diff_both(
+def diff_records(
+    from_url: DatabaseURL,
+    target_url: DatabaseURL,
+    exclude: model.Exclude,
+    schema: str = "public",
+) -> list[Record]:
+    """diff as parsed records."""
+    return diff_both_records(from_url, target_url, exclude, schema, with_reverse=False)[0]
+
+
+def diff_both_records(
     from_url: DatabaseURL,
     target_url: DatabaseURL,
     exclude: model.Exclude,
     schema: str = "public",
     with_reverse: bool = True,
-) -> tuple[list[str], list[str]]:
+) -> tuple[list[Record], list[Record]]:
     """(from -> target, target -> from) from one inspection of each database; the reverse
     is empty when not asked for or when the forward diff is."""
     (i_from, c_from), (i_target, c_target) = _inspect_both(from_url, target_url, schema)
@@ -366,7 +460,7 @@ def diff_snapshot(
     """Statements that turn the database at url into the snapshot `target` (used once)."""
     (i_from, c_from), (i_target, c_target) = _inspect_one(url, schema), target
     _comparable(i_from, i_target, exclude)
-    return _statements(i_from, i_target, c_from, c_target, exclude, schema)
+    return [r.sql for r in _statements(i_from, i_target, c_from, c_target, exclude, schema)]
 
 
 def _comparable(i_from: Any, i_target: Any, exclude: model.Exclude) -> None:
@@ -383,21 +477,21 @@ def _statements(
     c_target: dict[CommentKey, str | None],
     exclude: model.Exclude,
     schema: str,
-) -> list[str]:
+) -> list[Record]:
     m = _import_migra()(i_from, i_target)
     m.set_safety(False)
     m.add_all_changes()
-    statements = [s.strip() for s in m.statements if s.strip()]
+    records = _parsed(
+        [s.strip() for s in m.statements if s.strip()]
+        + comment_statements(c_from, c_target, exclude, schema),
+        _known_names(i_from, i_target),
+    )
     new_functions = {
-        f"{f.schema}.{f.name}"
-        for key, f in i_target.functions.items()
-        if key not in i_from.functions
+        (f.schema, f.name) for key, f in i_target.functions.items() if key not in i_from.functions
     }
-    statements = _functions_before_tables(statements, new_functions)
-    statements = _function_drops_after_tables(statements)
-    statements = _no_drops_inside_dropped_tables(statements, i_from)
-    statements += comment_statements(c_from, c_target, exclude, schema)
-    return statements
+    records = _functions_before_tables(records, new_functions)
+    records = _function_drops_after_tables(records)
+    return _no_drops_inside_dropped_tables(records, i_from)
 
 
 Inspection = tuple[Any, dict[CommentKey, str | None]]

@@ -3,23 +3,29 @@ in autocommit (PostgreSQL refuses them inside a transaction block)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import psycopg2
 
-from . import online, server
+from . import server, statements
 from .errors import DatabaseError
 from .settings import DatabaseURL, scrub
+from .statements import Record
 
 
-def run(url: DatabaseURL, statements: list[str], batch: int | None = None) -> None:
-    """Run the statements; with `batch`, commit after every `batch` of them (rehearsals on
-    scratch copies: dropping a thousand tables in one transaction exhausts the lock table)."""
+def run(url: DatabaseURL, todo: Sequence[Record | str], batch: int | None = None) -> None:
+    """Run the statements (text is parsed first: exactly one statement each, or nothing
+    runs); with `batch`, commit after every `batch` of them (rehearsals on scratch copies:
+    dropping a thousand tables in one transaction exhausts the lock table)."""
+    records = [r if isinstance(r, Record) else statements.parse(r) for r in todo]
     conn = server.connect(url)
     try:
         with conn.cursor() as cur:
-            for n, sql in enumerate(statements, 1):
+            for n, rec in enumerate(records, 1):
+                sql = rec.sql
                 if batch and n % batch == 0 and not conn.autocommit:
                     conn.commit()
-                transactional = online.is_transactional(sql)
+                transactional = rec.transactional
                 if not transactional:
                     conn.commit()
                     conn.autocommit = True

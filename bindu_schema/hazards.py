@@ -1,16 +1,17 @@
 """Statement -> hazards. A hazard is a named risk an operator must know before applying.
 
-Classification reads the SQL that migra (or our gap fillers) emit, together with facts
-about the live database (which tables, columns and functions already exist), because
-the same statement is harmless on a new table and dangerous on a populated one.
+Classification reads the parsed statement (statements.Record: what kind of statement,
+which object, which ALTER TABLE sub-commands) together with facts about the live database
+(which tables, columns and functions already exist), because the same statement is
+harmless on a new table and dangerous on a populated one. Pure: no server, no SQL text.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterable
 
 from .catalog import Facts
-from .sqlnames import IDENT, QNAME, unquote
+from .statements import Record
 
 DELETES_DATA = "DELETES_DATA"
 TABLE_REWRITE = "TABLE_REWRITE"
@@ -38,54 +39,32 @@ EXPLANATIONS: dict[str, str] = {
 ALL = tuple(EXPLANATIONS)
 
 
-_ALTER_TABLE = re.compile(
-    rf"^alter\s+table\s+(?:only\s+)?(?:if\s+exists\s+)?{QNAME}\s+(.*)$", re.I | re.S
-)
-_CREATE_INDEX = re.compile(
-    rf"^create\s+(unique\s+)?index\s+(concurrently\s+)?(?:if\s+not\s+exists\s+)?{IDENT}?\s*"
-    rf"on\s+(?:only\s+)?{QNAME}",
-    re.I | re.S,
-)
-_DROP = re.compile(
-    r"^drop\s+(table|index|sequence|schema|function|trigger|type|view)\b"
-    r"(\s+concurrently)?",
-    re.I,
-)
-_FUNCTION = re.compile(rf"^create\s+(?:or\s+replace\s+)?function\s+{QNAME}\s*\(", re.I)
-_ALTER_COLUMN_TYPE = re.compile(
-    rf"alter\s+column\s+({IDENT})\s+(?:set\s+data\s+)?type\s+(.+?)(?:\s+using\s+.*)?$", re.I | re.S
-)
-_ADD_COLUMN = re.compile(
-    rf"^add\s+column\s+(?:if\s+not\s+exists\s+)?({IDENT})\s+(.*)$", re.I | re.S
-)
-_VOLATILE = re.compile(
-    r"\b(random|gen_random_uuid|uuid_generate_v[14]\w*|clock_timestamp|"
-    r"timeofday|nextval)\s*\(",
-    re.I,
-)
-_RENAME = re.compile(r"^rename\s+", re.I)
+_ALIASES = {
+    "int": "integer",
+    "int4": "integer",
+    "int8": "bigint",
+    "int2": "smallint",
+    "varchar": "character varying",
+    "timestamptz": "timestamp with time zone",
+    "bool": "boolean",
+    "float8": "double precision",
+    "float4": "real",
+}
 
 
 def _norm_type(t: str) -> str:
+    """A type name in format_type spelling, lower case, single spaces."""
     t = " ".join(t.strip().rstrip(";").lower().split())
-    aliases = {
-        "int": "integer",
-        "int4": "integer",
-        "int8": "bigint",
-        "int2": "smallint",
-        "varchar": "character varying",
-        "timestamptz": "timestamp with time zone",
-        "bool": "boolean",
-        "float8": "double precision",
-        "float4": "real",
-    }
-    t = re.sub(r"^varchar\b", "character varying", t)
-    return aliases.get(t, t)
+    if t.startswith("varchar(") or t.startswith("varchar "):
+        t = "character varying" + t[len("varchar") :]
+    return _ALIASES.get(t, t)
 
 
 def _varchar_len(t: str) -> int | None:
-    m = re.match(r"^character varying\((\d+)\)$", t)
-    return int(m.group(1)) if m else None
+    head = "character varying("
+    if t.startswith(head) and t.endswith(")") and t[len(head) : -1].isdigit():
+        return int(t[len(head) : -1])
+    return None
 
 
 def type_change_hazards(old: str | None, new: str) -> set[str]:
@@ -118,12 +97,13 @@ def type_change_hazards(old: str | None, new: str) -> set[str]:
     return {TABLE_REWRITE, DELETES_DATA}
 
 
-def without_dropped_tables(statements: list[str], facts: Facts) -> Facts:
+def without_dropped_tables(records: Iterable[Record], facts: Facts) -> Facts:
     """Facts as seen by a plan that drops some tables: those no longer count as existing."""
     dropped = {
-        unquote(m.group(1))
-        for s in statements
-        if (m := re.match(rf"^drop\s+table\s+(?:if\s+exists\s+)?{QNAME}", s.strip(), re.I))
+        name
+        for r in records
+        if r.kind == "DropStmt" and r.object_type == "table"
+        for name in r.names
     }
     if not dropped:
         return facts
@@ -137,77 +117,75 @@ def without_dropped_tables(statements: list[str], facts: Facts) -> Facts:
     )
 
 
-def classify(sql: str, facts: Facts) -> tuple[str, ...]:
-    """The hazards of one statement, in the fixed order of ALL."""
-    s = sql.strip().rstrip(";").strip()
-    low = s.lower()
-    found: set[str] = set()
+# ALTER TABLE sub-commands that take a weaker lock than ACCESS EXCLUSIVE.
+_WEAKER_LOCK = ("validate_constraint",)
 
-    if m := _DROP.match(s):
-        kind = m.group(1).lower()
-        if kind in ("table", "sequence", "schema"):
+
+def _alter_table(rec: Record, facts: Facts) -> set[str]:
+    found: set[str] = set()
+    table = rec.table or ""
+    existing = table in facts.tables
+    cmds = rec.commands
+    # VALIDATE (SHARE UPDATE EXCLUSIVE) and ADD FOREIGN KEY (SHARE ROW EXCLUSIVE).
+    weaker = bool(cmds) and all(
+        c.op in _WEAKER_LOCK or (c.op == "add_constraint" and c.constraint == "foreign")
+        for c in cmds
+    )
+    if existing and not weaker:
+        found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
+    for c in cmds:
+        if c.op == "drop_column":
+            found.add(DELETES_DATA)
+        elif c.op == "alter_type" and c.type_name is not None:
+            old = facts.columns.get((table, c.name or ""))
+            found |= type_change_hazards(old, c.type_name)
+        elif c.op == "set_not_null" and existing:
+            found.add(NOT_NULL_SCAN)
+        elif c.op == "add_column" and existing:
+            if c.not_null and not c.has_default:
+                found.add(NOT_NULL_SCAN)
+            if c.volatile_default:
+                found.add(TABLE_REWRITE)
+        elif c.op == "validate_constraint" and existing:
+            found.add(CONSTRAINT_VALIDATION)
+        elif c.op == "add_constraint" and existing and not c.not_valid:
+            if c.constraint in ("primary", "unique") and not c.using_index:
+                found.add(INDEX_BUILD)
+            else:
+                found.add(CONSTRAINT_VALIDATION)
+    return found
+
+
+def classify(rec: Record, facts: Facts) -> tuple[str, ...]:
+    """The hazards of one parsed statement, in the fixed order of ALL: a pure function of
+    the record and the facts about the database it runs on."""
+    found: set[str] = set()
+    if rec.kind == "DropStmt":
+        if rec.objtype in ("table", "sequence", "schema"):
             found |= {DELETES_DATA, ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
-        elif kind == "index":
-            name = re.search(rf"{QNAME}\s*$", s)
-            table = facts.indexes.get(unquote(name.group(1))) if name else None
+        elif rec.object_type == "index":
+            table = facts.indexes.get(rec.name or "")
             # An index whose table goes away in the same plan is not a loss of its own.
             if table is None or table in facts.tables:
                 found.add(INDEX_DROPPED)
-                if not m.group(2):
+                if not rec.concurrently:
                     found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
-        elif kind == "function":
+        elif rec.object_type == "function":
             found.add(FUNCTION_CHANGE)
-        elif kind in ("trigger", "type", "view"):
+        elif rec.objtype in ("trigger", "type", "view"):
             found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
-    elif m := _CREATE_INDEX.match(s):
-        table = unquote(m.group(3))
-        if table in facts.tables and not m.group(2):
-            found |= {INDEX_BUILD}
-    elif m := _FUNCTION.match(s):
-        if unquote(m.group(1)) in facts.functions:
+    elif rec.kind == "IndexStmt":
+        if rec.table in facts.tables and not rec.concurrently:
+            found.add(INDEX_BUILD)
+    elif rec.kind == "CreateFunctionStmt":
+        if rec.name in facts.functions:
             found.add(FUNCTION_CHANGE)
-    elif low.startswith("create trigger") or low.startswith("create or replace trigger"):
-        pass  # SHARE ROW EXCLUSIVE, brief
-    elif m := _ALTER_TABLE.match(s):
-        table = unquote(m.group(1))
-        rest = m.group(2).strip()
-        existing = table in facts.tables
-        rl = rest.lower()
-        # VALIDATE and ADD FOREIGN KEY take weaker locks (SHARE UPDATE / SHARE ROW EXCLUSIVE).
-        weaker = re.match(r"^validate\s+constraint", rl) or re.match(
-            r"^add\s+constraint\s+\S+\s+foreign\s+key", rl
-        )
-        if existing and not weaker:
-            found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
-        if re.match(r"^drop\s+column\b", rl):
-            found.add(DELETES_DATA)
-        elif c := _ALTER_COLUMN_TYPE.search(rest):
-            col = unquote(c.group(1))
-            found |= type_change_hazards(facts.columns.get((table, col)), c.group(2))
-        elif re.search(r"alter\s+column\s+\S+\s+set\s+not\s+null", rl) and existing:
-            found.add(NOT_NULL_SCAN)
-        elif a := _ADD_COLUMN.match(rest):
-            spec = a.group(2).lower()
-            if existing and re.search(r"\bnot\s+null\b", spec) and " default " not in f" {spec} ":
-                found.add(NOT_NULL_SCAN)
-            if (
-                existing
-                and (d := re.search(r"\bdefault\s+(.*)$", spec))
-                and _VOLATILE.search(d.group(1))
-            ):
-                found.add(TABLE_REWRITE)
-        elif re.match(r"^validate\s+constraint", rl):
-            if existing:
-                found.add(CONSTRAINT_VALIDATION)
-        elif re.match(r"^add\s+constraint", rl) and existing:
-            if "not valid" not in rl:
-                if (
-                    re.search(r"\b(primary\s+key|unique)\b", rl)
-                    and " using index " not in f" {rl} "
-                ):
-                    found.add(INDEX_BUILD)
-                else:
-                    found.add(CONSTRAINT_VALIDATION)
-        elif _RENAME.match(rest):
-            pass  # lock only, already added
+    elif rec.kind == "AlterTableStmt" and rec.object_type != "index":
+        found |= _alter_table(rec, facts)
+    elif (
+        rec.kind == "RenameStmt"
+        and rec.object_type in ("table", "column", "constraint")
+        and rec.table in facts.tables
+    ):
+        found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
     return tuple(h for h in ALL if h in found)

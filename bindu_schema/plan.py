@@ -1,15 +1,16 @@
 """Plan: the statements that take a live database to the desired schema.
 
-A statement is data (sql + hazards), in the style of pg-schema-diff. Hazards are
-filled in by hazards.py (a later issue); the field is here so the shape is stable.
+A statement is data (planned.Statement: the parsed record, its hazards and lint), in the
+style of pg-schema-diff. Every statement is parsed once (statements.py) where it is
+produced: migra's in differ.py, the rename hints in renames.py, the online rewrites in
+online.py. Rendering lives in report.py.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from . import (
     cache,
@@ -28,31 +29,11 @@ from . import (
 from . import compile as compiler
 from .catalog import Facts
 from .errors import BinduSchemaError
-from .lint import Finding
+from .planned import Plan, Statement
 from .settings import DatabaseURL
+from .statements import Record
 
-
-@dataclass(frozen=True)
-class Statement:
-    sql: str
-    hazards: tuple[str, ...] = ()
-    transactional: bool = True  # False for CONCURRENTLY: runs outside a transaction
-    lint: tuple[Finding, ...] = ()
-
-
-@dataclass(frozen=True)
-class Plan:
-    statements: tuple[Statement, ...]
-    source_sha256: str
-    target: str  # redacted URL
-    downgrade: tuple[Statement, ...] = field(default=())
-
-    @property
-    def empty(self) -> bool:
-        return not self.statements
-
-    def sql(self) -> str:
-        return "".join(s.sql.rstrip() + "\n\n" for s in self.statements)
+__all__ = ["Plan", "Statement", "build", "desired_database", "PlanValidationError"]
 
 
 @contextmanager
@@ -78,8 +59,8 @@ class PlanValidationError(BinduSchemaError):
         )
 
 
-def _statements(sqls: list[str], facts: Facts) -> tuple[Statement, ...]:
-    return tuple(Statement(s, hazards.classify(s, facts), online.is_transactional(s)) for s in sqls)
+def _statements(records: Sequence[Record], facts: Facts) -> tuple[Statement, ...]:
+    return tuple(Statement(r, hazards.classify(r, facts)) for r in records)
 
 
 def build(
@@ -102,18 +83,23 @@ def build(
     live_facts = catalog.read(live, ns)
     hints = renames.plan_renames(schema, live_facts, live.safe, target_schema)
     given = nullcontext(desired) if desired is not None else None
+    up: list[Record]
+    down: list[Record]
     with given or desired_database(schema, dev, target_schema) as desired:
         if hints:
             with replica.schema_copy(live, dev) as renamed:
                 executor.run(renamed, [r.up for r in hints])
-                up = [r.up for r in hints] + differ.diff(renamed, desired, ex, ns)
+                up = [r.up for r in hints] + differ.diff_records(renamed, desired, ex, ns)
                 down = (
-                    (differ.diff(desired, renamed, ex, ns) + [r.down for r in reversed(hints)])
+                    (
+                        differ.diff_records(desired, renamed, ex, ns)
+                        + [r.down for r in reversed(hints)]
+                    )
                     if with_downgrade
                     else []
                 )
         else:
-            up, down = differ.diff_both(live, desired, ex, ns, with_reverse=with_downgrade)
+            up, down = differ.diff_both_records(live, desired, ex, ns, with_reverse=with_downgrade)
         desired_facts = catalog.read(desired, ns) if up else Facts()
         live_facts = hazards.without_dropped_tables(up, live_facts)
         if concurrently:
@@ -151,8 +137,8 @@ def _rehearse(
     live: DatabaseURL,
     dev: DatabaseURL,
     desired: DatabaseURL,
-    up: list[str],
-    down: list[str],
+    up: Sequence[Record],
+    down: Sequence[Record],
     exclude: model.Exclude,
     ns: str = "public",
 ) -> None:
@@ -165,7 +151,13 @@ def _rehearse(
     token = server.immutable_token(desired)
     k = ""
     if token:
-        parts = (pgtools.dump_identity(dump), "\0".join(up), "\0".join(down), repr(exclude), ns)
+        parts = (
+            pgtools.dump_identity(dump),
+            "\0".join(r.sql for r in up),
+            "\0".join(r.sql for r in down),
+            repr(exclude),
+            ns,
+        )
         k = cache.key("rehearsal", token, *parts)
         if cache.get("rehearsal", k) is True:
             return
@@ -181,62 +173,3 @@ def _rehearse(
                 raise PlanValidationError("downgrade", back)
     if k:
         cache.put("rehearsal", k, True)
-
-
-def render_text(plan: Plan) -> str:
-    if plan.empty:
-        return f"-- No changes: {plan.target} matches the schema.\n"
-    hazardous = sum(1 for s in plan.statements if s.hazards)
-    lines = [
-        f"-- Plan for {plan.target}: {len(plan.statements)} statement(s), {hazardous} with hazards",
-        f"-- schema sha256 {plan.source_sha256}",
-        "",
-    ]
-    for s in plan.statements:
-        lines.append(s.sql.rstrip())
-        for h in s.hazards:
-            same = [f.rule for f in s.lint if f.same_as_hazard == h]
-            also = f" [squawk: {', '.join(same)}]" if same else ""
-            lines.append(f"--   hazard {h}: {hazards.EXPLANATIONS[h]}{also}")
-        for f in s.lint:
-            if f.same_as_hazard is None:
-                lines.append(f"--   lint {f.text()}")
-        lines.append("")
-    return "\n".join(lines) + "\n"
-
-
-def render_json(plan: Plan) -> str:
-    """The documented JSON shape: docs/plan-output.schema.json (format_version 1)."""
-    from .report import summary
-
-    return (
-        json.dumps(
-            {
-                "format_version": 1,
-                "target": plan.target,
-                "source_sha256": plan.source_sha256,
-                "changes": not plan.empty,
-                "summary": summary(plan.statements),
-                "statements": [
-                    {
-                        "sql": s.sql,
-                        "hazards": list(s.hazards),
-                        "transactional": s.transactional,
-                        "lint": [
-                            {
-                                "tool": "squawk",
-                                "rule": f.rule,
-                                "message": f.message,
-                                "help": f.help,
-                                "same_as_hazard": f.same_as_hazard,
-                            }
-                            for f in s.lint
-                        ],
-                    }
-                    for s in plan.statements
-                ],
-            },
-            indent=2,
-        )
-        + "\n"
-    )

@@ -10,16 +10,17 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from . import model
+from . import model, statements
 from .catalog import Facts
 from .compile import qualified, quote
 from .errors import BinduSchemaError
+from .statements import Record
 
 
 @dataclass(frozen=True)
 class Rename:
-    up: str
-    down: str
+    up: Record
+    down: Record
     obj: str
 
 
@@ -34,6 +35,17 @@ def _miss(obj: str, old: str, where: str) -> RenameError:
     )
 
 
+def _parsed(sql: str, new: str, obj: str) -> Record:
+    """The rename, parsed: exactly one RENAME to exactly the declared name."""
+    try:
+        rec = statements.parse(sql, "RenameStmt")
+    except statements.StatementError as exc:
+        raise RenameError(f"{obj}: the rename is not one statement ({exc})") from None
+    if rec.new_name != new:
+        raise RenameError(f"{obj}: the rename would name it {rec.new_name!r}, not {new!r}")
+    return rec
+
+
 def _hint(
     kind: str,
     name: str,
@@ -46,7 +58,10 @@ def _hint(
     """One renamed_from hint: a Rename when old exists and new does not; None when new
     exists already (applied); an error when neither exists."""
     if exists(old) and not exists(new):
-        return Rename(statement(old, new), statement(new, old), f"{kind} {name}")
+        obj = f"{kind} {name}"
+        return Rename(
+            _parsed(statement(old, new), new, obj), _parsed(statement(new, old), old, obj), obj
+        )
     if not exists(new):
         raise _miss(f"{kind} '{name}'", old, where)
     return None

@@ -1,44 +1,34 @@
 """Plans for people: the pull-request markdown, the summary of what changes, colored text.
 
-- `summary(statements)` counts statements per object type and action, derived from the
-  SQL itself (the same words a reviewer reads). It is part of the JSON output
+- `summary(statements)` counts statements per object type and action, read from each
+  statement's parsed record (statements.py). It is part of the JSON output
   (docs/plan-output.schema.json) and of the markdown table.
 - `render_markdown(plan, schema)` is a pull-request comment: title, summary table,
   hazards first, the SQL in a fenced block, then a Mermaid diagram of the tables the plan
   touches with the changed columns marked.
-- `render_text(plan, color)` is plan.render_text with hazard lines colored (red for
+- `render_text(plan, color)` is `plain_text` with hazard lines colored (red for
   DELETES_DATA, yellow for the others) and the SQL left plain; `use_color` decides from
   --color, NO_COLOR, TERM=dumb and whether the stream is a terminal.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from . import diagram, hazards, model
-from .sqlnames import IDENT, QNAME, unquote
+from . import diagram, hazards, model, statements
+from .statements import Record
 
 if TYPE_CHECKING:
-    from .plan import Plan, Statement
+    from .planned import Plan, Statement
 
-OBJECT_TYPES = (
-    "table",
-    "column",
-    "index",
-    "constraint",
-    "function",
-    "trigger",
-    "comment",
-    "sequence",
-    "type",
-    "extension",
-    "other",
-)
-ACTIONS = ("create", "alter", "drop")
+OBJECT_TYPES = statements.OBJECT_TYPES
+ACTIONS = statements.ACTIONS
 
 
 @dataclass(frozen=True)
@@ -52,133 +42,21 @@ class Change:
     note: str | None = None  # for columns: added / changed / renamed / comment / dropped
 
 
-_ALTER_TABLE_ACTIONS: tuple[tuple[re.Pattern[str], str, str, str | None], ...] = (
-    (
-        re.compile(r"^add\s+(?:constraint|primary|unique|check|foreign|exclude)\b", re.I),
-        "constraint",
-        "create",
-        None,
-    ),
-    (re.compile(r"^drop\s+constraint\b", re.I), "constraint", "drop", None),
-    (re.compile(r"^(?:validate|rename|alter)\s+constraint\b", re.I), "constraint", "alter", None),
-    (
-        re.compile(rf"^add\s+column\s+(?:if\s+not\s+exists\s+)?({IDENT})", re.I),
-        "column",
-        "create",
-        "added",
-    ),
-    (
-        re.compile(rf"^drop\s+column\s+(?:if\s+exists\s+)?({IDENT})", re.I),
-        "column",
-        "drop",
-        "dropped",
-    ),
-    (re.compile(rf"^alter\s+(?:column\s+)?({IDENT})", re.I), "column", "alter", "changed"),
-    (
-        re.compile(rf"^rename\s+(?:column\s+)?{IDENT}\s+to\s+({IDENT})", re.I),
-        "column",
-        "alter",
-        "renamed",
-    ),
-)
-
-_SIMPLE: tuple[tuple[re.Pattern[str], str, str], ...] = (
-    (
-        re.compile(r"^create\s+(?:or\s+replace\s+)?(?:function|procedure)\b", re.I),
-        "function",
-        "create",
-    ),
-    (re.compile(r"^drop\s+(?:function|procedure)\b", re.I), "function", "drop"),
-    (re.compile(r"^alter\s+(?:function|procedure)\b", re.I), "function", "alter"),
-    (re.compile(r"^create\s+sequence\b", re.I), "sequence", "create"),
-    (re.compile(r"^drop\s+sequence\b", re.I), "sequence", "drop"),
-    (re.compile(r"^alter\s+sequence\b", re.I), "sequence", "alter"),
-    (re.compile(r"^create\s+(?:type|domain)\b", re.I), "type", "create"),
-    (re.compile(r"^drop\s+(?:type|domain)\b", re.I), "type", "drop"),
-    (re.compile(r"^alter\s+(?:type|domain)\b", re.I), "type", "alter"),
-    (re.compile(r"^create\s+extension\b", re.I), "extension", "create"),
-    (re.compile(r"^drop\s+extension\b", re.I), "extension", "drop"),
-    (re.compile(r"^alter\s+extension\b", re.I), "extension", "alter"),
-)
-
-
-def _strip_comments(sql: str) -> str:
-    lines = [ln for ln in sql.strip().splitlines() if not ln.lstrip().startswith("--")]
-    return "\n".join(lines).strip()
-
-
-def classify(sql: str, index_tables: Mapping[str, str] | None = None) -> Change:
-    """The object type and action of one statement (and the table and column it touches).
-    `index_tables` maps index names to tables for DROP/ALTER INDEX, which do not name them."""
-    s = _strip_comments(sql)
+def classify(rec: Record, index_tables: Mapping[str, str] | None = None) -> Change:
+    """The object type and action of one parsed statement (and the table and column it
+    touches). `index_tables` maps index names to tables for DROP/ALTER INDEX and index
+    comments, which do not name the table."""
     idx = index_tables or {}
-    if m := re.match(
-        rf"^create\s+(?:(?:global\s+|local\s+)?(?:temp|temporary|unlogged)\s+)?"
-        rf"table\s+(?:if\s+not\s+exists\s+)?{QNAME}",
-        s,
-        re.I,
-    ):
-        return Change("table", "create", unquote(m.group(1)))
-    if m := re.match(rf"^drop\s+table\s+(?:if\s+exists\s+)?{QNAME}", s, re.I):
-        return Change("table", "drop", unquote(m.group(1)))
-    if m := re.match(
-        rf"^alter\s+table\s+(?:if\s+exists\s+)?(?:only\s+)?{QNAME}\s+(.*)$", s, re.I | re.S
-    ):
-        table, rest = unquote(m.group(1)), m.group(2).strip()
-        if r := re.match(rf"^rename\s+to\s+({IDENT})", rest, re.I):
-            return Change("table", "alter", unquote(r.group(1)))
-        for pattern, otype, action, note in _ALTER_TABLE_ACTIONS:
-            if r := pattern.match(rest):
-                column = unquote(r.group(1)) if otype == "column" else None
-                return Change(otype, action, table, column, note)
-        return Change("table", "alter", table)
-    if m := re.match(
-        rf"^create\s+(?:unique\s+)?index\s+(?:concurrently\s+)?"
-        rf"(?:if\s+not\s+exists\s+)?(?:{IDENT}\s+)?on\s+(?:only\s+)?{QNAME}",
-        s,
-        re.I,
-    ):
-        return Change("index", "create", unquote(m.group(1)))
-    if m := re.match(rf"^drop\s+index\s+(?:concurrently\s+)?(?:if\s+exists\s+)?{QNAME}", s, re.I):
-        return Change("index", "drop", idx.get(unquote(m.group(1))))
-    if m := re.match(
-        rf"^alter\s+index\s+(?:if\s+exists\s+)?{QNAME}(?:\s+rename\s+to\s+"
-        rf"({IDENT}))?",
-        s,
-        re.I,
-    ):
-        name = unquote(m.group(2) or m.group(1))
-        return Change("index", "alter", idx.get(name))
-    if m := re.match(
-        rf"^create\s+(?:or\s+replace\s+)?(?:constraint\s+)?trigger\s+{IDENT}\s+"
-        rf".*?\bon\s+{QNAME}",
-        s,
-        re.I | re.S,
-    ):
-        return Change("trigger", "create", unquote(m.group(1)))
-    if m := re.match(rf"^drop\s+trigger\s+(?:if\s+exists\s+)?{IDENT}\s+on\s+{QNAME}", s, re.I):
-        return Change("trigger", "drop", unquote(m.group(1)))
-    if m := re.match(rf"^alter\s+trigger\s+{IDENT}\s+on\s+{QNAME}", s, re.I):
-        return Change("trigger", "alter", unquote(m.group(1)))
-    if m := re.match(
-        rf"^comment\s+on\s+(table|column|index)\s+((?:{IDENT}\s*\.\s*)*{IDENT})"
-        r"\s+is\s+(.*)$",
-        s,
-        re.I | re.S,
-    ):
-        kind = m.group(1).lower()
-        parts = [unquote(p) for p in re.findall(IDENT, m.group(2)) if p != "."]
-        action = "drop" if re.match(r"^null\s*;?$", m.group(3).strip(), re.I) else "alter"
-        if kind == "column" and len(parts) >= 2:
-            return Change("comment", action, parts[-2], parts[-1], "comment")
-        if kind == "index":
-            return Change("comment", action, idx.get(parts[-1]))
-        return Change("comment", action, parts[-1])
-    for pattern, otype, action in _SIMPLE:
-        if pattern.match(s):
-            return Change(otype, action)
-    verb = s.split(None, 1)[0].lower() if s else ""
-    return Change("other", {"create": "create", "drop": "drop"}.get(verb, "alter"))
+    otype = rec.object_type if rec.object_type in OBJECT_TYPES else "other"
+    if rec.kind == "RenameStmt" and otype == "table":
+        return Change("table", "alter", rec.new_name)
+    if otype == "index" and rec.action != "create":
+        return Change("index", rec.action, idx.get(rec.new_name or rec.name or ""))
+    if otype == "comment" and rec.objtype == "index":
+        return Change("comment", rec.action, idx.get(rec.name or ""))
+    if otype in ("table", "column", "constraint", "index", "trigger", "comment"):
+        return Change(otype, rec.action, rec.table, rec.column, rec.note)
+    return Change(otype, rec.action)
 
 
 def summary(
@@ -188,7 +66,7 @@ def summary(
     so the shape is stable)."""
     out = {t: dict.fromkeys(ACTIONS, 0) for t in OBJECT_TYPES}
     for s in statements:
-        c = classify(s.sql, index_tables)
+        c = classify(s.record, index_tables)
         out[c.object_type][c.action] += 1
     return out
 
@@ -202,16 +80,25 @@ def _index_tables(schema: model.Schema | None) -> dict[str, str]:
 # -------------------------------------------------------------------------------- markdown
 
 
+def _strip_comments(sql: str) -> str:
+    lines = [ln for ln in sql.strip().splitlines() if not ln.lstrip().startswith("--")]
+    return "\n".join(lines).strip()
+
+
+def _longest_run(text: str, ch: str) -> int:
+    return max((len(list(g)) for k, g in itertools.groupby(text) if k == ch), default=0)
+
+
 def _code(text: str) -> str:
     """Inline code that survives backticks in the text."""
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    longest = _longest_run(text, "`")
     fence = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _fence(text: str, lang: str) -> str:
-    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
+    longest = max(_longest_run(text, "`"), 2)
     fence = "`" * (longest + 1)
     return f"{fence}{lang}\n{text.rstrip()}\n{fence}\n"
 
@@ -316,7 +203,7 @@ def touched(
     dropped: list[str] = []
     dropped_cols: list[str] = []
     for s in stmts:
-        c = classify(s.sql, index_tables)
+        c = classify(s.record, index_tables)
         if c.table is None:
             continue
         if c.object_type == "table" and c.action == "drop":
@@ -388,7 +275,7 @@ def use_color(mode: str, stream: IO[str], environ: Mapping[str, str] | None = No
 
 
 def colorize(text: str) -> str:
-    """Color the comment lines of plan.render_text's output; SQL lines stay plain."""
+    """Color the comment lines of plain_text's output; SQL lines stay plain."""
     out = []
     for line in text.split("\n"):
         if line.startswith(f"--   hazard {hazards.DELETES_DATA}"):
@@ -406,20 +293,78 @@ def colorize(text: str) -> str:
     return "\n".join(out)
 
 
-def render_text(plan: Plan, color: bool = False) -> str:
-    """plan.render_text, colored when asked."""
-    from .plan import render_text as plain
+def plain_text(plan: Plan) -> str:
+    """The plan as SQL with its hazards and lint findings as comments."""
+    if plan.empty:
+        return f"-- No changes: {plan.target} matches the schema.\n"
+    hazardous = sum(1 for s in plan.statements if s.hazards)
+    lines = [
+        f"-- Plan for {plan.target}: {len(plan.statements)} statement(s), {hazardous} with hazards",
+        f"-- schema sha256 {plan.source_sha256}",
+        "",
+    ]
+    for s in plan.statements:
+        lines.append(s.sql.rstrip())
+        for h in s.hazards:
+            same = [f.rule for f in s.lint if f.same_as_hazard == h]
+            also = f" [squawk: {', '.join(same)}]" if same else ""
+            lines.append(f"--   hazard {h}: {hazards.EXPLANATIONS[h]}{also}")
+        for f in s.lint:
+            if f.same_as_hazard is None:
+                lines.append(f"--   lint {f.text()}")
+        lines.append("")
+    return "\n".join(lines) + "\n"
 
-    text = plain(plan)
+
+def render_json(plan: Plan) -> str:
+    """The documented JSON shape: docs/plan-output.schema.json (format_version 1)."""
+    return (
+        json.dumps(
+            {
+                "format_version": 1,
+                "target": plan.target,
+                "source_sha256": plan.source_sha256,
+                "changes": not plan.empty,
+                "summary": summary(plan.statements),
+                "statements": [
+                    {
+                        "sql": s.sql,
+                        "hazards": list(s.hazards),
+                        "transactional": s.transactional,
+                        "lint": [
+                            {
+                                "tool": "squawk",
+                                "rule": f.rule,
+                                "message": f.message,
+                                "help": f.help,
+                                "same_as_hazard": f.same_as_hazard,
+                            }
+                            for f in s.lint
+                        ],
+                    }
+                    for s in plan.statements
+                ],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+def render_text(plan: Plan, color: bool = False) -> str:
+    """plain_text, colored when asked."""
+    text = plain_text(plan)
     return colorize(text) if color else text
+
+
+# One renderer per --format, for plans (plan, revision --dry-run).
+FORMATS: dict[str, Callable[[Plan, model.Schema | None, bool], str]] = {
+    "text": lambda plan, schema, color: render_text(plan, color=color),
+    "json": lambda plan, schema, color: render_json(plan),
+    "markdown": lambda plan, schema, color: render_markdown(plan, schema),
+}
 
 
 def render(plan: Plan, schema: model.Schema, fmt: str, color: bool = False) -> str:
     """The plan in the --format the user chose: json, markdown or (colored) text."""
-    if fmt == "json":
-        from .plan import render_json
-
-        return render_json(plan)
-    if fmt == "markdown":
-        return render_markdown(plan, schema)
-    return render_text(plan, color=color)
+    return FORMATS.get(fmt, FORMATS["text"])(plan, schema, color)

@@ -10,50 +10,18 @@ rolls back as a whole. So the change is split before every autocommit run that f
 transactional statement; each part's version is committed before the next part's block.
 
 Downgrades are assigned to the part whose upgrade first touches the same object (index,
-constraint, column, table, by name); statements naming nothing known go to the first part.
+constraint, column, table, by name, from each statement's parsed record); statements
+naming nothing known go to the first part.
 `revision` validates every step of the chain, and falls back to one revision if it fails.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from .sqlnames import IDENT, QNAME, unquote
+from .planned import Statement
 
-if TYPE_CHECKING:
-    from .plan import Statement
-
-Part = tuple[tuple["Statement", ...], tuple["Statement", ...]]  # (upgrade, downgrade)
-
-_INDEX = re.compile(
-    rf"^(?:create\s+(?:unique\s+)?index\s+(?:concurrently\s+)?(?:if\s+not\s+exists\s+)?"
-    rf"({IDENT})|drop\s+index\s+(?:concurrently\s+)?(?:if\s+exists\s+)?{QNAME})",
-    re.I,
-)
-_CONSTRAINT = re.compile(rf"\bconstraint\s+(?:if\s+exists\s+)?({IDENT})", re.I)
-_TABLE = re.compile(
-    rf"^(?:alter|create|drop)\s+table\s+(?:if\s+(?:not\s+)?exists\s+)?(?:only\s+)?{QNAME}", re.I
-)
-_COLUMN = re.compile(
-    rf"\b(?:add|drop|alter)\s+column\s+(?:if\s+(?:not\s+)?exists\s+)?({IDENT})", re.I
-)
-
-
-def object_keys(sql: str) -> list[str]:
-    """Names of what the statement touches, most specific first."""
-    s = sql.strip()
-    keys: list[str] = []
-    if m := _INDEX.match(s):
-        keys.append("index:" + unquote(m.group(1) or m.group(2)))
-    keys += ["constraint:" + unquote(c) for c in _CONSTRAINT.findall(s)]
-    table = _TABLE.match(s)
-    if table:
-        t = unquote(table.group(1))
-        keys += [f"column:{t}.{unquote(c)}" for c in _COLUMN.findall(s)]
-        keys.append("table:" + t)
-    return keys
+Part = tuple[tuple[Statement, ...], tuple[Statement, ...]]  # (upgrade, downgrade)
 
 
 def split(up: Sequence[Statement], down: Sequence[Statement]) -> list[Part]:
@@ -66,10 +34,10 @@ def split(up: Sequence[Statement], down: Sequence[Statement]) -> list[Part]:
     first_touch: dict[str, int] = {}
     for k, part in enumerate(ups):
         for s in part:
-            for key in object_keys(s.sql):
+            for key in s.record.keys:
                 first_touch.setdefault(key, k)
     downs: list[list[Statement]] = [[] for _ in ups]
     for s in down:
-        k = next((first_touch[key] for key in object_keys(s.sql) if key in first_touch), 0)
+        k = next((first_touch[key] for key in s.record.keys if key in first_touch), 0)
         downs[k].append(s)
     return [(u, tuple(d)) for u, d in zip(ups, downs, strict=True)]

@@ -34,6 +34,7 @@ from .revision import (
     single_head,
 )
 from .settings import DatabaseURL, scrub
+from .statements import parse
 
 # LIKE patterns: what Bindu derives from a DID (`did:...` -> did_..., digit-first -> schema_...).
 DEFAULT_PATTERNS = (r"did\_%", r"schema\_%")
@@ -203,7 +204,7 @@ def convert(
     refused = [
         (s, hz)
         for s in statements
-        if (hz := set(hazards.classify(s, facts)) & REFUSED_IN_CONVERSION)
+        if (hz := set(hazards.classify(parse(s), facts)) & REFUSED_IN_CONVERSION)
     ]
     if refused:
         shown = "\n".join(f"  {s}  -- {', '.join(sorted(h))}" for s, h in refused)

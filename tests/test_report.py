@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT, Result, dev_args
 
 from bindu_schema import compile as compiler
-from bindu_schema import hazards, loader, model, progress, report, server
+from bindu_schema import hazards, loader, model, progress, report, server, statements
 from bindu_schema import plan as planner
 from bindu_schema.settings import DatabaseURL
 
@@ -347,7 +347,7 @@ def test_progress_only_on_a_terminal(tmp_path: Path) -> None:
         ),
         ('drop trigger if exists "tr" on "public"."t";', ("trigger", "drop", "t", None, None)),
         (
-            "CREATE OR REPLACE FUNCTION public.f()\n RETURNS trigger",
+            "CREATE OR REPLACE FUNCTION public.f()\n RETURNS trigger LANGUAGE sql AS 'select 1'",
             ("function", "create", None, None, None),
         ),
         ('drop function if exists "public"."f"();', ("function", "drop", None, None, None)),
@@ -364,5 +364,5 @@ def test_progress_only_on_a_terminal(tmp_path: Path) -> None:
     ],
 )
 def test_classify(sql: str, expected: tuple[str, str, str | None, str | None, str | None]) -> None:
-    c = report.classify(sql, {"idx_t_a": "t"})
+    c = report.classify(statements.parse(sql), {"idx_t_a": "t"})
     assert (c.object_type, c.action, c.table, c.column, c.note) == expected

@@ -13,9 +13,7 @@ from bindu_schema.plan import Statement
 
 
 def st(sql_text: str) -> Statement:
-    from bindu_schema import online
-
-    return Statement(sql_text, (), online.is_transactional(sql_text))
+    return Statement.of(sql_text)
 
 
 ADD = st('alter table "tasks" add column "note" text default \'x\'::text')

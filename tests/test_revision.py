@@ -128,7 +128,7 @@ def test_failed_validation_writes_nothing_and_shows_both_diffs(
 
     def build_with_stray_table(*args, **kwargs):
         p = real_build(*args, **kwargs)
-        stray = Statement('create table "public"."stray" (x integer)')
+        stray = Statement.of('create table "public"."stray" (x integer)')
         return type(p)(
             statements=(*p.statements, stray),
             downgrade=p.downgrade,
