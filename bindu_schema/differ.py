@@ -128,12 +128,19 @@ def _lit(value: object) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+_ESCAPED = False
+
+
 def _escape_schemainspect() -> None:
     """schemainspect builds some statements by pasting names and values between quotes
     without escaping them (schemainspect/pg/obj.py): a trigger named `x" on t; DELETE ...`
     became SQL of its own. Those properties are replaced by ones that quote correctly;
     every statement is parsed afterwards anyway (statements.py), so anything missed here
     is refused, not run."""
+    global _ESCAPED
+    if _ESCAPED:
+        return
+    _ESCAPED = True
     from schemainspect.misc import quoted_identifier
     from schemainspect.pg import obj
 
