@@ -90,7 +90,8 @@ def test_online_new_table_gets_valid_constraints():
         FACTS,
     )
     assert _sqls(out) == [
-        'alter table "public"."t2" add constraint "f" foreign key (a) references "public"."tasks"(id);',
+        'alter table "public"."t2" add constraint "f" foreign key (a) references '
+        '"public"."tasks"(id);',
         'alter table "public"."t2" add constraint "k" check ((a > 0))',
     ]
     assert all(r.transactional for r in out)
