@@ -24,11 +24,16 @@ from sqlalchemy.schema import (
 )
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
-from . import cache, model
+from . import cache, model, statements
+from .errors import BinduSchemaError
 
 # paramstyle "named": the psycopg2 default ("pyformat") doubles every % in literals.
 DIALECT = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
 _PREPARER = DIALECT.identifier_preparer
+
+
+class CompileError(BinduSchemaError):
+    """The YAML renders to something that is not the statement it should be."""
 
 
 @dataclass(frozen=True)
@@ -322,10 +327,10 @@ def _split_functions(
         for ix in t.indexes:
             texts += [i.expression for i in ix.items if i.expression]
             texts += [ix.where] if ix.where else []
+    used = {name for x in texts for name in statements.called_functions(x)}
     early, late = [], []
     for f in schema.functions:
-        pattern = rf'(?<![\w$])"?{re.escape(f.name)}"?\s*\('
-        called = any(re.search(pattern, x, re.IGNORECASE) for x in texts)
+        called = f.name in used
         if f.language.lower() == "sql" and not called:
             late.append(f)
         else:
@@ -347,6 +352,26 @@ def compile_schema(schema: model.Schema, target_schema: str | None = None) -> li
 
 
 def _compile(schema: model.Schema, target_schema: str | None) -> list[DDL]:
+    out = _render(schema, target_schema)
+    for d in out:
+        _one_statement(d)
+    return out
+
+
+def _one_statement(d: DDL) -> None:
+    """Every rendered statement must be exactly one statement (PostgreSQL's parser says
+    so): a YAML value that carries a quote or a semicolon cannot add one of its own."""
+    try:
+        statements.parse(d.sql)
+    except statements.StatementError as exc:
+        raise CompileError(
+            f"the DDL for {d.obj} is not exactly one SQL statement: {exc}. Fix that "
+            "object's values in the YAML (an expression, type or default probably holds a "
+            "stray quote, parenthesis or semicolon); nothing was run"
+        ) from None
+
+
+def _render(schema: model.Schema, target_schema: str | None) -> list[DDL]:
     out: list[DDL] = []
     if target_schema:
         out.append(

@@ -30,7 +30,7 @@ from typing import Any
 import psycopg2.extensions
 import yaml
 
-from . import server
+from . import server, statements
 from .settings import DatabaseURL
 
 ALEMBIC_TABLE = "alembic_version"
@@ -192,14 +192,8 @@ def _expand_leading_tabs(line: str) -> str:
 
 def trigger_when(definition: str) -> str | None:
     """The WHEN condition of pg_get_triggerdef's text, without its parentheses."""
-    m = re.search(r"\bFOR EACH (?:ROW|STATEMENT)\s+WHEN\s+\(", definition)
-    if not m:
-        return None
-    start = m.end() - 1
-    end = _matching_paren(definition, start)
-    if end < 0:
-        return None
-    return strip_outer_parens(definition[start : end + 1])
+    when = statements.trigger_when(definition)
+    return strip_outer_parens(when) if when else None
 
 
 # --------------------------------------------------------------------------------- queries
@@ -568,7 +562,8 @@ def _constraints(
                 warn(f"{where}: a deferrable primary key is not in the format; not deferrable")
             t["primary_key"] = FlowMap(name=name, columns=FlowList(cols))
         elif contype == "u":
-            if deferrable or "NULLS NOT DISTINCT" in definition or " INCLUDE " in definition:
+            facts = statements.constraint_facts(definition)
+            if deferrable or facts.nulls_not_distinct or facts.include:
                 warn(
                     f"{where}: {definition} is more than the format says; rendered as UNIQUE "
                     f"({', '.join(cols)})"
@@ -582,7 +577,7 @@ def _constraints(
             if not ref_same_schema or ref_table not in table_names:
                 warn(f"{where}: references {ref_table} outside the inspected tables; left out")
                 continue
-            if match == "f" or re.search(r"SET (NULL|DEFAULT) \(", definition):
+            if match == "f" or statements.constraint_facts(definition).fk_set_columns:
                 warn(
                     f"{where}: {definition} is more than the format says; MATCH FULL and "
                     "column lists of SET NULL/SET DEFAULT are left out"

@@ -538,6 +538,58 @@ def _type_names(stmt: ast.CreateEnumStmt | ast.CreateDomainStmt | ast.AlterEnumS
     return _strings(stmt.typeName)
 
 
+# ------------------------------------------------------------------ expressions and catalog
+
+
+def called_functions(expression: str) -> set[str]:
+    """Names of the functions an SQL expression calls (empty when it does not parse:
+    the server reports that expression's error when the DDL is loaded)."""
+    try:
+        raw = parse_sql(f"SELECT ({expression})")
+    except ParseError:
+        return set()
+    if len(raw) != 1:
+        return set()
+    return set(_calls(raw[0].stmt))
+
+
+def trigger_when(definition: str) -> str | None:
+    """The WHEN condition of a trigger definition (pg_get_triggerdef's text), as written
+    there, without its parentheses: found on PostgreSQL's own tokens."""
+    toks = _tokens(definition)
+    for n, tok in enumerate(toks):
+        if tok.name == "WHEN" and n + 1 < len(toks) and toks[n + 1].name == "ASCII_40":
+            depth = 0
+            for close in toks[n + 1 :]:
+                depth += {"ASCII_40": 1, "ASCII_41": -1}.get(close.name, 0)
+                if depth == 0:
+                    return definition[toks[n + 1].end + 1 : close.start].strip()
+            return None
+    return None
+
+
+@dataclass(frozen=True)
+class ConstraintFacts:
+    """What a constraint definition (pg_get_constraintdef's text) says beyond its columns."""
+
+    nulls_not_distinct: bool = False
+    include: tuple[str, ...] = ()
+    fk_set_columns: bool = False  # ON DELETE SET NULL (cols) / SET DEFAULT (cols)
+
+
+def constraint_facts(definition: str) -> ConstraintFacts:
+    stmt = _one(f"ALTER TABLE t ADD {definition}")
+    cmds = stmt.cmds if isinstance(stmt, ast.AlterTableStmt) else None
+    c = cmds[0].def_ if cmds else None
+    if not isinstance(c, ast.Constraint):
+        raise StatementError(f"not a constraint definition: {_short(definition)}")
+    return ConstraintFacts(
+        bool(c.nulls_not_distinct),
+        tuple(_strings(c.including)),
+        bool(c.fk_del_set_cols),
+    )
+
+
 # ---------------------------------------------------------------------------- verification
 
 
