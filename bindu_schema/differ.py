@@ -255,6 +255,7 @@ def _known_names(*inspections: Any) -> set[str]:
         names.update(v.name for v in i.extensions.values())
         names.update(v.name for v in getattr(i, "domains", {}).values())
         names.update(v.name for v in getattr(i, "types", {}).values())
+        names.update(v.schema for v in getattr(i, "schemas", {}).values())
     return names
 
 
