@@ -227,7 +227,7 @@ def adopt_tenant(
         f"error: {name} was not adopted: it differs from the head of generated/ ({head}); "
         "nothing changed. `bindu-schema apply --target-schema "
         f"{name}` (or --all-tenants) runs these statements and stamps head in one "
-        "transaction:\n" + scrub("\n\n".join(diff), dbs.live),
+        "transaction:\n" + scrub("\n\n".join(r.sql for r in diff), dbs.live),
         err=True,
     )
     return EXIT_ERROR

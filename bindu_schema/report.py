@@ -25,6 +25,7 @@ from . import diagram, hazards, model, statements
 from .statements import Record
 
 if TYPE_CHECKING:
+    from .lint import Finding
     from .planned import Plan, Statement
 
 OBJECT_TYPES = statements.OBJECT_TYPES
@@ -114,6 +115,16 @@ def _md_escape(text: str) -> str:
     return re.sub(r"([\\*<>|\[\]])", r"\\\1", text)
 
 
+def _hazard_notes(s: Statement) -> list[tuple[str, list[str]]]:
+    """Each hazard of a statement with the squawk rules that say the same thing."""
+    return [(h, [f.rule for f in s.lint if f.same_as_hazard == h]) for h in s.hazards]
+
+
+def _own_lint(s: Statement) -> list[Finding]:
+    """The squawk findings that no hazard already names."""
+    return [f for f in s.lint if f.same_as_hazard is None]
+
+
 def render_markdown(
     plan: Plan, schema: model.Schema | None = None, diagram_of_touched_tables: bool = True
 ) -> str:
@@ -125,11 +136,7 @@ def render_markdown(
         return f"{head}\n\nNo changes: {target} matches the schema (sha256 {sha}).\n"
     stmts = plan.statements
     risky = [(n, s) for n, s in enumerate(stmts, 1) if s.hazards]
-    linted = [
-        (n, s)
-        for n, s in enumerate(stmts, 1)
-        if not s.hazards and any(f.same_as_hazard is None for f in s.lint)
-    ]
+    linted = [(n, s) for n, s in enumerate(stmts, 1) if not s.hazards and _own_lint(s)]
     out = [
         head,
         "",
@@ -151,13 +158,11 @@ def render_markdown(
         for n, s in risky:
             out.append(f"**Statement {n}**: {_code(_first_line(s.sql))}")
             out.append("")
-            for h in s.hazards:
-                same = [f.rule for f in s.lint if f.same_as_hazard == h]
+            for h, same in _hazard_notes(s):
                 also = f" (squawk: {', '.join(_code(r) for r in same)})" if same else ""
                 out.append(f"- **{h}**: {_md_escape(hazards.EXPLANATIONS.get(h, h))}{also}")
-            for f in s.lint:
-                if f.same_as_hazard is None:
-                    out.append(f"- squawk {_code(f.rule)}: {_md_escape(f.message)}")
+            for f in _own_lint(s):
+                out.append(f"- squawk {_code(f.rule)}: {_md_escape(f.message)}")
             out.append("")
     else:
         out += ["No hazards.", ""]
@@ -166,10 +171,9 @@ def render_markdown(
         for n, s in linted:
             out.append(f"**Statement {n}**: {_code(_first_line(s.sql))}")
             out.append("")
-            for f in s.lint:
-                if f.same_as_hazard is None:
-                    help_text = f" {_md_escape(f.help)}" if f.help else ""
-                    out.append(f"- squawk {_code(f.rule)}: {_md_escape(f.message)}{help_text}")
+            for f in _own_lint(s):
+                help_text = f" {_md_escape(f.help)}" if f.help else ""
+                out.append(f"- squawk {_code(f.rule)}: {_md_escape(f.message)}{help_text}")
             out.append("")
     out += ["#### SQL", "", _fence(_numbered_sql(stmts), "sql")]
     if diagram_of_touched_tables and schema is not None:
@@ -305,13 +309,10 @@ def plain_text(plan: Plan) -> str:
     ]
     for s in plan.statements:
         lines.append(s.sql.rstrip())
-        for h in s.hazards:
-            same = [f.rule for f in s.lint if f.same_as_hazard == h]
+        for h, same in _hazard_notes(s):
             also = f" [squawk: {', '.join(same)}]" if same else ""
             lines.append(f"--   hazard {h}: {hazards.EXPLANATIONS[h]}{also}")
-        for f in s.lint:
-            if f.same_as_hazard is None:
-                lines.append(f"--   lint {f.text()}")
+        lines += [f"--   lint {f.text()}" for f in _own_lint(s)]
         lines.append("")
     return "\n".join(lines) + "\n"
 

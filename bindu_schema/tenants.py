@@ -34,7 +34,7 @@ from .revision import (
     single_head,
 )
 from .settings import DatabaseURL, scrub
-from .statements import parse
+from .statements import Record
 
 # LIKE patterns: what Bindu derives from a DID (`did:...` -> did_..., digit-first -> schema_...).
 DEFAULT_PATTERNS = (r"did\_%", r"schema\_%")
@@ -152,9 +152,9 @@ def drift(
 
 def diff_to_head(
     schema_path: str | Path, live: DatabaseURL, dev: DatabaseURL, name: str, ini: str | Path
-) -> tuple[str | None, list[str]]:
-    """(head, statements from the live tenant schema to the head of generated/ replayed in
-    a schema of the same name on a scratch database)."""
+) -> tuple[str | None, list[Record]]:
+    """(head, parsed statements from the live tenant schema to the head of generated/
+    replayed in a schema of the same name on a scratch database)."""
     schema = loader.load(schema_path)
     head = single_head(script_directory(alembic_config(ini)))
     if head is None:
@@ -162,7 +162,7 @@ def diff_to_head(
     with server.scratch(dev) as at_head:
         with alembic_errors(at_head):
             command.upgrade(_cfg(ini, at_head, schema_path, name), "head")
-        return head, differ.diff(live, at_head, schema.exclude, name)
+        return head, differ.diff_records(live, at_head, schema.exclude, name)
 
 
 def _lock(conn: sa.Connection, name: str) -> None:
@@ -198,16 +198,14 @@ def convert(
     transaction under the tenant's advisory lock: all of it or nothing. Returns
     (head, statements run).
     """
-    head, statements = diff_to_head(schema_path, live, dev, name, ini)
+    head, records = diff_to_head(schema_path, live, dev, name, ini)
     assert head is not None
     facts = catalog.read(live, name)
     refused = [
-        (s, hz)
-        for s in statements
-        if (hz := set(hazards.classify(parse(s), facts)) & REFUSED_IN_CONVERSION)
+        (r, hz) for r in records if (hz := set(hazards.classify(r, facts)) & REFUSED_IN_CONVERSION)
     ]
     if refused:
-        shown = "\n".join(f"  {s}  -- {', '.join(sorted(h))}" for s, h in refused)
+        shown = "\n".join(f"  {r.sql}  -- {', '.join(sorted(h))}" for r, h in refused)
         raise BinduSchemaError(
             f"{name}: unversioned, and bringing it to head would delete data; nothing "
             f"changed. Fix it by hand, then `bindu-schema adopt --target-schema {name}`:\n" + shown
@@ -227,16 +225,16 @@ def convert(
                 with alembic_errors(live), conn.begin():
                     if state(live, name).versioned:  # converted meanwhile by another run
                         return head, []
-                    for s in statements:
+                    for r in records:
                         # concurrently=False plans only: every statement is transactional
-                        conn.exec_driver_sql(s.replace("%", "%%"))
+                        conn.exec_driver_sql(r.sql.replace("%", "%%"))
                     ctx = MigrationContext.configure(conn, opts={"version_table_schema": name})
                     ctx.stamp(script, "head")
             finally:
                 _unlock(conn, name)
     finally:
         engine.dispose()
-    return head, statements
+    return head, [r.sql for r in records]
 
 
 def apply_tenant(

@@ -62,18 +62,7 @@ def test_odd_names_plan_drops_the_trigger_as_one_statement(cli, make_db, dev_ser
     """plan against a database built from before.yaml: one quoted DROP TRIGGER, and
     applying the plan's statements leaves v's rows."""
     db = make_db()
-    r = cli(
-        "plan",
-        "--schema",
-        str(CASE / "before.yaml"),
-        "--database-url",
-        db.sqlalchemy,
-        "--dev-url",
-        dev_server.sqlalchemy,
-        "--format",
-        "json",
-        "--no-lint",
-    )
+    r = plan_json(cli, CASE / "before.yaml", db, dev_server, "--no-lint")
     assert r.code == 2, r.text
     executor.run(db, [s["sql"] for s in json.loads(r.out)["statements"]])
     sql(db, "insert into v values (1), (2)")
@@ -96,18 +85,7 @@ def test_an_unparseable_migra_statement_stops_the_plan(cli, make_db, dev_server,
     from bindu_schema import differ as d
 
     db = make_db()
-    r = cli(
-        "plan",
-        "--schema",
-        str(CASE / "before.yaml"),
-        "--database-url",
-        db.sqlalchemy,
-        "--dev-url",
-        dev_server.sqlalchemy,
-        "--format",
-        "json",
-        "--no-lint",
-    )
+    r = plan_json(cli, CASE / "before.yaml", db, dev_server, "--no-lint")
     executor.run(db, [s["sql"] for s in json.loads(r.out)["statements"]])
     d._import_migra()  # installs the quoted properties first; then put the old one back
     monkeypatch.setattr(
