@@ -23,6 +23,7 @@ from alembic import command
 
 from . import differ, model, server
 from . import plan as planner
+from .formats import Options
 from .revision import (
     HEADER,
     alembic_config,
@@ -266,7 +267,7 @@ def run_checks(
     return checks
 
 
-def render_text(checks: list[Check]) -> str:
+def render_text(checks: list[Check], options: Options | None = None) -> str:
     lines = []
     for c in checks:
         lines.append(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.message}")
@@ -276,7 +277,7 @@ def render_text(checks: list[Check]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_json(checks: list[Check]) -> str:
+def render_json(checks: list[Check], options: Options | None = None) -> str:
     import json
 
     return (
@@ -295,7 +296,7 @@ def render_json(checks: list[Check]) -> str:
     )
 
 
-def render_markdown(checks: list[Check]) -> str:
+def render_markdown(checks: list[Check], options: Options | None = None) -> str:
     lines = ["### bindu-schema check", "", "| check | result |", "|---|---|"]
     for c in checks:
         lines.append(f"| {c.name} | {'✅' if c.ok else '❌ ' + c.message.replace('|', '/')} |")

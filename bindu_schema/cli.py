@@ -13,7 +13,7 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from . import errors, server, settings
+from . import errors, formats, server, settings
 from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, BinduSchemaError
 from .settings import DatabaseURL
 
@@ -45,13 +45,13 @@ def schema_option(f: F) -> F:
     )(f)
 
 
-def format_option(help: str | None = None) -> Callable[[F], F]:
-    """--format text|json|markdown, shared by plan, revision --dry-run and check."""
+def format_option(report: formats.Formats, help: str | None = None) -> Callable[[F], F]:
+    """--format, with the choices of the report's registry (formats.py)."""
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice(["text", "json", "markdown"]),
-        default="text",
+        type=click.Choice(report.names),
+        default=report.default,
         show_default=True,
         help=help,
     )
@@ -130,7 +130,7 @@ def render(ctx: click.Context, schema_path: str, target_schema: str | None) -> i
 @cli.command()
 @schema_option
 @db_options
-@format_option()
+@format_option(formats.PLAN)
 @click.option(
     "--color",
     type=click.Choice(["auto", "always", "never"]),

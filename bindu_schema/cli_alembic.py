@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import click
 
-from . import policy
+from . import formats, policy
 from .cli import (
     _echo,
     cli,
@@ -61,7 +61,7 @@ def allow_hazards_option(f: click.decorators.FC) -> click.decorators.FC:
     help="Validate and show the revision's statements like a plan; write nothing "
     "(exit 2 when a revision would be written, 0 when there is nothing to do).",
 )
-@format_option("Output of --dry-run.")
+@format_option(formats.PLAN, "Output of --dry-run.")
 @click.pass_context
 def revision(
     ctx: click.Context,

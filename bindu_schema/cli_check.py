@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from . import settings
+from . import formats, settings
 from .cli import (
     _echo,
     cli,
@@ -26,7 +26,7 @@ from .errors import EXIT_ERROR, EXIT_OK
 @schema_option
 @db_options
 @config_option
-@format_option()
+@format_option(formats.CHECK)
 @click.option(
     "--doc",
     default="docs/schema.md",
@@ -67,8 +67,5 @@ def check(
     if live is not None:
         refuse_same(live, dev)
     checks = checker.run_checks(schema, schema_path, dev, ini=config_path, live=live, doc=Path(doc))
-    render = {"json": checker.render_json, "markdown": checker.render_markdown}.get(
-        fmt, checker.render_text
-    )
-    _echo(ctx, render(checks).rstrip("\n"))
+    _echo(ctx, formats.CHECK.render(fmt, checks).rstrip("\n"))
     return EXIT_OK if all(c.ok for c in checks) else EXIT_ERROR

@@ -4,13 +4,21 @@ docs/tenants.md."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
 
 import click
 
-from .cli import _echo, cli, db_options, load_schema, resolve_databases, schema_option
+from . import formats
+from .cli import (
+    _echo,
+    cli,
+    db_options,
+    format_option,
+    load_schema,
+    resolve_databases,
+    schema_option,
+)
 from .errors import EXIT_ERROR, EXIT_OK, BinduSchemaError
 from .settings import DatabaseURL, scrub
 
@@ -55,7 +63,7 @@ def selected(live: DatabaseURL, patterns: Sequence[str], schema_list: str | None
     help="Diff each tenant schema against the YAML (needs the dev server).",
 )
 @click.option("--jobs", default=4, show_default=True, type=click.IntRange(1, 64))
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option(formats.TENANTS)
 @click.pass_context
 def tenants_cmd(
     ctx: click.Context,
@@ -78,43 +86,10 @@ def tenants_cmd(
     head = single_head(script_directory(alembic_config(config_path)))
     names = selected(dbs.live, patterns, schema_list)
     rows = tenants.statuses(schema_path, dbs.live, dbs.dev if drift else None, names, jobs)
-    if fmt == "json":
-        doc = [
-            {
-                "schema": s.state.name,
-                "exists": s.state.exists,
-                "revision": list(s.state.heads),
-                "at_head": s.state.heads == ((head,) if head else ()),
-                "tables": s.state.tables,
-                "drift": None if s.drift is None else bool(s.drift),
-                "statements": list(s.drift or ()),
-                "error": s.error or None,
-            }
-            for s in rows
-        ]
-        _echo(ctx, json.dumps({"head": head, "tenants": doc}, indent=2))
-        return EXIT_OK
-    if not rows:
-        _echo(ctx, f"no tenant schemas in {dbs.live.safe}")
-        return EXIT_OK
-    width = max(len(s.state.name) for s in rows)
-    for s in rows:
-        st = s.state
-        if not st.exists:
-            rev = "(missing)"
-        elif not st.versioned:
-            rev = f"(unversioned, {st.tables} tables)" if st.tables else "(empty)"
-        else:
-            rev = ", ".join(st.heads) or "(none)"
-            rev += " (head)" if head and st.heads == (head,) else ""
-        if s.error:
-            d = f"error: {s.error.splitlines()[0]}"
-        elif s.drift is None:
-            d = "" if drift else "drift not checked"
-        else:
-            d = f"drift: {len(s.drift)} statement(s)" if s.drift else "no drift"
-        _echo(ctx, f"{st.name:<{width}}  {rev:<30}  {d}".rstrip())
-    _echo(ctx, f"{len(rows)} tenant schema(s); head {head or '(none)'}")
+    from .tenant_report import TenantReport
+
+    found = TenantReport(dbs.live.safe, head, tuple(rows), drift)
+    _echo(ctx, formats.TENANTS.render(fmt, found).rstrip("\n"))
     return EXIT_OK
 
 
@@ -277,10 +252,7 @@ def check_tenant(
         checks.append(checker.Check("tenant has no drift", True, f"{where} matches {schema_path}"))
     else:
         checks.append(checker.Check("tenant has no drift", False, f"{where} does not exist"))
-    render = {"json": checker.render_json, "markdown": checker.render_markdown}.get(
-        fmt, checker.render_text
-    )
-    _echo(ctx, render(checks).rstrip("\n"))
+    _echo(ctx, formats.CHECK.render(fmt, checks).rstrip("\n"))
     return EXIT_OK if all(c.ok for c in checks) else EXIT_ERROR
 
 

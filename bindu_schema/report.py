@@ -17,11 +17,12 @@ import itertools
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from . import diagram, hazards, model, statements
+from . import diagram, formats, hazards, model, statements
+from .formats import Options
 from .statements import Record
 
 if TYPE_CHECKING:
@@ -358,14 +359,19 @@ def render_text(plan: Plan, color: bool = False) -> str:
     return colorize(text) if color else text
 
 
-# One renderer per --format, for plans (plan, revision --dry-run).
-FORMATS: dict[str, Callable[[Plan, model.Schema | None, bool], str]] = {
-    "text": lambda plan, schema, color: render_text(plan, color=color),
-    "json": lambda plan, schema, color: render_json(plan),
-    "markdown": lambda plan, schema, color: render_markdown(plan, schema),
-}
+# The plan's renderers as formats.PLAN names them: (plan, Options) -> text.
+def as_text(plan: Plan, o: Options) -> str:
+    return render_text(plan, color=o.color)
+
+
+def as_json(plan: Plan, o: Options) -> str:
+    return render_json(plan)
+
+
+def as_markdown(plan: Plan, o: Options) -> str:
+    return render_markdown(plan, o.schema)
 
 
 def render(plan: Plan, schema: model.Schema, fmt: str, color: bool = False) -> str:
     """The plan in the --format the user chose: json, markdown or (colored) text."""
-    return FORMATS.get(fmt, FORMATS["text"])(plan, schema, color)
+    return formats.PLAN.render(fmt, plan, Options(schema, color))

@@ -141,6 +141,10 @@ def test_fifty_tenants_one_failing(tmp_path, cli, make_db, dev_server):
             assert (t["at_head"], t["drift"]) == (False, True)
         else:
             assert (t["at_head"], t["drift"], t["error"]) == (True, False, None), t
+    md = cli("tenants", "--format", "markdown", "--no-drift", *project_args(proj, db, dev_server))
+    assert md.code == 0, md.text
+    assert f"{len(names)} tenant schema(s)" in md.out and "**1 not at head**" in md.out
+    assert f"| `{broken}` | {INITIAL} | drift not checked |" in md.out.splitlines()
     good = names[0]
     chk = cli("check", "--target-schema", good, *project_args(proj, db, dev_server))
     assert chk.code == 0, chk.text
