@@ -9,7 +9,7 @@ them (enums: it has one, but it is tied to column usage).
 from __future__ import annotations
 
 import pickle
-import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,9 +93,25 @@ _SIMPLE: dict[str, TypeEngine[Any]] = {
     "cidr": postgresql.CIDR(),
     "tsvector": postgresql.TSVECTOR(),
 }
-_VARCHAR = re.compile(r"^(?:varchar|character varying)\s*(?:\(\s*(\d+)\s*\))?$")
-_CHAR = re.compile(r"^(?:char|character)\s*(?:\(\s*(\d+)\s*\))?$")
-_NUMERIC = re.compile(r"^(?:numeric|decimal)\s*\(\s*(\d+)\s*(?:,\s*(\d+)\s*)?\)$")
+# The SQL-standard types SQLAlchemy renders with their length or precision, by the
+# internal name PostgreSQL's parser gives them (varchar(20), character(3), decimal(10,2)).
+_SIZED: dict[str, Callable[..., TypeEngine[Any]]] = {
+    "varchar": sa.VARCHAR,
+    "bpchar": sa.CHAR,
+    "numeric": sa.NUMERIC,
+}
+
+
+def _sized(spec: str) -> TypeEngine[Any] | None:
+    try:
+        t = statements.parse_type(spec)
+    except statements.StatementError:
+        return None  # loading the DDL reports it, naming the column
+    if t.schema != "pg_catalog" or t.name not in _SIZED or t.dims or t.other_mods:
+        return None
+    if t.name == "numeric" and not t.mods:
+        return None  # plain numeric/decimal: spelled as written
+    return _SIZED[t.name](*t.mods)
 
 
 def sa_type(spec: str, enums: set[str]) -> TypeEngine[Any]:
@@ -113,12 +129,8 @@ def sa_type(spec: str, enums: set[str]) -> TypeEngine[Any]:
         return postgresql.ARRAY(inner, dimensions=dims if dims > 1 else None)
     if s in _SIMPLE:
         return _SIMPLE[s]
-    if m := _VARCHAR.match(s):
-        return sa.VARCHAR(int(m.group(1))) if m.group(1) else sa.VARCHAR()
-    if m := _CHAR.match(s):
-        return sa.CHAR(int(m.group(1))) if m.group(1) else sa.CHAR()
-    if m := _NUMERIC.match(s):
-        return sa.NUMERIC(int(m.group(1)), int(m.group(2)) if m.group(2) else None)
+    if (sized := _sized(spec)) is not None:
+        return sized
     if spec.strip() in enums:
         return postgresql.ENUM(name=spec.strip(), create_type=False)
     return RawType(spec.strip())

@@ -142,34 +142,32 @@ def _find_top_level(text: str, word: str) -> int:
     return -1
 
 
-_ALIASES = (
-    (re.compile(r"^character varying\b"), "varchar"),
-    (re.compile(r"^character\b"), "char"),
-    (re.compile(r"^bit varying\b"), "varbit"),
-    (re.compile(r"^timestamp(\(\d+\))? with time zone$"), r"timestamptz\1"),
-    (re.compile(r"^timestamp(\(\d+\))? without time zone$"), r"timestamp\1"),
-    (re.compile(r"^time(\(\d+\))? with time zone$"), r"timetz\1"),
-    (re.compile(r"^time(\(\d+\))? without time zone$"), r"time\1"),
-)
+# The format's short spelling of format_type's long ones, by the parser's internal name.
+_SHORT = {
+    "varchar": "varchar",
+    "bpchar": "char",
+    "varbit": "varbit",
+    "timestamptz": "timestamptz",
+    "timestamp": "timestamp",
+    "timetz": "timetz",
+    "time": "time",
+}
 
 
 def short_type(formatted: str, enums: set[str] | None = None) -> str:
     """format_type's spelling -> the format's short spelling ('character varying(20)[]' ->
     'varchar(20)[]'); a quoted enum name is unquoted when it names one of our enums."""
-    base = formatted
-    dims = ""
-    while base.endswith("[]"):
-        base, dims = base[:-2], dims + "[]"
-    for pattern, repl in _ALIASES:
-        new = pattern.sub(repl, base)
-        if new != base:
-            base = new
-            break
-    if enums and base.startswith('"') and base.endswith('"'):
-        name = base[1:-1].replace('""', '"')
-        if name in enums:
-            base = name
-    return base + dims
+    try:
+        t = statements.parse_type(formatted)
+    except statements.StatementError:
+        return formatted
+    dims = "[]" * t.dims
+    if t.schema == "pg_catalog" and t.name in _SHORT and not t.other_mods:
+        mods = f"({','.join(map(str, t.mods))})" if t.mods else ""
+        return _SHORT[t.name] + mods + dims
+    if enums and t.schema is None and t.name in enums:
+        return t.name + dims
+    return formatted
 
 
 def clean_body(body: str) -> str:

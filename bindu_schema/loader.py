@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from . import cache, model
+from . import cache, model, statements
 
 if TYPE_CHECKING:
     import jsonschema
@@ -810,11 +810,7 @@ def _check(schema: model.Schema, data: dict[str, Any], conv: _Converter) -> list
                     f"trigger '{tr.name}': INSTEAD OF triggers must be FOR EACH ROW; set "
                     "'for_each: row'",
                 )
-            if (
-                tr.for_each == "statement"
-                and tr.when
-                and (re.search(r"\b(old|new)\s*\.", tr.when, re.IGNORECASE))
-            ):
+            if tr.for_each == "statement" and tr.when and statements.refers_to_row(tr.when):
                 err(
                     (*trp, "when"),
                     f"trigger '{tr.name}': a FOR EACH STATEMENT trigger cannot "

@@ -538,6 +538,83 @@ def _type_names(stmt: ast.CreateEnumStmt | ast.CreateDomainStmt | ast.AlterEnumS
     return _strings(stmt.typeName)
 
 
+# ------------------------------------------------------------------ types
+
+
+@dataclass(frozen=True)
+class TypeSpec:
+    """A type name as the parser reads it: `character varying(20)[]` is
+    (pg_catalog, varchar, (20,), 1)."""
+
+    schema: str | None  # pg_catalog for the SQL-standard spellings (varchar, decimal, ...)
+    name: str  # the internal name for those (varchar, bpchar, numeric, timestamptz)
+    mods: tuple[int, ...]  # the typmods written in the text (char's implied (1) is not)
+    dims: int  # array dimensions
+    other_mods: bool = False  # typmods that are not plain integers (interval fields, ...)
+
+
+def parse_type(spec: str) -> TypeSpec:
+    """Read a type name with PostgreSQL's grammar; StatementError unless `spec` is exactly
+    one type name (nothing else can hide in it: no cast chain, no COLLATE, no statement)."""
+    stmt = _one(f"SELECT NULL::{spec}")
+    ok = isinstance(stmt, ast.SelectStmt) and not stmt.fromClause and stmt.targetList
+    targets = stmt.targetList if ok and isinstance(stmt, ast.SelectStmt) else None
+    cast = targets[0].val if targets and len(targets) == 1 else None
+    if (
+        not isinstance(cast, ast.TypeCast)
+        or not isinstance(cast.arg, ast.A_Const)
+        or not cast.arg.isnull
+        or cast.typeName is None
+    ):
+        raise StatementError(f"not a type name: {_short(spec)}")
+    tn = cast.typeName
+    names = _strings(tn.names)
+    # char's implied (1) is a typmod too; only a "(" in the text means mods were written
+    parens = any(tok.name == "ASCII_40" for tok in _tokens(spec))
+    written = list(tn.typmods or ()) if parens else []
+    ints = tuple(
+        int(m.val.ival or 0)
+        for m in written
+        if isinstance(m, ast.A_Const) and isinstance(m.val, ast.Integer)
+    )
+    return TypeSpec(
+        names[0] if len(names) > 1 else None,
+        names[-1],
+        ints,
+        len(tn.arrayBounds or ()),
+        len(ints) != len(written),
+    )
+
+
+def refers_to_row(expression: str) -> bool:
+    """Whether an SQL expression reads OLD.x or NEW.x (a trigger's WHEN condition); False
+    when it does not parse (the server reports that expression's error on loading)."""
+    try:
+        raw = parse_sql(f"SELECT ({expression})")
+    except ParseError:
+        return False
+    if len(raw) != 1:
+        return False
+    return any(
+        isinstance(node, ast.ColumnRef)
+        and len(fields := node.fields or ()) > 1
+        and isinstance(fields[0], ast.String)
+        and fields[0].sval in ("old", "new")
+        for node in _nodes(raw[0].stmt)
+    )
+
+
+def _nodes(node: Any) -> Iterator[Any]:
+    """Every node of a parse tree."""
+    if isinstance(node, ast.Node):
+        yield node
+        for attr in node:
+            yield from _nodes(getattr(node, attr))
+    elif isinstance(node, tuple | list):
+        for item in node:
+            yield from _nodes(item)
+
+
 # ------------------------------------------------------------------ expressions and catalog
 
 

@@ -120,3 +120,86 @@ def test_keys_name_what_a_statement_touches():
     rec = statements.parse('alter table "t" add column "c" int, add constraint "k" unique (c)')
     assert rec.keys == ("constraint:k", "column:t.c", "table:t")
     assert statements.parse('drop index "i"').keys == ("index:i",)
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("char", ("pg_catalog", "bpchar", (), 0)),
+        ("character(3)", ("pg_catalog", "bpchar", (3,), 0)),
+        ("VARCHAR(20)[]", ("pg_catalog", "varchar", (20,), 1)),
+        ("decimal(10, 2)", ("pg_catalog", "numeric", (10, 2), 0)),
+        ("timestamp(3) with time zone", ("pg_catalog", "timestamptz", (3,), 0)),
+        ("public.task_state[][]", ("public", "task_state", (), 2)),
+        ('"Odd ""enum"""', (None, 'Odd "enum"', (), 0)),
+    ],
+)
+def test_parse_type(spec, expected):
+    t = statements.parse_type(spec)
+    assert (t.schema, t.name, t.mods, t.dims) == expected
+
+
+@pytest.mark.parametrize(
+    "spec",
+    ["int) ; DELETE FROM v; --", "int; DELETE FROM v", 'int COLLATE "C"', "int::text", "1"],
+)
+def test_parse_type_refuses_anything_but_one_type_name(spec):
+    with pytest.raises(statements.StatementError):
+        statements.parse_type(spec)
+
+
+@pytest.mark.parametrize(
+    ("expression", "reads_row"),
+    [
+        ("OLD.status IS DISTINCT FROM NEW.status", True),
+        ("new . updated_at IS NULL", True),
+        ("pg_trigger_depth() = 0", False),
+        ("'old.x' = 'new.y'", False),  # a string, not a column
+        ('"OLD".x = 1', False),  # a quoted name is a table called OLD
+        ("1); DELETE FROM v; --", False),  # not one expression: the server reports it
+    ],
+)
+def test_refers_to_row(expression, reads_row):
+    assert statements.refers_to_row(expression) is reads_row
+
+
+@pytest.mark.parametrize(
+    ("formatted", "short"),
+    [
+        ("character varying(20)[]", "varchar(20)[]"),
+        ("character varying", "varchar"),
+        ("character(1)", "char(1)"),
+        ("bit varying(8)", "varbit(8)"),
+        ("timestamp(3) with time zone", "timestamptz(3)"),
+        ("timestamp without time zone", "timestamp"),
+        ("time with time zone[]", "timetz[]"),
+        ('"char"', '"char"'),
+        ("numeric(10,2)", "numeric(10,2)"),
+        ('"Task State"[]', "Task State[]"),
+        ("public.task_state", "public.task_state"),
+    ],
+)
+def test_short_type(formatted, short):
+    from bindu_schema.introspect import short_type
+
+    assert short_type(formatted, {"Task State"}) == short
+
+
+@pytest.mark.parametrize(
+    ("spec", "rendered"),
+    [
+        ("varchar(20)", "VARCHAR(20)"),
+        ("character varying", "VARCHAR"),
+        ("char", "CHAR"),
+        ("char(3)", "CHAR(3)"),
+        ("decimal(10,2)", "NUMERIC(10, 2)"),
+        ("decimal", "decimal"),
+        ("my_schema.money_t", "my_schema.money_t"),
+    ],
+)
+def test_sized_types_render_through_sqlalchemy(spec, rendered):
+    from sqlalchemy.dialects import postgresql
+
+    from bindu_schema.compile import sa_type
+
+    assert sa_type(spec, set()).compile(dialect=postgresql.dialect()) == rendered
