@@ -26,12 +26,19 @@ Problem = tuple[FragmentPath, str]
 Check = Callable[[str], str | None]
 
 
-def _tree(sql: str) -> ast.Node | str:
-    """The one statement sql holds, or why not."""
+def _tree(head: str, value: str, tail: str = "") -> ast.Node | str:
+    """The one statement head + value + tail holds, or why not."""
     try:
-        raw = parse_sql(sql)
+        raw = parse_sql(head + value + tail)
     except ParseError as exc:
-        return f"PostgreSQL's parser says: {exc}"
+        what = str(exc.args[0]) if exc.args else str(exc)
+        at = exc.args[1] if len(exc.args) > 1 and isinstance(exc.args[1], int) else None
+        where = ""
+        if at is not None and len(head) <= at < len(head) + len(value):
+            where = f" (character {at - len(head) + 1} of the value)"
+        elif at is not None:
+            where = " (at the end of the value)"
+        return f"PostgreSQL's parser says: {what}{where}"
     if len(raw) != 1:
         return f"it makes {len(raw)} statements of one"
     stmt = raw[0].stmt
@@ -55,7 +62,7 @@ def _set_fields(node: ast.Node, allowed: set[str]) -> list[str]:
 
 def expression(text: str) -> str | None:
     """None when text is exactly one SQL expression; otherwise why not."""
-    stmt = _tree(f"SELECT ({text})")
+    stmt = _tree("SELECT (", text, ")")
     if isinstance(stmt, str):
         return stmt
     targets = stmt.targetList if isinstance(stmt, ast.SelectStmt) else None
@@ -70,7 +77,7 @@ def expression(text: str) -> str | None:
 
 def type_name(text: str) -> str | None:
     """None when text is exactly one type name (with modifiers or array bounds)."""
-    stmt = _tree(f"CREATE TABLE t (c {text})")
+    stmt = _tree("CREATE TABLE t (c ", text, ")")
     if isinstance(stmt, str):
         return stmt
     elts = stmt.tableElts if isinstance(stmt, ast.CreateStmt) else None
@@ -86,7 +93,7 @@ def type_name(text: str) -> str | None:
 
 def returns(text: str) -> str | None:
     """None when text is what may follow RETURNS: a type, SETOF a type, or TABLE (...)."""
-    stmt = _tree(f"CREATE FUNCTION f() RETURNS {text} LANGUAGE sql AS 'select 1'")
+    stmt = _tree("CREATE FUNCTION f() RETURNS ", text, " LANGUAGE sql AS 'select 1'")
     if isinstance(stmt, str):
         return stmt
     if not isinstance(stmt, ast.CreateFunctionStmt) or len(stmt.options or ()) != 2:
@@ -96,7 +103,7 @@ def returns(text: str) -> str | None:
 
 def opclass(text: str) -> str | None:
     """None when text is one operator class name (schema-qualified or quoted allowed)."""
-    stmt = _tree(f"CREATE INDEX i ON t (c {text})")
+    stmt = _tree("CREATE INDEX i ON t (c ", text, ")")
     if isinstance(stmt, str):
         return stmt
     params = stmt.indexParams if isinstance(stmt, ast.IndexStmt) else None
