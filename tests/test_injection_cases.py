@@ -4,8 +4,10 @@ Each case holds a `base` schema (revision 1, applied, table v filled with rows) 
 `change` carrying the hostile value, and says how the tools must end: `exit: 0` (the
 value is quoted correctly and works) or `exit: 1` with an `error` fragment (refused).
 Optional: `message` (the -m of the change's revision; {marker} becomes a path nobody may
-create), `allow_hazards`, `standard_conforming_strings` (the target databases' default)
-and `comment` (a table comment that must be stored exactly).
+create), `allow_hazards`, `standard_conforming_strings` (the target databases' default:
+ALTER DATABASE ... SET), `standard_conforming_strings_role` (the same as the default of
+the role the tools connect as: ALTER ROLE ... SET) and `comment` (a table comment that
+must be stored exactly).
 
 Every case is run through plan, revision, `alembic upgrade` / `downgrade` and `apply`
 on the real server, and v's rows are counted after each step. A refused case must have
@@ -14,6 +16,8 @@ written no revision file and changed nothing in the database."""
 from __future__ import annotations
 
 import ast
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +37,33 @@ def v_rows(db: DatabaseURL) -> list[tuple[object, ...]]:
     return sql(db, "select id from v order by id")
 
 
-def target(make_db: Any, case: dict[str, Any]) -> DatabaseURL:
+@pytest.fixture
+def role(dev_server: DatabaseURL) -> Iterator[str]:
+    """A login role of its own, for cases that configure the role. Requested before
+    make_db, so that it is dropped after make_db dropped the databases it owns things in."""
+    name = "bindu_test_role_" + uuid.uuid4().hex[:10]
+    sql(dev_server, f'CREATE ROLE "{name}" LOGIN SUPERUSER')
+    yield name
+    sql(dev_server, f'DROP ROLE "{name}"')
+
+
+def target(make_db: Any, case: dict[str, Any], role: str) -> DatabaseURL:
     db: DatabaseURL = make_db()
     setting = case.get("standard_conforming_strings")
     if setting is not None:
         sql(db, f'ALTER DATABASE "{db.database}" SET standard_conforming_strings = {setting}')
         assert sql(db, "show standard_conforming_strings") == [(setting,)]
+    setting = case.get("standard_conforming_strings_role")
+    if setting is not None:
+        sql(db, f'ALTER ROLE "{role}" SET standard_conforming_strings = {setting}')
+        db = DatabaseURL(db.url.set(username=role), db.source)
+        assert sql(db, "show standard_conforming_strings") == [(setting,)]
     return db
 
 
-def at_base(proj: Path, make_db: Any, case: dict[str, Any]) -> DatabaseURL:
+def at_base(proj: Path, make_db: Any, case: dict[str, Any], role: str) -> DatabaseURL:
     """A database at the base revision, v holding ROWS."""
-    db = target(make_db, case)
+    db = target(make_db, case, role)
     ok(alembic(proj, "upgrade", "head", url=db))
     sql(db, "insert into v values (1), (2), (3)")
     return db
@@ -57,7 +76,7 @@ def table_comment(db: DatabaseURL, table: str) -> object:
 
 @pytest.mark.acceptance
 @pytest.mark.parametrize("path", CASES, ids=[c.stem for c in CASES])
-def test_injection_case(path: Path, tmp_path, cli, make_db, dev_server) -> None:
+def test_injection_case(path: Path, tmp_path, cli, role, make_db, dev_server) -> None:
     case: dict[str, Any] = yaml.safe_load(path.read_text())
     marker = tmp_path / "pwned"
     message = str(case.get("message", "change")).replace("{marker}", str(marker))
@@ -67,9 +86,9 @@ def test_injection_case(path: Path, tmp_path, cli, make_db, dev_server) -> None:
     proj = make_project(tmp_path, case["base"])
     ok(revision_in(cli, proj, dev_server, "base"))
     base_files = {f.name: f.read_bytes() for f in versions(proj)}
-    db = at_base(proj, make_db, case)
+    db = at_base(proj, make_db, case, role)
     before = snapshot(db)
-    other = at_base(proj, make_db, case)  # for apply (env.py loads the YAML: built first)
+    other = at_base(proj, make_db, case, role)  # for apply (env.py loads the YAML: built first)
     other_before = snapshot(other)
     schema = proj / "schema" / "bindu.yaml"
     schema.write_text(case["change"])
