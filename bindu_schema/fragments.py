@@ -40,7 +40,7 @@ def _tree(head: str, value: str, tail: str = "") -> ast.Node | str:
             where = " (at the end of the value)"
         return f"PostgreSQL's parser says: {what}{where}"
     if len(raw) != 1:
-        return f"it makes {len(raw)} statements of one"
+        return f"it makes {len(raw)} statements instead of one"
     stmt = raw[0].stmt
     assert stmt is not None
     return stmt
