@@ -15,17 +15,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.schema import (
-    AddConstraint,
-    CreateIndex,
-    CreateTable,
-    SetColumnComment,
-    SetTableComment,
-)
+from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
 from . import cache, model, statements
 from .errors import BinduSchemaError
+from .literals import quote_literal, tidy
 
 # paramstyle "named": the psycopg2 default ("pyformat") doubles every % in literals.
 DIALECT = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
@@ -165,7 +160,9 @@ def build_metadata(schema: model.Schema, target_schema: str | None = None) -> sa
                     # serial and identity columns are NOT NULL in PostgreSQL whatever the YAML
                     # says (the loader refuses an explicit nullable: true for them).
                     nullable=c.nullable and not (c.serial or c.identity),
-                    server_default=sa.text(c.default) if c.default is not None else None,
+                    # literal_column, not text(): text() reads ':name' as a bind parameter
+                    # and drops the backslash of '\:' inside the default's literals.
+                    server_default=sa.literal_column(c.default) if c.default is not None else None,
                     # An Identity refuses autoincrement=False; "auto" lets it render.
                     autoincrement="auto"
                     if c.identity
@@ -182,7 +179,7 @@ def build_metadata(schema: model.Schema, target_schema: str | None = None) -> sa
         for u in t.uniques:
             constraints.append(sa.UniqueConstraint(*u.columns, name=u.name))
         for ch in t.checks:
-            constraints.append(sa.CheckConstraint(sa.text(ch.expression), name=ch.name))
+            constraints.append(sa.CheckConstraint(sa.literal_column(ch.expression), name=ch.name))
         table = sa.Table(t.name, md, *cols, *constraints, comment=t.comment)
         for ix in t.indexes:
             _add_index(table, ix)
@@ -257,7 +254,7 @@ def _add_index(table: sa.Table, ix: model.Index) -> None:
     if ix.method != "btree":
         kw["postgresql_using"] = ix.method
     if ix.where:
-        kw["postgresql_where"] = sa.text(ix.where)
+        kw["postgresql_where"] = sa.literal_column(ix.where)
     if ix.include:
         kw["postgresql_include"] = list(ix.include)
     if ops:
@@ -266,8 +263,8 @@ def _add_index(table: sa.Table, ix: model.Index) -> None:
 
 
 def _clean(sql: object) -> str:
-    text = str(sql).strip()
-    return "\n".join(line.replace("\t", "    ").rstrip() for line in text.splitlines())
+    """SQLAlchemy's DDL with its layout tidied; literals and quoted names untouched."""
+    return tidy(str(sql))
 
 
 def _dollar_quote(body: str) -> str:
@@ -395,7 +392,7 @@ def _render(schema: model.Schema, target_schema: str | None) -> list[DDL]:
             DDL(f"CREATE EXTENSION IF NOT EXISTS {quote(ext.name)}{where}", f"extension {ext.name}")
         )
     for en in schema.enums:
-        values = ", ".join("'" + v.replace("'", "''") + "'" for v in en.values)
+        values = ", ".join(quote_literal(v) for v in en.values)
         out.append(
             DDL(
                 f"CREATE TYPE {qualified(en.name, target_schema)} AS ENUM ({values})",
@@ -442,11 +439,14 @@ def _render(schema: model.Schema, target_schema: str | None) -> list[DDL]:
             out.append(
                 DDL(trigger_sql(t, tr, target_schema), f"trigger {tr.name} on table {t.name}")
             )
+    # Comments are written here, not by SQLAlchemy: its literal is a plain '...', which
+    # a server with standard_conforming_strings = off reads differently (literals.py).
     for table in tables:
+        name = qualified(table.name, target_schema)
         if table.comment is not None:
             out.append(
                 DDL(
-                    _clean(SetTableComment(table).compile(dialect=DIALECT)),
+                    f"COMMENT ON TABLE {name} IS {quote_literal(table.comment)}",
                     f"comment on table {table.name}",
                 )
             )
@@ -454,7 +454,8 @@ def _render(schema: model.Schema, target_schema: str | None) -> list[DDL]:
             if col.comment is not None:
                 out.append(
                     DDL(
-                        _clean(SetColumnComment(col).compile(dialect=DIALECT)),
+                        f"COMMENT ON COLUMN {name}.{quote(col.name)} IS "
+                        f"{quote_literal(col.comment)}",
                         f"comment on column {table.name}.{col.name}",
                     )
                 )
@@ -462,7 +463,7 @@ def _render(schema: model.Schema, target_schema: str | None) -> list[DDL]:
     for table in tables:
         for ix in by_name[table.name].indexes:
             if ix.comment is not None:
-                lit = "'" + ix.comment.replace("'", "''") + "'"
+                lit = quote_literal(ix.comment)
                 out.append(
                     DDL(
                         f"COMMENT ON INDEX {qualified(ix.name, target_schema)} IS {lit}",

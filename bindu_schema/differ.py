@@ -25,6 +25,7 @@ from sqlalchemy.pool import NullPool
 from . import cache, model, server, statements
 from .compile import qualified
 from .errors import DatabaseError
+from .literals import quote_literal, quote_literal_or_null
 from .settings import DatabaseURL, scrub
 from .statements import Record
 
@@ -41,6 +42,11 @@ def _connection(url: DatabaseURL) -> Iterator[sa.Connection]:
             msg = scrub(str(exc.orig).strip(), url)
             raise DatabaseError(f"cannot connect to {url.safe} ({url.source}): {msg}") from None
         try:
+            # pg_get_expr and friends write literals for the session's setting; the
+            # statements migra builds from them are meant for this one (env.py and the
+            # executor pin it too), whatever the database's default is.
+            conn.exec_driver_sql("SET standard_conforming_strings = on")
+            conn.commit()
             yield conn
         finally:
             conn.close()
@@ -125,7 +131,7 @@ def _import_migra() -> Any:
 
 
 def _lit(value: object) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
+    return quote_literal(str(value))
 
 
 _ESCAPED = False
@@ -378,10 +384,6 @@ def comments(url: DatabaseURL, schema: str = "public") -> dict[CommentKey, str |
     return out
 
 
-def _literal(text: str | None) -> str:
-    return "NULL" if text is None else "'" + text.replace("'", "''") + "'"
-
-
 def comment_statements(
     current: dict[CommentKey, str | None],
     desired: dict[CommentKey, str | None],
@@ -407,9 +409,8 @@ def comment_statements(
         if kind == "column":
             assert col is not None
             target = f"{target}.{qualified(col, None)}"
-        out.append(
-            _proved_comment(f"COMMENT ON {kind.upper()} {target} IS {_literal(want)};", want)
-        )
+        lit = quote_literal_or_null(want)
+        out.append(_proved_comment(f"COMMENT ON {kind.upper()} {target} IS {lit};", want))
     return out
 
 

@@ -21,6 +21,8 @@ def run(url: DatabaseURL, todo: Sequence[Record | str], batch: int | None = None
     conn = server.connect(url)
     try:
         with conn.cursor() as cur:
+            # Planned literals are written for this setting (differ.py, literals.py).
+            cur.execute("SET standard_conforming_strings = on")
             for n, rec in enumerate(records, 1):
                 sql = rec.sql
                 if batch and n % batch == 0 and not conn.autocommit:

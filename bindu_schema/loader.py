@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from . import cache, model, statements
+from . import cache, fragments, model, statements
 
 if TYPE_CHECKING:
     import jsonschema
@@ -221,6 +221,13 @@ def _schema_messages(err: jsonschema.ValidationError) -> list[tuple[PathKey, str
         return [(path, f"{where}: has a repeated item; list each item once", False)]
     if v == "propertyNames":
         return [(path, f"{where}: names must not be empty", False)]
+    if v == "pattern" and path and path[-1] == "opclass":
+        msg = (
+            f"{where}: {err.instance!r} is not an operator class name (letters, digits, _ "
+            'and $, or a "quoted" name, optionally schema-qualified); order and nulls '
+            "have keys of their own"
+        )
+        return [(path, msg, False)]
     if v == "pattern":
         return [
             (path, f"{where}: {err.instance!r} is not a plain name (letters, digits, _)", False)
@@ -534,6 +541,10 @@ def _check(schema: model.Schema, data: dict[str, Any], conv: _Converter) -> list
     def err(path: PathKey, msg: str, key: bool = False) -> None:
         line, col = conv.locate(path, key=key)
         problems.append(LocatedError(line, col, msg))
+
+    # SQL fragments (defaults, expressions, types, opclasses): each exactly one of its kind.
+    for fpath, msg in fragments.problems(schema):
+        err(fpath, msg)
 
     def check_ident(path: PathKey, name: str, what: str) -> None:
         size = len(name.encode())

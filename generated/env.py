@@ -195,6 +195,7 @@ def run_migrations_offline() -> None:
     context.execute(_lock_call("pg_advisory_lock", tenant))
     context.execute(f"SET lock_timeout = {_literal(setting('lock_timeout'))}")
     context.execute(f"SET statement_timeout = {_literal(setting('statement_timeout'))}")
+    context.execute("SET standard_conforming_strings = on")
     if tenant is not None:
         context.execute(f'CREATE SCHEMA IF NOT EXISTS "{tenant}"')
         context.execute(f'SET search_path = "{tenant}"')
@@ -229,6 +230,9 @@ def acquire_lock(connection: sa.Connection, tenant: str | None = None) -> None:
         ) from None
     _set(connection, "lock_timeout", setting("lock_timeout"))
     _set(connection, "statement_timeout", setting("statement_timeout"))
+    # The revisions' literals are written for this setting (bindu_schema/literals.py); a
+    # database or role with standard_conforming_strings = off must not change their meaning.
+    _set(connection, "standard_conforming_strings", "on")
     if tenant is not None:
         connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{tenant}"'))
         _set(connection, "search_path", f'"{tenant}"')

@@ -3,10 +3,27 @@
   - written by `bindu-schema revision` (bindu is set): header, op.execute(...) per statement;
   - `alembic revision [-m ...] [--autogenerate]`: Alembic's usual upgrades/downgrades.
 </%doc>\
+<%!
+    def inert(text):
+        # The -m message inside the docstring, whatever it holds (triple quotes, backslashes,
+        # newlines, \N{...}, U+2028): quotes and backslashes escaped, and every character
+        # that is not printable (newlines too, so the message stays on the first line and
+        # cannot fake a header line) written as its escape; the docstring still reads as
+        # the message.
+        out = []
+        for ch in str(text):
+            if ch in "\\\"":
+                out.append("\\" + ch)
+            elif ch.isprintable():
+                out.append(ch)
+            else:
+                out.append(ch.encode("unicode_escape").decode("ascii"))
+        return "".join(out)
+%>\
 % if bindu:
 ${bindu["preamble"]}\
 % endif
-"""${message}
+"""${inert(message)}
 
 Revision ID: ${up_revision}
 Revises:${" " + comma(down_revision) if down_revision else ""}
