@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from alembic import command
 
-from . import differ, model, pgtools, policy, server
+from . import differ, model, pgtools, policy, revfile, server
 from . import plan as planner
 from .errors import BinduSchemaError, DatabaseError
 from .revision import (
@@ -89,8 +89,8 @@ def check_consent(
     block = policy.blocked() if block is None else block
     items: list[tuple[str, list[str]]] = []
     for rev in pending_revisions(heads, ini):
-        for sql, names in policy.revision_file_hazards(Path(rev.path).read_text()):
-            items.append((f"-- revision {rev.revision}\n{sql}", names))
+        for sql, names in revfile.read(Path(rev.path).read_text()).hazards:
+            items.append((f"-- revision {rev.revision}\n{sql}", list(names)))
     bad = policy.refused([hs for _, hs in items], allowed, block)
     if bad:
         raise policy.RefusedError(

@@ -11,27 +11,21 @@
 
 from __future__ import annotations
 
-import importlib.util
-import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 
-from . import differ, model, server
+from . import differ, model, revfile, server
 from . import plan as planner
 from .formats import Options
 from .revision import (
-    HEADER,
     alembic_config,
     alembic_errors,
     current_heads,
     replay,
     script_directory,
-    sql_sha256,
 )
 from .settings import DatabaseURL
 
@@ -44,77 +38,29 @@ class Check:
     diff: tuple[str, ...] = field(default=())
 
 
-_HASH_LINE = re.compile(r"^statements sha256: ([0-9a-f]{64})\s*$", re.M)
-HAND_EDITS_ALLOWED = "hand edits: allowed"
-
-
-class _Recorder:
-    """Stands in for alembic.op: records the SQL a revision passes to op.execute."""
-
-    def __init__(self) -> None:
-        self.sql: list[str] = []
-
-    def execute(self, sql: Any, *args: Any, **kwargs: Any) -> None:
-        self.sql.append(str(sql))
-
-    def get_context(self) -> _Recorder:
-        return self
-
-    @contextmanager
-    def autocommit_block(self) -> Iterator[None]:
-        yield
-
-    def drop_index(self, *args: Any, **kwargs: Any) -> None:
-        """The guard before CREATE INDEX CONCURRENTLY (not one of the plan's statements)."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise _NotPlainSQL(name)
-
-
-class _NotPlainSQL(Exception):
-    pass
-
-
-def recorded_statements(path: Path) -> tuple[list[str], list[str]]:
-    """(upgrade, downgrade) SQL of a revision file, by running it against a recorder."""
-    spec = importlib.util.spec_from_file_location(f"_bindu_check_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    out: list[list[str]] = []
-    for fn in ("upgrade", "downgrade"):
-        rec = _Recorder()
-        module.op = rec  # type: ignore[attr-defined]
-        getattr(module, fn)()
-        out.append(rec.sql)
-    return out[0], out[1]
-
-
 def _hand_edits(script: Any) -> Check:
     edited: list[str] = []
     for rev in script.walk_revisions():
-        text = Path(rev.path).read_text()
-        if HEADER.split(" {source}")[0] not in text.split('"""', 1)[0] + text[:400]:
-            continue  # hand-written revision (alembic revision -m): nothing to compare
-        if HAND_EDITS_ALLOWED in text:
-            continue
-        m = _HASH_LINE.search(text)
-        if m is None:
-            edited.append(f"{Path(rev.path).name}: the header lost its statements sha256")
+        path = Path(rev.path)
+        found = revfile.read(path.read_text())
+        if not found.generated or found.hand_edits_allowed:
+            continue  # hand-written (alembic revision -m) or an accepted edit
+        if found.statements_sha256 is None:
+            edited.append(f"{path.name}: the header lost its statements sha256")
             continue
         try:
-            up, down = recorded_statements(Path(rev.path))
-        except _NotPlainSQL as exc:
-            edited.append(f"{Path(rev.path).name}: uses op.{exc} (not generated code)")
+            up, down = revfile.recorded_statements(path)
+        except revfile.NotPlainSQL as exc:
+            edited.append(f"{path.name}: uses op.{exc} (not generated code)")
             continue
-        if sql_sha256(up, down) != m.group(1):
-            edited.append(f"{Path(rev.path).name}: its statements differ from what was generated")
+        if revfile.sql_sha256(up, down) != found.statements_sha256:
+            edited.append(f"{path.name}: its statements differ from what was generated")
     if edited:
         return Check(
             "no hand edits",
             False,
             "revisions edited after generation (regenerate them with `bindu-schema revision`, "
-            f"or add the line '{HAND_EDITS_ALLOWED}' to the docstring to accept the edit): "
+            f"or add the line '{revfile.HAND_EDITS_ALLOWED}' to the docstring to accept the edit): "
             + "; ".join(edited),
         )
     return Check("no hand edits", True, "generated revisions match their recorded hashes")

@@ -11,7 +11,6 @@ A refusal is exit status 3 with the refused statements listed; nothing is writte
 
 from __future__ import annotations
 
-import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -88,28 +87,3 @@ def refusal_message(
         "for a rename use renamed_from in the YAML instead of drop + add."
     )
     return "\n".join(lines)
-
-
-_HAZARD_COMMENT = re.compile(r"^\s*# hazard: ([A-Z_]+)\s*$")
-
-
-def revision_file_hazards(text: str) -> list[tuple[str, list[str]]]:
-    """(statement source, hazards) for each hazardous statement in upgrade() of a generated
-    revision file (they carry `# hazard: NAME` comments above their op.execute call)."""
-    body = text.split("def upgrade()", 1)[-1].split("\ndef downgrade()", 1)[0]
-    out: list[tuple[str, list[str]]] = []
-    lines = body.splitlines()
-    i = 0
-    while i < len(lines):
-        names: list[str] = []
-        while i < len(lines) and (m := _HAZARD_COMMENT.match(lines[i])):
-            names.append(m.group(1))
-            i += 1
-        if names:
-            stmt: list[str] = []
-            while i < len(lines) and lines[i].strip():
-                stmt.append(lines[i].strip())
-                i += 1
-            out.append(("\n".join(stmt), names))
-        i += 1
-    return out

@@ -18,6 +18,7 @@ intended change, or the rewrite is refused.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -849,3 +850,22 @@ def validate_constraint(rec: Record) -> Record:
     ]:
         raise StatementError(f"VALIDATE for another object than {_short(rec.sql)}")
     return out
+
+
+# ------------------------------------------------------------------ SQLAlchemy text()
+
+
+# op.execute passes a statement through SQLAlchemy's text(), which reads ":name" as a bind
+# parameter and turns "\:name" (and a bare "\:") into ":name". These two patterns are
+# text()'s own lexical rules (sqlalchemy.sql.elements.TextClause._bind_params_regex and
+# sqlalchemy.sql.compiler.BIND_PARAMS_ESC), not SQL's: text() applies them to the whole
+# statement, string literals included, so for_text_clause must too.
+_BIND_PARAM = re.compile(r"(?<![:\w\x5c]):(\w+)(?![:\w])")
+_ESCAPED_COLON = re.compile(r"(?=\x5c:\w*(?![:\w]))")
+
+
+def for_text_clause(sql: str) -> str:
+    """The text to give text() so that it passes `sql` on byte for byte: a backslash that
+    text() would take as the escape of a colon gets one more backslash in front (text()
+    removes that one), then ":name" becomes "\\:name" (text() writes ":name" back)."""
+    return _BIND_PARAM.sub(r"\\:\1", _ESCAPED_COLON.sub("\\\\", sql))

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from bindu_schema import literals, statements
 from bindu_schema.compile import DIALECT
 from bindu_schema.errors import BinduSchemaError
-from bindu_schema.revision import executable_sql
+from bindu_schema.revfile import executable_sql
 from bindu_schema.server import connect
 
 TEXTS = [

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from alembic_project import alembic, make_project, ok, revision_in, versions
 from conftest import ROOT, dev_args, scratch_databases, sql
 
+from bindu_schema import revfile
 from bindu_schema import revision as rev
 from bindu_schema.plan import Statement
 
@@ -221,8 +222,8 @@ TRICKY = [
 
 @pytest.mark.parametrize("sql_text", TRICKY)
 def test_python_literal_round_trips(sql_text):
-    escaped = rev.executable_sql(sql_text)
-    assert eval(rev.python_literal(escaped)).strip() == escaped  # noqa: S307 - our literal
+    escaped = revfile.executable_sql(sql_text)
+    assert eval(revfile.python_literal(escaped)).strip() == escaped  # noqa: S307 - our literal
     assert ("\\:" in escaped) == bool(re.search(r"(?<![:\w]):\w", sql_text))
 
 
@@ -231,7 +232,7 @@ def test_escaped_statements_run_verbatim_on_postgres(make_db):
     engine = sa.create_engine(db.sqlalchemy)
     with engine.connect() as conn:
         for text in ["select 'a:b :c ::text 100%'", "select 'back\\slash'", "select 'it''s :x'"]:
-            value = eval(rev.python_literal(rev.executable_sql(text)))  # noqa: S307
+            value = eval(revfile.python_literal(revfile.executable_sql(text)))  # noqa: S307
             got = conn.execute(sa.text(value)).scalar()
             expected = conn.exec_driver_sql(text.replace("%", "%%")).scalar()
             assert got == expected
