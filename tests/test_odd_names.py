@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from alembic_project import alembic, make_project, ok, revision_in, versions
+from alembic_project import alembic, make_project, ok, project_args, revision_in, versions
 from conftest import ROOT, plan_json, sql
 
 from bindu_schema import differ, executor, loader
@@ -77,17 +77,14 @@ def test_odd_names_plan_drops_the_trigger_as_one_statement(cli, make_db, dev_ser
     assert v_rows(db) == 2 and triggers(db) == set()
 
 
-def test_an_unparseable_migra_statement_stops_the_plan(cli, make_db, dev_server, monkeypatch):
-    """Defence in depth: were schemainspect's drop still unescaped, the plan would stop with
-    exit 1 and run nothing, instead of carrying the injected DELETE."""
+def _unescaped_trigger_drops(monkeypatch) -> None:
+    """Put schemainspect's old, unescaped trigger drop back (after differ installed the
+    quoted one)."""
     from schemainspect.pg import obj
 
     from bindu_schema import differ as d
 
-    db = make_db()
-    r = plan_json(cli, CASE / "before.yaml", db, dev_server, "--no-lint")
-    executor.run(db, [s["sql"] for s in json.loads(r.out)["statements"]])
-    d._import_migra()  # installs the quoted properties first; then put the old one back
+    d._import_migra()
     monkeypatch.setattr(
         obj.InspectedTrigger,
         "drop_statement",
@@ -97,6 +94,15 @@ def test_an_unparseable_migra_statement_stops_the_plan(cli, make_db, dev_server,
             )
         ),
     )
+
+
+def test_an_unparseable_migra_statement_stops_the_plan(cli, make_db, dev_server, monkeypatch):
+    """Defence in depth: were schemainspect's drop still unescaped, the plan would stop with
+    exit 1 and run nothing, instead of carrying the injected DELETE."""
+    db = make_db()
+    r = plan_json(cli, CASE / "before.yaml", db, dev_server, "--no-lint")
+    executor.run(db, [s["sql"] for s in json.loads(r.out)["statements"]])
+    _unescaped_trigger_drops(monkeypatch)
     sql(db, "insert into v values (1), (2)")
     r = cli(
         "plan",
@@ -111,3 +117,22 @@ def test_an_unparseable_migra_statement_stops_the_plan(cli, make_db, dev_server,
     assert r.code == 1, r.text
     assert "not exactly one statement" in r.err and "Traceback" not in r.err
     assert v_rows(db) == 2
+
+
+def test_an_unparseable_migra_statement_stops_revision_and_check(
+    tmp_path, cli, make_db, dev_server, monkeypatch
+):
+    """The same defence for `revision` (no file written) and `check` (exit 1, the reason
+    named, no traceback)."""
+    proj = make_project(tmp_path, (CASE / "before.yaml").read_text())
+    ok(revision_in(cli, proj, dev_server, "odd names"))
+    before = versions(proj)
+    (proj / "schema" / "bindu.yaml").write_text((CASE / "after.yaml").read_text())
+    _unescaped_trigger_drops(monkeypatch)
+    r = revision_in(cli, proj, dev_server, "drop the odd trigger")
+    assert r.code == 1, r.text
+    assert "not exactly one statement" in r.err and "Traceback" not in r.err
+    assert versions(proj) == before
+    r = cli("check", *project_args(proj, None, dev_server))
+    assert r.code == 1, r.text
+    assert "not exactly one statement" in r.text and "Traceback" not in r.text
