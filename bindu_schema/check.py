@@ -21,7 +21,7 @@ from typing import Any
 
 from alembic import command
 
-from . import differ, model, server
+from . import differ, fidelity, model, server
 from . import plan as planner
 from .revision import (
     HEADER,
@@ -149,14 +149,14 @@ def _replay_matches_yaml(
             run_lint=False,
             concurrently=False,
         )
-    if p.statements:
+    if p.statements or p.drift:
         return Check(
             "revisions match YAML",
             False,
             f"{schema_path} differs from the head of generated/ (a YAML edit without its "
             'revision?); run `make revision M="..."` and commit the file. The missing '
             "statements:",
-            tuple(s.sql for s in p.statements),
+            tuple(s.sql for s in p.statements) + p.drift,
         )
     return Check("revisions match YAML", True, "replaying generated/ gives the YAML")
 
@@ -174,7 +174,9 @@ def _downgrades(
             with alembic_errors(probe):
                 command.upgrade(cfg_probe, rev.revision)
                 command.downgrade(cfg_probe, "-1")
-            left = differ.diff(probe, ref, schema.exclude)
+            left = differ.diff(probe, ref, schema.exclude) + fidelity.differences(
+                probe, ref, schema.exclude
+            )
             if left:
                 return Check(
                     "downgrades",
@@ -229,13 +231,13 @@ def _live(
     p = planner.build(
         schema, live, dev, with_downgrade=False, validate=False, run_lint=False, concurrently=False
     )
-    if p.statements:
+    if p.statements or p.drift:
         out.append(
             Check(
                 "live has no drift",
                 False,
                 f"{live.safe} differs from {schema_path}:",
-                tuple(s.sql for s in p.statements),
+                tuple(s.sql for s in p.statements) + p.drift,
             )
         )
     else:

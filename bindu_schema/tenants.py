@@ -23,7 +23,7 @@ from alembic import command
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.pool import NullPool
 
-from . import catalog, differ, hazards, loader, server, settings, tenancy
+from . import catalog, differ, fidelity, hazards, loader, server, settings, tenancy
 from . import plan as planner
 from .errors import BinduSchemaError
 from .revision import (
@@ -147,7 +147,7 @@ def drift(
         concurrently=False,
         target_schema=name,
     )
-    return tuple(s.sql for s in p.statements)
+    return tuple(s.sql for s in p.statements) + p.drift
 
 
 def diff_to_head(
@@ -162,7 +162,8 @@ def diff_to_head(
     with server.scratch(dev) as at_head:
         with alembic_errors(at_head):
             command.upgrade(_cfg(ini, at_head, schema_path, name), "head")
-        return head, differ.diff(live, at_head, schema.exclude, name)
+        found = differ.diff(live, at_head, schema.exclude, name)
+        return head, found + fidelity.differences(live, at_head, schema.exclude, name)
 
 
 def _lock(conn: sa.Connection, name: str) -> None:
