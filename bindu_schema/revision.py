@@ -31,7 +31,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.pool import NullPool
 
-from . import differ, loader, model, policy, resumable, server, statements
+from . import differ, fidelity, loader, model, policy, resumable, server, statements
 from . import plan as planner
 from .errors import BinduSchemaError, DatabaseError
 from .plan import desired_database
@@ -311,7 +311,8 @@ def template_args(
         *hazards,
         "",
         "Validated before writing: on a scratch database the upgrade reproduces the YAML",
-        "and the downgrade reproduces the previous head (both migra re-diffs empty).",
+        "and the downgrade reproduces the previous head (migra re-diffs and the catalog",
+        "fidelity comparison empty both ways).",
     ]
     upgrade = render_body(up)
     downgrade = render_body(down)
@@ -401,7 +402,9 @@ def validate(
                     command.upgrade(cfg, "+1")
                 if step < steps - 1:
                     passed.append(differ.snapshot(url))
+            # migra's comparison and catalog fidelity (fidelity.py: sequence options, ...)
             after_up = differ.diff(url, desired, schema.exclude)
+            after_up += fidelity.differences(url, desired, schema.exclude)
             for step in reversed(range(steps)):
                 with alembic_errors(url):
                     command.downgrade(cfg, "-1")
@@ -415,6 +418,7 @@ def validate(
                         break
             else:
                 after_down = differ.diff(url, previous, schema.exclude)
+                after_down += fidelity.differences(url, previous, schema.exclude)
         except BinduSchemaError as exc:
             problems.append(str(exc))
         if any("max_locks_per_transaction" in p for p in problems):
