@@ -160,11 +160,10 @@ def parse_trigger_with_state(sql: str) -> list[Record] | None:
         return None
     if len(raw) != 2:
         return None
-    data = sql.encode()  # statement locations are byte offsets
     parts = []
-    for r in raw:
+    for r in raw:  # pglast gives character offsets (tests/cases/statements/trigger_pairs.yaml)
         at = r.stmt_location or 0
-        parts.append(data[at : at + r.stmt_len if r.stmt_len else None].decode().strip())
+        parts.append(sql[at : at + r.stmt_len if r.stmt_len else None].strip())
     try:
         create, state = parse(parts[0], "CreateTrigStmt"), parse(parts[1], "AlterTableStmt")
     except StatementError:
