@@ -162,8 +162,18 @@ def diff_to_head(
     with server.scratch(dev) as at_head:
         with alembic_errors(at_head):
             command.upgrade(_cfg(ini, at_head, schema_path, name), "head")
-        found = differ.diff(live, at_head, schema.exclude, name)
-        return head, found + fidelity.differences(live, at_head, schema.exclude, name)
+        # migra's statements, and catalog fidelity's (sequence options; fidelity.py)
+        records = differ.diff_records(live, at_head, schema.exclude, name)
+        want = fidelity.read(at_head, name, schema.exclude)
+        seen = fidelity.compare(fidelity.read(live, name, schema.exclude), want, name)
+        if seen.drift:
+            raise BinduSchemaError(
+                f"{name} differs from the head of generated/ ({head}) in what the schema "
+                "format cannot declare; nothing changed. Resolve it by hand:\n"
+                + "\n".join(f"  {d}" for d in seen.drift)
+            )
+        records = fidelity.complete_creates(records, want, name) + list(seen.fixes)
+        return head, [r.sql for r in records]
 
 
 def _lock(conn: sa.Connection, name: str) -> None:
