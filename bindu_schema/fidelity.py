@@ -149,8 +149,13 @@ SELECT p.proname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) 
                    AND d.objid = p.oid AND d.deptype = 'e')
 """.replace("{config}", _OPTIONS.format("p.proconfig"))
 
+# pg_get_triggerdef always qualifies the trigger's own table: that name is dropped (in SQL,
+# on the server), so a trigger compares equal across two schemas of one database.
 _TRIGGERS = """
-SELECT t.relname, g.tgname, g.tgenabled::text, pg_get_triggerdef(g.oid),
+SELECT t.relname, g.tgname, g.tgenabled::text,
+       replace(pg_get_triggerdef(g.oid),
+               ' ON ' || quote_ident(n.nspname) || '.' || quote_ident(t.relname) || ' ',
+               ' ON ' || quote_ident(t.relname) || ' '),
        obj_description(g.oid, 'pg_trigger')
   FROM pg_trigger g
   JOIN pg_class t ON t.oid = g.tgrelid

@@ -153,3 +153,36 @@ def test_initial_revision_alone_is_the_bigint_sequence_the_new_revision_fixes(ma
     assert sql(theirs, seq) == [("integer", 2147483647)]
     after = pgtools.dump_identity(pgtools.dump_schema(theirs))
     assert _sections(after) == _sections(before)
+
+
+def test_drift_reported_by_check_apply_tenants_and_adopt(cli, make_db, dev_server):
+    """What the YAML cannot declare is drift in every command that looks for drift."""
+    from bindu_schema import ensure_tenant
+
+    db = make_db()
+    args = ["--database-url", db.sqlalchemy, *dev_args(dev_server)]
+    assert cli("apply", *args).code == 0
+    tenant = ensure_tenant(db.sqlalchemy, "did:bindu:fidelity")
+    sql(db, "alter table tasks set (fillfactor = 70)")
+    sql(db, f"alter table {tenant}.tasks replica identity full")
+    line = "table tasks: reloptions is 'fillfactor=70' here"
+
+    chk = cli("check", "--format", "json", *args)
+    assert chk.code == 1, chk.text
+    live = {c["name"]: c for c in json.loads(chk.out)["checks"]}["live has no drift"]
+    assert not live["ok"] and any(line in d for d in live["diff"]), live
+
+    again = cli("apply", *args)
+    assert again.code == 1 and line in again.text, again.text
+
+    listing = cli("tenants", "--format", "json", *args)
+    assert listing.code == 0, listing.text
+    [row] = [t for t in json.loads(listing.out)["tenants"] if t["schema"] == tenant]
+    assert row["drift"] is True
+    assert any("replica_identity is 'full' here" in s for s in row["statements"]), row
+
+    bindu = bindu_head(make_db)
+    sql(bindu, "alter sequence task_feedback_id_seq as bigint")
+    adopt = cli("adopt", "--database-url", bindu.sqlalchemy, *dev_args(dev_server))
+    assert adopt.code == 1, adopt.text
+    assert "sequence task_feedback_id_seq: type is 'bigint' here, 'integer'" in adopt.err
