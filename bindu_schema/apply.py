@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from alembic import command
 
-from . import differ, model, pgtools, policy, revfile, server
+from . import differ, fidelity, model, pgtools, policy, revfile, server
 from . import plan as planner
 from .errors import BinduSchemaError, DatabaseError
 from .revision import (
@@ -123,7 +123,8 @@ def apply(
     before = tuple(cfg.attributes.get(HEADS_AT_LOCK, before))
     after = current_heads(live)
     drift = planner.build(schema, live, dev, with_downgrade=False, validate=False, run_lint=False)
-    return ApplyResult(_one(before), _one(after), tuple(s.sql for s in drift.statements), written)
+    found = tuple(s.sql for s in drift.statements) + drift.drift
+    return ApplyResult(_one(before), _one(after), found, written)
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ def adopt(
     with server.scratch(dev) as at_head:
         replay(ini, at_head, schema_path)
         diff = tuple(differ.diff(live, at_head, schema.exclude))
+        diff += tuple(fidelity.differences(live, at_head, schema.exclude))
     if diff:
         return AdoptResult(
             False, before, head, diff, f"its schema differs from the head of generated/ ({head})"

@@ -17,7 +17,7 @@ from typing import Any
 
 from alembic import command
 
-from . import differ, model, revfile, server
+from . import differ, fidelity, model, revfile, server
 from . import plan as planner
 from .formats import Options
 from .revision import (
@@ -96,14 +96,14 @@ def _replay_matches_yaml(
             run_lint=False,
             concurrently=False,
         )
-    if p.statements:
+    if p.statements or p.drift:
         return Check(
             "revisions match YAML",
             False,
             f"{schema_path} differs from the head of generated/ (a YAML edit without its "
             'revision?); run `make revision M="..."` and commit the file. The missing '
             "statements:",
-            tuple(s.sql for s in p.statements),
+            tuple(s.sql for s in p.statements) + p.drift,
         )
     return Check("revisions match YAML", True, "replaying generated/ gives the YAML")
 
@@ -121,7 +121,9 @@ def _downgrades(
             with alembic_errors(probe):
                 command.upgrade(cfg_probe, rev.revision)
                 command.downgrade(cfg_probe, "-1")
-            left = differ.diff(probe, ref, schema.exclude)
+            left = differ.diff(probe, ref, schema.exclude) + fidelity.differences(
+                probe, ref, schema.exclude
+            )
             if left:
                 return Check(
                     "downgrades",
@@ -176,13 +178,13 @@ def _live(
     p = planner.build(
         schema, live, dev, with_downgrade=False, validate=False, run_lint=False, concurrently=False
     )
-    if p.statements:
+    if p.statements or p.drift:
         out.append(
             Check(
                 "live has no drift",
                 False,
                 f"{live.safe} differs from {schema_path}:",
-                tuple(s.sql for s in p.statements),
+                tuple(s.sql for s in p.statements) + p.drift,
             )
         )
     else:

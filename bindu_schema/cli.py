@@ -191,7 +191,7 @@ def plan(
         )
     text = report.render(p, schema, fmt, color=report.use_color(color, ctx.obj.out))
     _echo(ctx, text.rstrip("\n"))
-    return EXIT_OK if p.empty else EXIT_CHANGES
+    return EXIT_OK if p.clean else EXIT_CHANGES
 
 
 @cli.group()

@@ -271,20 +271,25 @@ def _parsed(sqls: list[str], known: set[str]) -> list[Record]:
     out = []
     for sql in sqls:
         try:
-            rec = statements.parse(sql)
+            recs = [statements.parse(sql)]
         except statements.StatementError as exc:
-            raise statements.StatementError(
-                f"migra produced a statement that is not exactly one statement, so nothing "
-                f"was planned, written or run. An object name in the schema probably carries "
-                f"SQL (quotes, semicolons): rename that object. {exc}"
-            ) from None
-        strange = [n for n in (rec.name, rec.table, rec.column) if n and n not in known]
-        if strange and rec.object_type != "setting":
-            raise statements.StatementError(
-                f"migra produced a statement for {rec.object_type} {strange[0]!r}, which "
-                f"neither database has; nothing was planned, written or run: {rec.sql}"
-            )
-        out.append(rec)
+            # A disabled trigger: CREATE TRIGGER and its DISABLE TRIGGER in one string.
+            pair = statements.parse_trigger_with_state(sql)
+            if pair is None:
+                raise statements.StatementError(
+                    f"migra produced a statement that is not exactly one statement, so "
+                    f"nothing was planned, written or run. An object name in the schema "
+                    f"probably carries SQL (quotes, semicolons): rename that object. {exc}"
+                ) from None
+            recs = pair
+        for rec in recs:
+            strange = [n for n in (rec.name, rec.table, rec.column) if n and n not in known]
+            if strange and rec.object_type != "setting":
+                raise statements.StatementError(
+                    f"migra produced a statement for {rec.object_type} {strange[0]!r}, which "
+                    f"neither database has; nothing was planned, written or run: {rec.sql}"
+                )
+            out.append(rec)
     return out
 
 
@@ -349,8 +354,9 @@ def _equalize_whitespace_only(i_from: Any, i_target: Any) -> None:
         if t is None or f.definition == t.definition:
             continue
         if _norm_body(f.definition) == _norm_body(t.definition):
+            # The body only: each side keeps its own full definition, which is what a
+            # CREATE OR REPLACE in either direction must carry (STRICT, STABLE, ...).
             f.definition = t.definition
-            f.full_definition = t.full_definition
             i_from.selectables[key] = f
 
 

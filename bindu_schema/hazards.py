@@ -21,6 +21,7 @@ NOT_NULL_SCAN = "NOT_NULL_SCAN"
 CONSTRAINT_VALIDATION = "CONSTRAINT_VALIDATION"
 INDEX_DROPPED = "INDEX_DROPPED"
 FUNCTION_CHANGE = "FUNCTION_CHANGE"
+SEQUENCE_CHANGE = "SEQUENCE_CHANGE"
 
 EXPLANATIONS: dict[str, str] = {
     DELETES_DATA: "data is deleted or may be truncated (drop table/column/sequence/schema, "
@@ -35,6 +36,8 @@ EXPLANATIONS: dict[str, str] = {
     INDEX_DROPPED: "queries that used this index may become slow",
     FUNCTION_CHANGE: "changes the behaviour of code that calls the function (triggers "
     "included) as soon as it commits",
+    SEQUENCE_CHANGE: "changes a sequence's type or limits: a narrower type fails if the "
+    "sequence is already past its maximum, and nextval() fails once the new limit is reached",
 }
 ALL = tuple(EXPLANATIONS)
 
@@ -180,6 +183,8 @@ def classify(rec: Record, facts: Facts) -> tuple[str, ...]:
     elif rec.kind == "CreateFunctionStmt":
         if rec.name in facts.functions:
             found.add(FUNCTION_CHANGE)
+    elif rec.kind == "AlterSeqStmt":
+        found.add(SEQUENCE_CHANGE)
     elif rec.kind == "AlterTableStmt" and rec.object_type != "index":
         found |= _alter_table(rec, facts)
     elif (

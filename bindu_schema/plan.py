@@ -17,6 +17,7 @@ from . import (
     catalog,
     differ,
     executor,
+    fidelity,
     hazards,
     lint,
     model,
@@ -86,9 +87,11 @@ def build(
     up: list[Record]
     down: list[Record]
     with given or desired_database(schema, dev, target_schema) as desired:
+        want = fidelity.read(desired, ns, ex)
         if hints:
             with replica.schema_copy(live, dev) as renamed:
                 executor.run(renamed, [r.up for r in hints])
+                have = fidelity.read(renamed, ns, ex)
                 up = [r.up for r in hints] + differ.diff_records(renamed, desired, ex, ns)
                 down = (
                     (
@@ -99,14 +102,22 @@ def build(
                     else []
                 )
         else:
+            have = fidelity.read(live, ns, ex)
             up, down = differ.diff_both_records(live, desired, ex, ns, with_reverse=with_downgrade)
+        # What migra cannot see (fidelity.py): sequence options become statements, what
+        # the YAML cannot declare is drift for a human.
+        seen = fidelity.compare(have, want, target_schema)
+        up = fidelity.complete_creates(up, want, target_schema) + list(seen.fixes)
+        if with_downgrade:
+            back = fidelity.compare(want, have, target_schema)
+            down = fidelity.complete_creates(down, have, target_schema) + list(back.fixes)
         desired_facts = catalog.read(desired, ns) if up else Facts()
         live_facts = hazards.without_dropped_tables(up, live_facts)
         if concurrently:
             up = online.rewrite(up, live_facts)
             down = online.rewrite(down, desired_facts)
         if validate and up:
-            _rehearse(live, dev, desired, up, down, ex, ns)
+            _rehearse(live, dev, desired, up, down, ex, ns, seen.drift)
     statements = _statements(up, live_facts)
     if run_lint:
         statements = _with_lint(statements)
@@ -115,6 +126,8 @@ def build(
         downgrade=_statements(down, desired_facts),
         source_sha256=schema.source_sha256,
         target=live.safe,
+        drift=seen.drift,
+        notes=seen.notes,
     )
 
 
@@ -141,8 +154,11 @@ def _rehearse(
     down: Sequence[Record],
     exclude: model.Exclude,
     ns: str = "public",
+    drift: Sequence[str] = (),
 ) -> None:
     """Apply up to a copy of live: must equal the YAML; then down: must equal live again.
+    Both by migra and at catalog fidelity (fidelity.py); after the upgrade only the drift
+    already reported (what the YAML cannot declare) may remain.
 
     A rehearsal that passed is remembered (cache.py) under everything it depended on: the
     live schema as pg_dump prints it, both statement lists, the cached desired database
@@ -157,18 +173,23 @@ def _rehearse(
             "\0".join(r.sql for r in down),
             repr(exclude),
             ns,
+            "fidelity",
         )
         k = cache.key("rehearsal", token, *parts)
         if cache.get("rehearsal", k) is True:
             return
     with replica.schema_copy(live, dev, dump) as copy:
         executor.run(copy, up, batch=REHEARSAL_BATCH)
-        left = differ.diff(copy, desired, exclude, ns)
+        left = differ.diff(copy, desired, exclude, ns) + [
+            d for d in fidelity.differences(copy, desired, exclude, ns) if d not in drift
+        ]
         if left:
             raise PlanValidationError("upgrade", left)
         if down:
             executor.run(copy, down, batch=REHEARSAL_BATCH)
-            back = differ.diff(copy, live, exclude, ns)
+            back = differ.diff(copy, live, exclude, ns) + fidelity.differences(
+                copy, live, exclude, ns
+            )
             if back:
                 raise PlanValidationError("downgrade", back)
     if k:

@@ -44,10 +44,19 @@ class Plan:
     source_sha256: str
     target: str  # redacted URL
     downgrade: tuple[Statement, ...] = field(default=())
+    # Differences the YAML cannot declare (fidelity.py): a human resolves them; plan exits 2.
+    drift: tuple[str, ...] = field(default=())
+    # Differences that are not drift (column order): shown, never an exit code.
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def empty(self) -> bool:
         return not self.statements
+
+    @property
+    def clean(self) -> bool:
+        """Nothing to run and nothing for a human to resolve."""
+        return not self.statements and not self.drift
 
     def sql(self) -> str:
         return "".join(s.sql.rstrip() + "\n\n" for s in self.statements)

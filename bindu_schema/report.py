@@ -133,8 +133,10 @@ def render_markdown(
     head = "### bindu-schema plan"
     target = _code(plan.target)
     sha = _code(plan.source_sha256[:12]) if plan.source_sha256 else "(none)"
-    if plan.empty:
+    if plan.clean:
         return f"{head}\n\nNo changes: {target} matches the schema (sha256 {sha}).\n"
+    if plan.empty:
+        return "\n".join([head, "", *_md_findings(plan)]).rstrip("\n") + "\n"
     stmts = plan.statements
     risky = [(n, s) for n, s in enumerate(stmts, 1) if s.hazards]
     linted = [(n, s) for n, s in enumerate(stmts, 1) if not s.hazards and _own_lint(s)]
@@ -176,10 +178,22 @@ def render_markdown(
                 help_text = f" {_md_escape(f.help)}" if f.help else ""
                 out.append(f"- squawk {_code(f.rule)}: {_md_escape(f.message)}{help_text}")
             out.append("")
+    out += _md_findings(plan)
     out += ["#### SQL", "", _fence(_numbered_sql(stmts), "sql")]
     if diagram_of_touched_tables and schema is not None:
         out += _touched_diagram(stmts, schema, index_tables)
     return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _md_findings(plan: Plan) -> list[str]:
+    """Drift (needs a human) and notes (fidelity.py), when there are any."""
+    out: list[str] = []
+    for title, lines in (("Drift the schema cannot declare", plan.drift), ("Notes", plan.notes)):
+        if lines:
+            out += [f"#### {title} ({len(lines)})", ""]
+            out += [f"- {_md_escape(line)}" for line in lines]
+            out.append("")
+    return out
 
 
 def _numbered_sql(stmts: Iterable[Statement]) -> str:
@@ -300,12 +314,16 @@ def colorize(text: str) -> str:
 
 def plain_text(plan: Plan) -> str:
     """The plan as SQL with its hazards and lint findings as comments."""
+    findings = [f"-- drift: {d}" for d in plan.drift] + [f"-- note: {n}" for n in plan.notes]
+    if plan.clean:
+        return "\n".join([f"-- No changes: {plan.target} matches the schema.", *findings]) + "\n"
     if plan.empty:
-        return f"-- No changes: {plan.target} matches the schema.\n"
+        return "\n".join([f"-- Drift in {plan.target}, for a human:", *findings]) + "\n"
     hazardous = sum(1 for s in plan.statements if s.hazards)
     lines = [
         f"-- Plan for {plan.target}: {len(plan.statements)} statement(s), {hazardous} with hazards",
         f"-- schema sha256 {plan.source_sha256}",
+        *findings,
         "",
     ]
     for s in plan.statements:
@@ -346,6 +364,8 @@ def render_json(plan: Plan) -> str:
                     }
                     for s in plan.statements
                 ],
+                "drift": list(plan.drift),
+                "notes": list(plan.notes),
             },
             indent=2,
         )

@@ -187,7 +187,8 @@ def template_args(
         *hazards,
         "",
         "Validated before writing: on a scratch database the upgrade reproduces the YAML",
-        "and the downgrade reproduces the previous head (both migra re-diffs empty).",
+        "and the downgrade reproduces the previous head (migra re-diffs and the catalog",
+        "fidelity comparison empty both ways).",
     ]
     upgrade = render_body(up)
     downgrade = render_body(down)

@@ -29,7 +29,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.pool import NullPool
 
-from . import differ, loader, model, policy, resumable, revfile, server, statements
+from . import differ, fidelity, loader, model, policy, resumable, revfile, server, statements
 from . import plan as planner
 from .errors import BinduSchemaError, DatabaseError
 from .plan import desired_database
@@ -240,7 +240,9 @@ def validate(
                     command.upgrade(cfg, "+1")
                 if step < steps - 1:
                     passed.append(differ.snapshot(url))
+            # migra's comparison and catalog fidelity (fidelity.py: sequence options, ...)
             after_up = differ.diff(url, desired, schema.exclude)
+            after_up += fidelity.differences(url, desired, schema.exclude)
             for step in reversed(range(steps)):
                 with alembic_errors(url):
                     command.downgrade(cfg, "-1")
@@ -254,6 +256,7 @@ def validate(
                         break
             else:
                 after_down = differ.diff(url, previous, schema.exclude)
+                after_down += fidelity.differences(url, previous, schema.exclude)
         except BinduSchemaError as exc:
             problems.append(str(exc))
         if any("max_locks_per_transaction" in p for p in problems):

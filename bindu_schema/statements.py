@@ -151,6 +151,35 @@ def parse(sql: str, expect: str | Iterable[str] | None = None) -> Record:
     return _describe(text, stmt, kind)
 
 
+def parse_trigger_with_state(sql: str) -> list[Record] | None:
+    """migra writes a trigger that is not simply enabled as CREATE TRIGGER followed by
+    ALTER TABLE ... DISABLE (or ENABLE REPLICA/ALWAYS) TRIGGER, in one string. Both records
+    when the text is exactly that pair, for the same trigger on the same table; else None."""
+    try:
+        raw = parse_sql(sql)
+    except ParseError:
+        return None
+    if len(raw) != 2:
+        return None
+    parts = []
+    for r in raw:  # pglast gives character offsets (tests/cases/statements/trigger_pairs.yaml)
+        at = r.stmt_location or 0
+        parts.append(sql[at : at + r.stmt_len if r.stmt_len else None].strip())
+    try:
+        create, state = parse(parts[0], "CreateTrigStmt"), parse(parts[1], "AlterTableStmt")
+    except StatementError:
+        return None
+    ops = [(c.op, c.name) for c in state.commands]
+    if (
+        len(ops) != 1
+        or ops[0][0] not in ("enable_trigger", "disable_trigger")
+        or ops[0][1] != create.name
+        or (state.schema, state.table) != (create.schema, create.table)
+    ):
+        return None
+    return [create, state]
+
+
 def parse_all(sqls: Iterable[str]) -> list[Record]:
     return [parse(s) for s in sqls]
 

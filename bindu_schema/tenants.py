@@ -23,7 +23,7 @@ from alembic import command
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.pool import NullPool
 
-from . import catalog, differ, hazards, loader, server, settings, tenancy
+from . import catalog, differ, fidelity, hazards, loader, server, settings, tenancy
 from . import plan as planner
 from .errors import BinduSchemaError
 from .revision import (
@@ -147,7 +147,7 @@ def drift(
         concurrently=False,
         target_schema=name,
     )
-    return tuple(s.sql for s in p.statements)
+    return tuple(s.sql for s in p.statements) + p.drift
 
 
 def diff_to_head(
@@ -162,7 +162,18 @@ def diff_to_head(
     with server.scratch(dev) as at_head:
         with alembic_errors(at_head):
             command.upgrade(_cfg(ini, at_head, schema_path, name), "head")
-        return head, differ.diff_records(live, at_head, schema.exclude, name)
+        # migra's statements, and catalog fidelity's (sequence options; fidelity.py)
+        records = differ.diff_records(live, at_head, schema.exclude, name)
+        want = fidelity.read(at_head, name, schema.exclude)
+        seen = fidelity.compare(fidelity.read(live, name, schema.exclude), want, name)
+        if seen.drift:
+            raise BinduSchemaError(
+                f"{name} differs from the head of generated/ ({head}) in what the schema "
+                "format cannot declare; nothing changed. Resolve it by hand:\n"
+                + "\n".join(f"  {d}" for d in seen.drift)
+            )
+        records = fidelity.complete_creates(records, want, name) + list(seen.fixes)
+        return head, records
 
 
 def _lock(conn: sa.Connection, name: str) -> None:

@@ -14,6 +14,7 @@ from bindu_schema.statements import StatementError
 CASES = Path(__file__).parent / "cases" / "statements"
 RECORDS = yaml.safe_load((CASES / "records.yaml").read_text())
 REFUSED = yaml.safe_load((CASES / "refused.yaml").read_text())
+PAIRS = yaml.safe_load((CASES / "trigger_pairs.yaml").read_text())
 
 
 @pytest.mark.parametrize("case", RECORDS, ids=[c["sql"][:50] for c in RECORDS])
@@ -31,6 +32,19 @@ def test_record(case):
 def test_refused(case):
     with pytest.raises(StatementError, match=case["error"]):
         statements.parse(case["sql"])
+
+
+@pytest.mark.parametrize("case", PAIRS, ids=[str(n) for n in range(len(PAIRS))])
+def test_trigger_with_state(case):
+    got = statements.parse_trigger_with_state(case["sql"])
+    if case["kinds"] is None:
+        assert got is None
+        with pytest.raises(StatementError, match="exactly one statement"):
+            statements.parse(case["sql"])
+        return
+    assert got is not None and [r.kind for r in got] == case["kinds"]
+    assert got[0].name == got[1].name and got[0].table == got[1].table
+    assert "".join(r.sql for r in got) in case["sql"].replace(";\n", "").replace(";", "")
 
 
 def test_expected_kind_is_enforced():

@@ -14,12 +14,12 @@ import pytest
 from alembic_project import make_project, project_args, versions
 from conftest import ROOT, dev_args, sql
 
-from bindu_schema import ensure_tenant, server, tenancy, tenants
+from bindu_schema import ensure_tenant, fidelity, server, tenancy, tenants
 from bindu_schema.errors import BinduSchemaError
 from bindu_schema.unqualify import literal_mentions_public, unqualify
 
 OLD_STYLE = (ROOT / "tests" / "fixtures" / "old_runtime_tenant.sql").read_text()
-INITIAL = versions(ROOT)[0].name[:13]
+HEAD = versions(ROOT)[-1].name[:13]  # ensure_tenant migrates to it
 N_TENANTS = 50
 BROKEN = 13  # the tenant given a conflicting object
 
@@ -89,11 +89,11 @@ def test_fifty_tenants_one_failing(tmp_path, cli, make_db, dev_server):
     ]
     assert names == [f"did_bindu_tenant_{n:02d}" for n in range(N_TENANTS)]
     for n, name in enumerate(names):
-        assert version(db, name) == [INITIAL]
+        assert version(db, name) == [HEAD]
         seed(db, name, n)
     # idempotent: a second call changes nothing
     assert ensure_tenant(db.sqlalchemy, "did:bindu:tenant-00", ini=ini) == names[0]
-    assert version(db, names[0]) == [INITIAL] and task_count(db, names[0]) == 2
+    assert version(db, names[0]) == [HEAD] and task_count(db, names[0]) == 2
 
     broken = names[BROKEN]
     sql(db, f"create table {broken}.tenant_notes (something_else integer)")
@@ -104,7 +104,7 @@ def test_fifty_tenants_one_failing(tmp_path, cli, make_db, dev_server):
     r = cli("revision", "-m", "tenant notes", *project_args(proj, db, dev_server))
     assert r.code == 0, r.text
     new_head = versions(proj)[-1].name[:13]
-    assert new_head != INITIAL
+    assert new_head != HEAD
     text = versions(proj)[-1].read_text()
     assert "public" not in text.split('"""', 2)[2]  # statements are schema-agnostic
 
@@ -123,7 +123,7 @@ def test_fifty_tenants_one_failing(tmp_path, cli, make_db, dev_server):
         assert "priority" in columns(db, name, "tasks")
         assert columns(db, name, "tenant_notes") == ["id", "note"]
     # the failed tenant is exactly as it was
-    assert version(db, broken) == [INITIAL]
+    assert version(db, broken) == [HEAD]
     assert "priority" not in columns(db, broken, "tasks")
     assert columns(db, broken, "tenant_notes") == ["something_else"]
     assert task_count(db, broken) == 2
@@ -144,7 +144,7 @@ def test_fifty_tenants_one_failing(tmp_path, cli, make_db, dev_server):
     md = cli("tenants", "--format", "markdown", "--no-drift", *project_args(proj, db, dev_server))
     assert md.code == 0, md.text
     assert f"{len(names)} tenant schema(s)" in md.out and "**1 not at head**" in md.out
-    assert f"| `{broken}` | {INITIAL} | drift not checked |" in md.out.splitlines()
+    assert f"| `{broken}` | {HEAD} | drift not checked |" in md.out.splitlines()
     good = names[0]
     chk = cli("check", "--target-schema", good, *project_args(proj, db, dev_server))
     assert chk.code == 0, chk.text
@@ -212,7 +212,7 @@ def test_two_processes_ensure_the_same_tenant(make_db):
     for p, (out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err
         assert out.strip() == name
-    assert version(db, name) == [INITIAL]
+    assert version(db, name) == [HEAD]
     assert public_objects(db) == 0
 
 
@@ -247,7 +247,7 @@ def test_old_runtime_tenant_brought_to_head(cli, make_db, dev_server):
     r = cli("apply", "--all-tenants", *args)
     assert r.code == 0, r.text
     assert "converted 1" in r.out and "already current 1" in r.out
-    assert version(db, old) == [INITIAL] and version(db, fresh) == [INITIAL]
+    assert version(db, old) == [HEAD] and version(db, fresh) == [HEAD]
     assert task_count(db, old) == 2
     before = sql(db, f"select updated_at from {old}.contexts")[0][0]
     sql(db, f"update {old}.contexts set owner_did = 'x'")  # the trigger now exists
@@ -260,6 +260,11 @@ def test_old_runtime_tenant_brought_to_head(cli, make_db, dev_server):
     assert default == [("'task'::character varying",)]
     chk = cli("check", "--target-schema", old, *args)
     assert chk.code == 0, chk.text
+    # the converted tenant and the one ensure_tenant made are equal at catalog fidelity
+    converted, made = fidelity.read(db, old), fidelity.read(db, fresh)
+    assert fidelity.compare(converted, made).differences == ()
+    for facts in (converted, made):
+        assert facts.objects[("sequence", "task_feedback_id_seq")]["type"] == "integer"
     assert public_objects(db) == 0
     # adopt on a managed tenant schema changes nothing
     assert cli("adopt", "--target-schema", old, *args).code == 0
@@ -275,7 +280,7 @@ def test_old_runtime_tenant_matching_head_is_stamped(cli, make_db, dev_server):
     r = cli("adopt", "--target-schema", name, *args)
     assert r.code == 0, r.text
     assert "adopted" in r.out
-    assert version(db, name) == [INITIAL] and task_count(db, name) == 2
+    assert version(db, name) == [HEAD] and task_count(db, name) == 2
 
 
 def test_conversion_refuses_to_delete_data(cli, make_db, dev_server):

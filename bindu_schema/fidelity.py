@@ -1,0 +1,493 @@
+"""Catalog fidelity: the attributes migra does not compare, read from pg_catalog.
+
+migra compares sequences by name only and never looks at storage parameters, replica
+identity, column storage/compression, a function's PARALLEL or SET clauses, or an index's
+NULLS NOT DISTINCT. Two databases that migra calls equal can still differ in what
+`pg_dump --schema-only` prints. This module reads those attributes into a snapshot
+(`read`) and compares two snapshots (`compare`, pure). Each attribute has a category:
+
+- FIX: the YAML decides it and migra is blind to it; the comparison yields the statement
+  (a sequence's type and options: ALTER SEQUENCE).
+- MIGRA: the YAML decides it and migra (or differ.py's comment filler) already emits the
+  statement; compared here as a safety net (the rehearsal, check, adopt).
+- DRIFT: the YAML format cannot declare it; a difference needs a human.
+- column order is a NOTE: it cannot be changed in place.
+
+Objects that exist on one side only are migra's business, not this module's.
+docs/fidelity.md lists what is covered and what is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from . import model, server, statements
+from .compile import qualified
+from .settings import DatabaseURL
+from .statements import Record
+
+FIX = "fix"
+MIGRA = "migra"
+DRIFT = "drift"
+
+ALEMBIC_TABLE = "alembic_version"
+
+# kind -> attribute -> category. The attribute names are the columns of the queries below.
+ATTRIBUTES: dict[str, dict[str, str]] = {
+    "sequence": {
+        "type": FIX,
+        "start": FIX,
+        "increment": FIX,
+        "min": FIX,
+        "max": FIX,
+        "cache": FIX,
+        "cycle": FIX,
+        "owned_by": MIGRA,
+        "comment": DRIFT,
+    },
+    "table": {
+        "persistence": MIGRA,
+        "reloptions": DRIFT,
+        "replica_identity": DRIFT,
+        "comment": MIGRA,
+    },
+    "column": {"collation": MIGRA, "storage": DRIFT, "compression": DRIFT, "comment": MIGRA},
+    "function": {
+        "volatility": MIGRA,
+        "strict": MIGRA,
+        "security_definer": MIGRA,
+        "arguments": MIGRA,
+        "parallel": DRIFT,
+        "config": DRIFT,
+        "comment": DRIFT,
+    },
+    "trigger": {"enabled": MIGRA, "definition": MIGRA, "comment": DRIFT},
+    "constraint": {
+        "definition": MIGRA,
+        "deferrable": MIGRA,
+        "deferred": MIGRA,
+        "no_inherit": MIGRA,
+        "comment": DRIFT,
+    },
+    "index": {"nulls_not_distinct": DRIFT, "reloptions": DRIFT, "comment": MIGRA},
+}
+
+# What a human reads in a "cannot declare" line.
+_DECLARE = {
+    "reloptions": "storage parameters (WITH (...))",
+    "replica_identity": "REPLICA IDENTITY",
+    "storage": "column STORAGE",
+    "compression": "column COMPRESSION",
+    "parallel": "a function's PARALLEL safety",
+    "config": "a function's SET clauses",
+    "nulls_not_distinct": "NULLS NOT DISTINCT",
+    "comment": "comments on functions, triggers, constraints and sequences",
+}
+
+# Columns that older servers lack, with the value they mean there.
+_COMPRESSION_SINCE = 140000  # pg_attribute.attcompression
+_NULLS_NOT_DISTINCT_SINCE = 150000  # pg_index.indnullsnotdistinct
+
+_OPTIONS = "(SELECT string_agg(o, ', ' ORDER BY o) FROM unnest({}) o)"
+
+_SEQUENCES = """
+SELECT s.relname, format_type(q.seqtypid, NULL), q.seqstart::text, q.seqincrement::text,
+       q.seqmin::text, q.seqmax::text, q.seqcache::text, q.seqcycle::text,
+       (SELECT quote_ident(t.relname) || '.' || quote_ident(a.attname)
+          FROM pg_depend d
+          JOIN pg_class t ON t.oid = d.refobjid
+          JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = s.oid
+           AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'),
+       (SELECT t.relname FROM pg_depend d JOIN pg_class t ON t.oid = d.refobjid
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = s.oid
+           AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a'),
+       obj_description(s.oid, 'pg_class')
+  FROM pg_sequence q
+  JOIN pg_class s ON s.oid = q.seqrelid
+  JOIN pg_namespace n ON n.oid = s.relnamespace
+ WHERE n.nspname = %(schema)s
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass
+                   AND d.objid = s.oid AND d.deptype IN ('i', 'e'))
+"""
+
+_TABLES = f"""
+SELECT c.relname, c.relpersistence::text, {_OPTIONS.format("c.reloptions")},
+       CASE c.relreplident WHEN 'd' THEN 'default' WHEN 'n' THEN 'nothing'
+            WHEN 'f' THEN 'full'
+            ELSE 'using index ' || (SELECT quote_ident(i.relname) FROM pg_index x
+                   JOIN pg_class i ON i.oid = x.indexrelid
+                  WHERE x.indrelid = c.oid AND x.indisreplident) END,
+       obj_description(c.oid, 'pg_class')
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
+"""
+
+_COLUMNS = """
+SELECT c.relname, a.attname, a.attnum,
+       CASE WHEN a.attcollation <> t.typcollation
+            THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END,
+       a.attstorage::text, {compression}, col_description(c.oid, a.attnum)
+  FROM pg_class c
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+  JOIN pg_type t ON t.oid = a.atttypid
+  LEFT JOIN pg_collation co ON co.oid = a.attcollation
+  LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+ WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
+"""
+
+_FUNCTIONS = """
+SELECT p.proname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       p.provolatile::text, p.proisstrict::text, p.prosecdef::text,
+       pg_get_function_arguments(p.oid), p.proparallel::text,
+       {config}, obj_description(p.oid, 'pg_proc')
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = %(schema)s AND p.prokind IN ('f', 'p')
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                   AND d.objid = p.oid AND d.deptype = 'e')
+""".replace("{config}", _OPTIONS.format("p.proconfig"))
+
+# pg_get_triggerdef always qualifies the trigger's own table: that name is dropped (in SQL,
+# on the server), so a trigger compares equal across two schemas of one database.
+_TRIGGERS = """
+SELECT t.relname, g.tgname, g.tgenabled::text,
+       replace(pg_get_triggerdef(g.oid),
+               ' ON ' || quote_ident(n.nspname) || '.' || quote_ident(t.relname) || ' ',
+               ' ON ' || quote_ident(t.relname) || ' '),
+       obj_description(g.oid, 'pg_trigger')
+  FROM pg_trigger g
+  JOIN pg_class t ON t.oid = g.tgrelid
+  JOIN pg_namespace n ON n.oid = t.relnamespace
+ WHERE n.nspname = %(schema)s AND NOT g.tgisinternal
+"""
+
+# NOT NULL constraints (pg_constraint since PostgreSQL 18) are columns' business: migra's.
+_CONSTRAINTS = """
+SELECT t.relname, k.conname, pg_get_constraintdef(k.oid), k.condeferrable::text,
+       k.condeferred::text, k.connoinherit::text, obj_description(k.oid, 'pg_constraint')
+  FROM pg_constraint k
+  JOIN pg_class t ON t.oid = k.conrelid
+  JOIN pg_namespace n ON n.oid = t.relnamespace
+ WHERE n.nspname = %(schema)s AND k.contype <> 'n'
+"""
+
+_INDEXES = f"""
+SELECT t.relname, i.relname, {{nnd}}, {_OPTIONS.format("i.reloptions")},
+       obj_description(i.oid, 'pg_class')
+  FROM pg_index x
+  JOIN pg_class i ON i.oid = x.indexrelid
+  JOIN pg_class t ON t.oid = x.indrelid
+  JOIN pg_namespace n ON n.oid = i.relnamespace
+ WHERE n.nspname = %(schema)s
+"""
+
+Key = tuple[str, str]  # (kind, name as shown: "table.column", "f(integer)", ...)
+Values = dict[str, str | None]
+
+
+@dataclass(frozen=True)
+class Facts:
+    """One schema's attributes at catalog fidelity."""
+
+    schema: str
+    objects: dict[Key, Values] = field(default_factory=dict)
+    column_order: dict[str, tuple[str, ...]] = field(default_factory=dict)  # table -> columns
+
+
+@dataclass(frozen=True)
+class Difference:
+    kind: str
+    name: str
+    attribute: str
+    have: str | None
+    want: str | None
+    category: str
+
+    def line(self) -> str:
+        base = (
+            f"{self.kind} {self.name}: {self.attribute} is {_show(self.have)} here, "
+            f"{_show(self.want)} in the desired schema"
+        )
+        if self.category == DRIFT:
+            what = _DECLARE.get(self.attribute, self.attribute)
+            return f"{base}; the schema format cannot declare {what}: resolve it by hand"
+        return base
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """What differs from a snapshot to the desired one."""
+
+    differences: tuple[Difference, ...] = ()
+    fixes: tuple[Record, ...] = ()  # statements for the FIX differences
+    notes: tuple[str, ...] = ()
+
+    @property
+    def drift(self) -> tuple[str, ...]:
+        """Lines for what needs a human (the format cannot declare it)."""
+        return tuple(d.line() for d in self.differences if d.category == DRIFT)
+
+    @property
+    def unexplained(self) -> tuple[str, ...]:
+        """Every difference a statement should have removed (FIX and MIGRA)."""
+        return tuple(d.line() for d in self.differences if d.category != DRIFT)
+
+
+def _show(v: str | None) -> str:
+    return "(none)" if v is None or v == "" else repr(v)
+
+
+def read(url: DatabaseURL, schema: str = "public", exclude: model.Exclude | None = None) -> Facts:
+    """The snapshot of one schema; excluded tables, functions and alembic_version left out.
+
+    search_path is set to the schema, so definitions (pg_get_triggerdef, ...) print names
+    unqualified and two schemas of the same database compare equal."""
+    ex = exclude or model.Exclude()
+    conn = server.connect(url)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT set_config('search_path', quote_ident(%(schema)s), false)",
+                {"schema": schema},
+            )
+            cur.execute("SHOW server_version_num")
+            row = cur.fetchone()
+            version = int(row[0]) if row else 0
+            p = {"schema": schema}
+            rows = {}
+            for name, sql in (
+                ("sequences", _SEQUENCES),
+                ("tables", _TABLES),
+                (
+                    "columns",
+                    _COLUMNS.replace(
+                        "{compression}",
+                        "a.attcompression::text" if version >= _COMPRESSION_SINCE else "''",
+                    ),
+                ),
+                ("functions", _FUNCTIONS),
+                ("triggers", _TRIGGERS),
+                ("constraints", _CONSTRAINTS),
+                (
+                    "indexes",
+                    _INDEXES.replace(
+                        "{nnd}",
+                        "x.indnullsnotdistinct::text"
+                        if version >= _NULLS_NOT_DISTINCT_SINCE
+                        else "'false'",
+                    ),
+                ),
+            ):
+                cur.execute(sql, p)
+                rows[name] = cur.fetchall()
+        conn.rollback()
+    finally:
+        conn.close()
+    return _facts(schema, rows, ex)
+
+
+def _excluded_function(bare: str, full: str, names: Iterable[str]) -> bool:
+    squeezed = {n.replace(" ", "") for n in names}
+    return bare in squeezed or full.replace(" ", "") in squeezed
+
+
+def _facts(schema: str, rows: dict[str, list[tuple[object, ...]]], ex: model.Exclude) -> Facts:
+    skip = {ALEMBIC_TABLE, *ex.tables}
+    objects: dict[Key, Values] = {}
+    order: dict[str, list[tuple[int, str]]] = {}
+
+    def s(v: object) -> str | None:
+        return None if v is None or v == "" else str(v)
+
+    for name, typ, start, inc, lo, hi, cache, cycle, owned, owner, comment in rows["sequences"]:
+        if owner in skip:
+            continue
+        objects[("sequence", str(name))] = {
+            "type": s(typ),
+            "start": s(start),
+            "increment": s(inc),
+            "min": s(lo),
+            "max": s(hi),
+            "cache": s(cache),
+            "cycle": s(cycle),
+            "owned_by": s(owned),
+            "comment": s(comment),
+        }
+    for table, persistence, reloptions, replident, comment in rows["tables"]:
+        if table in skip:
+            continue
+        objects[("table", str(table))] = {
+            "persistence": s(persistence),
+            "reloptions": s(reloptions),
+            "replica_identity": s(replident),
+            "comment": s(comment),
+        }
+    for table, col, num, collation, storage, compression, comment in rows["columns"]:
+        if table in skip:
+            continue
+        order.setdefault(str(table), []).append((int(str(num)), str(col)))
+        objects[("column", f"{table}.{col}")] = {
+            "collation": s(collation),
+            "storage": s(storage),
+            "compression": s(compression),
+            "comment": s(comment),
+        }
+    for bare, full, vol, strict, secdef, args, parallel, config, comment in rows["functions"]:
+        if _excluded_function(str(bare), str(full), ex.functions):
+            continue
+        objects[("function", str(full))] = {
+            "volatility": s(vol),
+            "strict": s(strict),
+            "security_definer": s(secdef),
+            "arguments": s(args),
+            "parallel": s(parallel),
+            "config": s(config),
+            "comment": s(comment),
+        }
+    for table, name, enabled, definition, comment in rows["triggers"]:
+        if table in skip:
+            continue
+        objects[("trigger", f"{table}.{name}")] = {
+            "enabled": s(enabled),
+            "definition": s(definition),
+            "comment": s(comment),
+        }
+    for table, name, definition, deferrable, deferred, noinherit, comment in rows["constraints"]:
+        if table in skip:
+            continue
+        objects[("constraint", f"{table}.{name}")] = {
+            "definition": s(definition),
+            "deferrable": s(deferrable),
+            "deferred": s(deferred),
+            "no_inherit": s(noinherit),
+            "comment": s(comment),
+        }
+    for table, name, nnd, reloptions, comment in rows["indexes"]:
+        if table in skip:
+            continue
+        objects[("index", str(name))] = {
+            "nulls_not_distinct": s(nnd),
+            "reloptions": s(reloptions),
+            "comment": s(comment),
+        }
+    return Facts(
+        schema,
+        objects,
+        {t: tuple(c for _, c in sorted(cols)) for t, cols in order.items()},
+    )
+
+
+def compare(have: Facts, want: Facts, target_schema: str | None = None) -> Comparison:
+    """What differs from `have` to `want` (pure), with ALTER SEQUENCE records for the FIX
+    differences, names qualified by target_schema (None: unqualified, as in revisions)."""
+    found: list[Difference] = []
+    for key in sorted(have.objects.keys() & want.objects.keys()):
+        kind, name = key
+        a, b = have.objects[key], want.objects[key]
+        for attr, category in ATTRIBUTES[kind].items():
+            if a.get(attr) != b.get(attr):
+                found.append(Difference(kind, name, attr, a.get(attr), b.get(attr), category))
+    notes = []
+    for table in sorted(have.column_order.keys() & want.column_order.keys()):
+        both = set(have.column_order[table]) & set(want.column_order[table])
+        x = [c for c in have.column_order[table] if c in both]
+        y = [c for c in want.column_order[table] if c in both]
+        if x != y:
+            notes.append(
+                f"table {table}: column order is ({', '.join(x)}) here, ({', '.join(y)}) in "
+                "the desired schema; a column cannot be moved in place (not drift)"
+            )
+    fixes = tuple(
+        _alter_sequence(
+            name,
+            [d for d in found if d.kind == "sequence" and d.name == name and d.category == FIX],
+            want,
+            target_schema,
+        )
+        for name in sorted({d.name for d in found if d.kind == "sequence" and d.category == FIX})
+    )
+    return Comparison(tuple(found), fixes, tuple(notes))
+
+
+# The clause of each sequence option, in the order PostgreSQL's grammar prints them.
+_CLAUSES = (
+    ("type", "AS {}"),
+    ("increment", "INCREMENT BY {}"),
+    ("min", "MINVALUE {}"),
+    ("max", "MAXVALUE {}"),
+    ("start", "START WITH {}"),
+    ("cache", "CACHE {}"),
+    ("cycle", "{}"),
+)
+
+_TYPES = {"smallint", "integer", "bigint"}
+
+
+def _clause(attr: str, value: str | None) -> str:
+    """One option clause from a catalog value, refused unless it is what the catalog can
+    hold (an integer type name, an integer, a boolean), so nothing else reaches SQL."""
+    if value is None:
+        raise statements.StatementError(f"sequence option {attr} has no value")
+    if attr == "type":
+        if value not in _TYPES:
+            raise statements.StatementError(f"sequence type {value!r} is not an integer type")
+        return f"AS {value}"
+    if attr == "cycle":
+        return "CYCLE" if value == "true" else "NO CYCLE"
+    if not value.lstrip("-").isdigit():
+        raise statements.StatementError(f"sequence option {attr}={value!r} is not an integer")
+    return dict(_CLAUSES)[attr].format(int(value))
+
+
+def sequence_sql(
+    name: str, options: Values, attrs: Sequence[str], schema: str | None, verb: str
+) -> str:
+    """CREATE/ALTER SEQUENCE with the given options (in grammar order)."""
+    clauses = [_clause(a, options.get(a)) for a, _ in _CLAUSES if a in attrs]
+    return " ".join([f"{verb} SEQUENCE {qualified(name, schema)}", *clauses]) + ";"
+
+
+def _alter_sequence(name: str, diffs: list[Difference], want: Facts, schema: str | None) -> Record:
+    sql = sequence_sql(
+        name, want.objects[("sequence", name)], [d.attribute for d in diffs], schema, "ALTER"
+    )
+    return statements.parse(sql, "AlterSeqStmt")
+
+
+# What CREATE SEQUENCE without options makes (what migra writes for a new sequence).
+_BIGINT_DEFAULTS: Values = {
+    "type": "bigint",
+    "start": "1",
+    "increment": "1",
+    "min": "1",
+    "max": "9223372036854775807",
+    "cache": "1",
+    "cycle": "false",
+}
+
+
+def complete_creates(records: Sequence[Record], want: Facts, schema: str | None) -> list[Record]:
+    """migra writes `create sequence "x"` for a new sequence: a bigint one, whatever the
+    desired sequence is (a serial column's is integer). Each such CREATE SEQUENCE is
+    replaced by one carrying the desired options that differ from those defaults."""
+    out = []
+    for r in records:
+        options = want.objects.get(("sequence", r.name or ""))
+        if r.kind == "CreateSeqStmt" and options is not None:
+            attrs = [a for a, _ in _CLAUSES if options.get(a) != _BIGINT_DEFAULTS[a]]
+            if attrs:
+                r = statements.parse(
+                    sequence_sql(r.name or "", options, attrs, schema, "CREATE"), "CreateSeqStmt"
+                )
+        out.append(r)
+    return out
+
+
+def differences(
+    a: DatabaseURL, b: DatabaseURL, exclude: model.Exclude, schema: str = "public"
+) -> list[str]:
+    """Every difference (FIX, MIGRA and DRIFT; not notes) from database a to b, as lines."""
+    c = compare(read(a, schema, exclude), read(b, schema, exclude))
+    return [d.line() for d in c.differences]
