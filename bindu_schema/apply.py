@@ -39,7 +39,7 @@ def dump(url: DatabaseURL, file: Path) -> Path:
     except OSError as exc:
         raise BinduSchemaError(f"--backup {file}: {exc.strerror}; nothing was applied") from None
     try:
-        pgtools.run("pg_dump", ["--no-password", "--format=plain", "--file", str(file)], url)
+        pgtools.run("pg_dump", ["--format=plain", "--file", str(file)], url)
     except DatabaseError as exc:
         raise BinduSchemaError(f"{exc}; nothing was applied") from None
     return file
