@@ -28,6 +28,7 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extensions
+import psycopg2.sql
 
 from .compile import DDL
 from .errors import BinduSchemaError, DatabaseError
@@ -323,31 +324,31 @@ def _evict_templates(server: DatabaseURL, keep: int = MAX_TEMPLATES) -> None:
             pass  # being read by another command right now: next time
 
 
-_FINGERPRINT_SQL = """
-SELECT string_agg(t.n, ',' ORDER BY t.n) FROM (
-  SELECT 'class' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_class
-  UNION ALL SELECT 'attribute' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_attribute
-  UNION ALL SELECT 'attrdef' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_attrdef
-  UNION ALL SELECT 'constraint' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_constraint
-  UNION ALL SELECT 'index' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_index
-  UNION ALL SELECT 'trigger' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_trigger
-  UNION ALL SELECT 'proc' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_proc
-  UNION ALL SELECT 'type' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_type
-  UNION ALL SELECT 'namespace' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_namespace
-  UNION ALL SELECT 'description' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_description
-  UNION ALL SELECT 'depend' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_depend
-  UNION ALL SELECT 'rows' || coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
-    FROM pg_stat_user_tables
-) AS t(n)
+# Every catalog of the database (not the shared ones, not statistics): ALTER TYPE ... ADD
+# VALUE touches pg_enum only, a policy pg_policy, a view's rule pg_rewrite, and so on.
+_CATALOGS_SQL = """
+SELECT c.relname FROM pg_class c
+WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'r' AND NOT c.relisshared
+  AND c.relname NOT IN ('pg_statistic', 'pg_statistic_ext_data', 'pg_largeobject')
+ORDER BY 1
 """
+_ROWS_SQL = "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
+
+
+def _fingerprint_sql(catalogs: list[str]) -> psycopg2.sql.Composed:
+    """count and xmin sum of each catalog (any DDL inserts or updates catalog rows)."""
+    sql = psycopg2.sql
+    parts = [
+        sql.SQL(
+            "SELECT {label} || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
+            "FROM pg_catalog.{table}"
+        ).format(label=sql.Literal(name + ":"), table=sql.Identifier(name))
+        for name in catalogs
+    ]
+    parts.append(sql.SQL("SELECT 'rows:' || ({})").format(sql.SQL(_ROWS_SQL)))
+    return sql.SQL("SELECT string_agg(t.n, ',' ORDER BY t.n) FROM ({}) AS t(n)").format(
+        sql.SQL(" UNION ALL ").join(parts)
+    )
 
 
 def catalog_fingerprint(url: DatabaseURL) -> str:
@@ -361,7 +362,9 @@ def catalog_fingerprint(url: DatabaseURL) -> str:
 
 def _fingerprint_and_version(conn: psycopg2.extensions.connection) -> tuple[str, str]:
     with conn.cursor() as cur:
-        cur.execute(_FINGERPRINT_SQL)
+        cur.execute(_CATALOGS_SQL)
+        catalogs = [str(r[0]) for r in cur.fetchall()]
+        cur.execute(_fingerprint_sql(catalogs))
         row = cur.fetchone()
         cur.execute("SELECT version()")
         version = cur.fetchone()
@@ -369,12 +372,13 @@ def _fingerprint_and_version(conn: psycopg2.extensions.connection) -> tuple[str,
 
 
 # Cached databases this process has verified: (server, name) -> the server's version().
-_verified: dict[tuple[tuple[str, int | None, str], str], str] = {}
+_verified: dict[tuple[tuple[str, int | None, str], str], str] = {}  # -> version + fingerprint
 
 
 def immutable_token(url: DatabaseURL) -> str | None:
-    """For a verified cached database: a token that names its content (DDL hash and server
-    version), so what is read from it can be cached too (differ.py). None otherwise."""
+    """For a verified cached database: a token that names its content (DDL hash, server
+    version and the catalog fingerprint it was verified with), so what is read from it can
+    be cached too (differ.py). None otherwise."""
     version = _verified.get((url.server_key(), url.database or ""))
     return None if version is None else f"{url.database}\0{version}"
 
@@ -407,7 +411,8 @@ def _open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connecti
         if conn is not None:
             conn.close()
         return None
-    _verified[(url.server_key(), name)] = version
+    digest = hashlib.sha256(fingerprint.encode()).hexdigest()
+    _verified[(url.server_key(), name)] = f"{version}\0{digest}"
     return conn
 
 
