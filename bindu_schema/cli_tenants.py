@@ -101,7 +101,7 @@ def tenants_cmd(
     for s in rows:
         st = s.state
         if not st.exists:
-            rev = "(missing)"
+            rev = "(unreadable)" if s.error else "(missing)"
         elif not st.versioned:
             rev = f"(unversioned, {st.tables} tables)" if st.tables else "(empty)"
         else:
