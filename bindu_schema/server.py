@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
 import time
 import uuid
 import warnings
@@ -163,18 +164,83 @@ def drop_scratch(server: DatabaseURL, name: str) -> None:
         _live_scratch.discard((server.sqlalchemy, name))
 
 
+_SCRATCH_COMMENT = "bindu-schema scratch; owner "
+_swept: set[tuple[str, int | None, str]] = set()
+
+
+def _owner() -> str:
+    """This process as a scratch database's owner: host, pid and the pid's start time (so a
+    reused pid is not taken for the process that created the database)."""
+    return f"{socket.gethostname()} {os.getpid()} {_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "?"
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, after the command name
+
+
+def _owner_dead(owner: str) -> bool:
+    host, _, rest = owner.partition(" ")
+    pid_text, _, started = rest.partition(" ")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's: not ours to judge
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    return started != "?" and _start_time(pid) not in (started, "?")
+
+
+def sweep_dead_scratch(server: DatabaseURL) -> list[str]:
+    """Drop scratch databases whose recorded owner process is gone (killed with -9, out of
+    disk, power cut): the first scratch of each run on a server looks for them."""
+    dropped: list[str] = []
+    with admin_cursor(server) as cur:
+        cur.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+            "WHERE starts_with(datname, %s)",
+            (SCRATCH_PREFIX,),
+        )
+        rows = cur.fetchall()
+    for name, comment in rows:
+        owner = str(comment or "")
+        if owner.startswith(_SCRATCH_COMMENT) and _owner_dead(owner[len(_SCRATCH_COMMENT) :]):
+            try:
+                drop_scratch(server, str(name))
+                dropped.append(str(name))
+            except (psycopg2.Error, DatabaseError):
+                pass  # dropped meanwhile by another run
+    return dropped
+
+
 def create_scratch(server: DatabaseURL, template: str | None = None) -> DatabaseURL:
+    if server.server_key() not in _swept:
+        _swept.add(server.server_key())
+        try:
+            sweep_dead_scratch(server)
+        except (psycopg2.Error, DatabaseError):
+            pass  # best effort; creating ours below says what is wrong
     name = SCRATCH_PREFIX + uuid.uuid4().hex[:16]
     with _signals_deferred():
         try:
             with admin_cursor(server) as cur:
                 tmpl = f' TEMPLATE "{template}"' if template else ""
                 cur.execute(f'CREATE DATABASE "{name}"{tmpl}')
+                _live_scratch.add((server.sqlalchemy, name))
+                # The owner, so that a later run drops it if this process dies first.
+                cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (_SCRATCH_COMMENT + _owner(),))
         except psycopg2.Error as exc:
+            if (server.sqlalchemy, name) in _live_scratch:
+                drop_scratch(server, name)
             raise DatabaseError(
                 f"cannot create a scratch database on {server.safe}: {scrub(str(exc), server)}"
             ) from None
-        _live_scratch.add((server.sqlalchemy, name))
     return server.with_database(name)
 
 
