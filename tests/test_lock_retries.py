@@ -10,7 +10,20 @@ import random
 from pathlib import Path
 
 import pytest
-from test_apply_faults import R1, R2, alembic, finish, ok, project, start_apply, version
+from conftest import sql
+from test_apply_faults import (
+    R1,
+    R2,
+    R3,
+    alembic,
+    concurrent_project,
+    finish,
+    invalid_indexes,
+    ok,
+    project,
+    start_apply,
+    version,
+)
 
 from bindu_schema import retry, server
 from bindu_schema.errors import BinduSchemaError
@@ -88,3 +101,34 @@ def test_backoff_grows_with_jitter() -> None:
         waits = {b.delay(n, rng) for _ in range(20)}
         assert all(ceiling / 2 <= w <= ceiling for w in waits)
         assert len(waits) > 1  # jitter: not all the same
+
+
+def test_concurrent_build_retried_after_dropping_its_invalid_leftover(
+    tmp_path, cli, make_db, dev_server
+):
+    """CREATE INDEX CONCURRENTLY waits for an open writer, times out and leaves an INVALID
+    index; the retry's revision drops that leftover and builds it again once the writer
+    is gone."""
+    proj, _ = concurrent_project(tmp_path, cli, dev_server)
+    db = make_db()
+    ok(alembic(proj, "upgrade", R2, url=db))
+    sql(db, "insert into items select g, g from generate_series(1, 100) g")
+    writer = server.connect(db)
+    with writer.cursor() as cur:
+        cur.execute("update items set a = 1 where id = 1")  # open: the build waits for it
+    try:
+        proc = start_apply(proj, db, dev_server, "--lock-timeout", "200ms")
+        assert proc.stdout is not None
+        seen = []
+        while not any("lock_timeout" in line for line in seen):
+            line = proc.stdout.readline()
+            assert line, "apply ended before it retried:\n" + "".join(seen)
+            seen.append(line)
+        assert invalid_indexes(db) == [("items_v_key",)]  # what the failed build left
+    finally:
+        writer.rollback()
+        writer.close()
+    code, out, err = finish(proc)
+    assert code == 0, "".join(seen) + out + err
+    assert version(db) == [(R3,)]
+    assert invalid_indexes(db) == []
