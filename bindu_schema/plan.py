@@ -18,6 +18,7 @@ from . import (
     differ,
     executor,
     hazards,
+    invalid,
     lint,
     model,
     online,
@@ -100,6 +101,7 @@ def build(
                 )
         else:
             up, down = differ.diff_both_records(live, desired, ex, ns, with_reverse=with_downgrade)
+        up = invalid.finish(live, ns, up)  # INVALID indexes look done to migra
         desired_facts = catalog.read(desired, ns) if up else Facts()
         live_facts = hazards.without_dropped_tables(up, live_facts)
         if concurrently:

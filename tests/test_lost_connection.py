@@ -4,7 +4,7 @@ error), the revision not recorded, an INVALID index left, and the next apply fin
 
 from __future__ import annotations
 
-from conftest import sql
+from conftest import dev_args, sql
 from test_apply_faults import (
     R2,
     R3,
@@ -52,6 +52,12 @@ def test_backend_terminated_during_a_concurrent_build(tmp_path, cli, make_db, de
     assert "terminat" in err, err  # the real cause, not the cleanup's
     assert version(db) == [(R2,)]
     assert invalid_indexes(db) == [("items_v_key",)]
+    # plan describes what is left: the INVALID index, and the statements that finish it.
+    schema = str(proj / "schema" / "bindu.yaml")
+    r = cli("plan", "--schema", schema, "--database-url", db.sqlalchemy, *dev_args(dev_server))
+    assert r.code == 2, r.text
+    assert "INVALID" in r.out, r.out
+    assert "items_v_key" in r.out and "CONCURRENTLY" in r.out, r.out
     code, out, err = finish(start_apply(proj, db, dev_server))
     assert code == 0, out + err
     assert version(db) == [(R3,)]
