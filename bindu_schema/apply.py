@@ -14,7 +14,7 @@ from typing import IO, Any
 
 from alembic import command
 
-from . import differ, fidelity, model, pgtools, policy, revfile, server
+from . import differ, fidelity, model, pgtools, policy, retry, revfile, server
 from . import plan as planner
 from .errors import BinduSchemaError, DatabaseError
 from .revision import (
@@ -39,7 +39,7 @@ def dump(url: DatabaseURL, file: Path) -> Path:
     except OSError as exc:
         raise BinduSchemaError(f"--backup {file}: {exc.strerror}; nothing was applied") from None
     try:
-        pgtools.run("pg_dump", ["--no-password", "--format=plain", "--file", str(file)], url)
+        pgtools.run("pg_dump", ["--format=plain", "--file", str(file)], url)
     except DatabaseError as exc:
         raise BinduSchemaError(f"{exc}; nothing was applied") from None
     return file
@@ -108,19 +108,35 @@ def apply(
     log: IO[str] | None = None,
     allowed_hazards: frozenset[str] = frozenset(),
     blocked_hazards: frozenset[str] | None = None,
+    lock_tries: int = retry.DEFAULT_TRIES,
     **timeouts: str,
 ) -> ApplyResult:
-    """`alembic upgrade head` on live (env.py: advisory lock + timeouts), then drift check."""
+    """`alembic upgrade head` on live (env.py: advisory lock + timeouts), then drift check.
+    A run that fails on lock_timeout is rolled back and tried again (retry.py)."""
     before = current_heads(live)
     check_known(before, ini, live)
     check_consent(before, ini, allowed_hazards, blocked_hazards)
     written = dump(live, backup) if backup is not None else None
     cfg = alembic_config(ini, live, schema_path, settings=timeouts)
+    first_heads: list[tuple[str, ...]] = []
+
+    def upgrade() -> None:
+        try:
+            command.upgrade(cfg, "head")
+        finally:  # where the first try started, even when it was rolled back and retried
+            if HEADS_AT_LOCK in cfg.attributes and not first_heads:
+                first_heads.append(tuple(cfg.attributes[HEADS_AT_LOCK]))
+
+    def say(message: str) -> None:
+        if log is not None:
+            log.write(message + "\n")
+            log.flush()
+
     with alembic_errors(live, log_to=log):
-        command.upgrade(cfg, "head")
+        retry.run(upgrade, retry.Backoff(tries=lock_tries), say)
     # env.py records where the run started once it held the advisory lock: when another
     # apply ran first, that is where it left the database, not what was read above.
-    before = tuple(cfg.attributes.get(HEADS_AT_LOCK, before))
+    before = first_heads[0] if first_heads else before
     after = current_heads(live)
     drift = planner.build(schema, live, dev, with_downgrade=False, validate=False, run_lint=False)
     found = tuple(s.sql for s in drift.statements) + drift.drift

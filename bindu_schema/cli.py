@@ -260,6 +260,10 @@ def run(argv: list[str], out: IO[str] | None = None, err: IO[str] | None = None)
     except KeyboardInterrupt:
         err.write("interrupted\n")
         return 130
+    except OSError as exc:  # disk full, read-only file system, a folder that vanished
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.write(f"error: {where}{exc.strerror or exc}; free space or fix the path, run again\n")
+        return EXIT_ERROR
     finally:
         # Only what this run created: an in-process caller may hold scratch databases of its own.
         server.drop_all_live_scratch(keep=before)

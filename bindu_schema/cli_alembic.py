@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import click
 
-from . import formats, policy
+from . import formats, policy, retry
 from .cli import (
     _echo,
     cli,
@@ -155,6 +155,14 @@ def revision(
     metavar="DURATION",
     help="Wait for a concurrent migration run to finish (default 10min).",
 )
+@click.option(
+    "--lock-retries",
+    default=None,
+    type=click.IntRange(1, 100),
+    metavar="N",
+    help="Tries of a run that fails on lock_timeout, with backoff "
+    "(default: [tool.bindu-schema] lock_retries, else 5).",
+)
 @allow_hazards_option
 @click.option(
     "--target-schema",
@@ -183,6 +191,7 @@ def apply(
     lock_timeout: str | None,
     statement_timeout: str | None,
     advisory_lock_timeout: str | None,
+    lock_retries: int | None,
     allow_hazards: tuple[str, ...],
     target_schema: str | None = None,
     all_tenants: bool = False,
@@ -235,6 +244,7 @@ def apply(
         backup=Path(backup_path) if backup_path else None,
         log=env.out,
         allowed_hazards=policy.parse_allowed(allow_hazards),
+        lock_tries=retry.configured_tries(lock_retries),
         **cast("dict[str, Any]", timeouts),  # only timeout names (str values) are in it
     )
     if result.backup is not None:

@@ -72,7 +72,10 @@ def inspect_cmd(
     for w in result.warnings:
         _echo(ctx, f"warning: {w}", err=True)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:  # e.g. the disk is full
+            raise BinduSchemaError(f"{output}: cannot write: {exc.strerror}") from None
         _echo(ctx, f"wrote {output}", err=True)
     else:
         _echo(ctx, text.rstrip("\n"))

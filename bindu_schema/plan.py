@@ -19,6 +19,7 @@ from . import (
     executor,
     fidelity,
     hazards,
+    invalid,
     lint,
     model,
     online,
@@ -111,6 +112,7 @@ def build(
         if with_downgrade:
             back = fidelity.compare(want, have, target_schema)
             down = fidelity.complete_creates(down, have, target_schema) + list(back.fixes)
+        up = invalid.finish(live, ns, up)  # INVALID indexes look done to migra
         desired_facts = catalog.read(desired, ns) if up else Facts()
         live_facts = hazards.without_dropped_tables(up, live_facts)
         if concurrently:

