@@ -1,0 +1,65 @@
+"""Where the schema and the Alembic revisions are: in the installed package or the checkout.
+
+The sources stay at the repository root (schema/, generated/); pyproject.toml maps them
+into the wheel as bindu_schema/schema and bindu_schema/generated (package-dir), so an
+application that installed the wheel needs no alembic.ini and no checkout. An editable
+install or a checkout finds the top-level folders beside the package instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.config import Config
+
+from .errors import BinduSchemaError
+
+_PACKAGE = Path(__file__).resolve().parent
+# Installed wheel first (bindu_schema/generated), then the checkout (../generated).
+_ROOTS = (_PACKAGE, _PACKAGE.parent)
+
+
+def _find(relative: str) -> Path:
+    for root in _ROOTS:
+        candidate = root / relative
+        if candidate.exists():
+            return candidate
+    raise BinduSchemaError(
+        f"{relative}: not found in the installed bindu_schema package ({_PACKAGE}) nor "
+        "beside it; reinstall bindu-schema (the wheel carries it as package data)"
+    )
+
+
+def script_location() -> Path:
+    """The Alembic script directory: env.py, script.py.mako and versions/."""
+    path = _find("generated")
+    if not (path / "env.py").is_file():
+        raise BinduSchemaError(f"{path}: no env.py; reinstall bindu-schema")
+    return path
+
+
+def schema_file() -> Path:
+    """schema/bindu.yaml, the desired state the revisions were generated from."""
+    return _find("schema/bindu.yaml")
+
+
+def alembic_config(**attributes: object) -> Config:
+    """An Alembic Config with no alembic.ini: the packaged script directory, and the
+    settings alembic.ini gives the revisions (file names, the schema for env.py)."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location()))
+    cfg.set_main_option("path_separator", "os")
+    cfg.set_main_option("file_template", "%%(rev)s_%%(slug)s")
+    cfg.set_main_option("truncate_slug_length", "40")
+    cfg.set_main_option("bindu_schema.schema", str(_schema_or_default()))
+    cfg.attributes["configure_logger"] = False
+    for name, value in attributes.items():
+        cfg.attributes[name] = value
+    return cfg
+
+
+def _schema_or_default() -> Path:
+    try:
+        return schema_file()
+    except BinduSchemaError:
+        return Path("schema/bindu.yaml")  # env.py reports it if it is ever read
