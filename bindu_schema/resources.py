@@ -43,6 +43,32 @@ def schema_file() -> Path:
     return _find("schema/bindu.yaml")
 
 
+# Bindu's own Alembic chain (GetBindu/Bindu alembic/versions), oldest first; the schema
+# each leaves is tests/fixtures/bindu_revisions/<revision>.sql (bindu_revisions/ in the wheel).
+_REVISION_FIXTURES = "tests/fixtures/bindu_revisions"
+BINDU_REVISIONS = (
+    "20251207_0001",
+    "ef0d61440935",
+    "20250614_0001",
+    "20260119_0001",
+    "20260418_0001",
+)
+
+
+def bindu_revision_sql(revision: str) -> str:
+    """The schema Bindu's migrations leave at `revision` (pg_dump text, for psql)."""
+    if revision not in BINDU_REVISIONS:
+        raise BinduSchemaError(f"{revision}: not one of Bindu's revisions")
+    for root, sub in (
+        (_PACKAGE, "bindu_revisions"),
+        (_PACKAGE.parent, "tests/fixtures/bindu_revisions"),
+    ):
+        path = root / sub / f"{revision}.sql"
+        if path.is_file():
+            return path.read_text()
+    raise BinduSchemaError(f"{revision}.sql: not in the installed package; reinstall bindu-schema")
+
+
 def alembic_config(**attributes: object) -> Config:
     """An Alembic Config with no alembic.ini: the packaged script directory, and the
     settings alembic.ini gives the revisions (file names, the schema for env.py)."""
