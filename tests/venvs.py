@@ -41,11 +41,12 @@ def python312() -> Path:
     """Bindu needs Python 3.12: BINDU_TEST_PYTHON312, python3.12 on PATH, or pyenv's."""
     explicit = os.environ.get("BINDU_TEST_PYTHON312")
     found = [explicit] if explicit else []
-    found += [p for p in (shutil.which("python3.12"),) if p]
+    # pyenv's own interpreters before PATH: a pyenv shim on PATH may refuse to run
     found += sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.12*/bin/python3.12")))
     found += sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3.12"))
+    found += [p for p in (shutil.which("python3.12"),) if p]
     for candidate in found:
-        if candidate and Path(candidate).is_file():
+        if candidate and subprocess.run([candidate, "-c", ""], capture_output=True).returncode == 0:
             return Path(candidate)
     pytest.fail(
         "Bindu needs Python 3.12 and none was found (set BINDU_TEST_PYTHON312, put "
