@@ -117,8 +117,13 @@ def _upgrade(conn: sa.Connection, cfg: Config, schema: str | None) -> None:
     cfg.attributes["connection"] = conn
     if schema is not None:
         cfg.attributes["bindu_schema.tenant_schema"] = schema
-    with _thread_lock:
-        command.upgrade(cfg, "head")
+    try:
+        with _thread_lock:
+            command.upgrade(cfg, "head")
+    finally:
+        # env.py set search_path, lock_timeout and statement_timeout for this session:
+        # the connection must not go back to the caller's pool carrying them.
+        conn.invalidate()
 
 
 @contextmanager

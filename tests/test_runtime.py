@@ -181,3 +181,28 @@ def test_bad_url_and_bad_did_say_so(make_db):
     with pytest.raises(BinduSchemaError) as info:
         asyncio.run(bindu_schema.ensure_tenant_async(url, "did:bindu:a"))
     assert "not-the-password" not in str(info.value)
+
+
+def test_the_callers_pool_gets_no_migration_settings_back(make_db):
+    """env.py sets lock_timeout, statement_timeout and search_path on its session: that
+    connection is discarded, so the application's next query runs with its own settings."""
+    db = make_db()
+
+    async def main() -> list[tuple[str, str, str]]:
+        engine = create_async_engine(asyncpg_url(db), pool_size=1, max_overflow=0)
+        try:
+            await bindu_schema.ensure_tenant_async(engine, "did:bindu:pool")
+            await bindu_schema.migrate_async(engine)
+            async with engine.connect() as conn:
+                row = (
+                    await conn.exec_driver_sql(
+                        "select current_setting('lock_timeout'), "
+                        "current_setting('statement_timeout'), current_setting('search_path')"
+                    )
+                ).one()
+                return [tuple(row)]
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(main()) == [("0", "0", '"$user", public')]
+    assert version(db, "did_bindu_pool") == [HEAD] and version(db, "public") == [HEAD]
