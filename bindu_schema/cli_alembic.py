@@ -22,7 +22,7 @@ from .cli import (
     resolve_dev,
     schema_option,
 )
-from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, BinduSchemaError
 from .settings import scrub
 
 
@@ -34,8 +34,21 @@ def config_option(f: click.decorators.FC) -> click.decorators.FC:
         default="alembic.ini",
         show_default=True,
         type=click.Path(dir_okay=False),
-        help="The Alembic config (script_location = generated).",
+        callback=_packaged_ini_if_absent,
+        help="The Alembic config (script_location = generated; outside a checkout: the "
+        "installed package's revisions).",
     )(f)
+
+
+def _packaged_ini_if_absent(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value == "alembic.ini" and not Path(value).is_file():
+        from . import resources
+
+        try:
+            return str(resources.packaged_ini())
+        except BinduSchemaError:
+            return value
+    return value
 
 
 def allow_hazards_option(f: click.decorators.FC) -> click.decorators.FC:

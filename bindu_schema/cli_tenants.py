@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import click
 
 from .cli import _echo, cli, db_options, load_schema, resolve_databases, schema_option
+from .cli_alembic import config_option
 from .errors import EXIT_ERROR, EXIT_OK, BinduSchemaError
 from .settings import DatabaseURL, scrub
 
@@ -46,7 +47,7 @@ def selected(live: DatabaseURL, patterns: Sequence[str], schema_list: str | None
 @cli.command("tenants")
 @schema_option
 @db_options
-@click.option("-c", "--config", "config_path", default="alembic.ini", show_default=True)
+@config_option
 @tenant_selection
 @click.option(
     "--drift/--no-drift",

@@ -8,6 +8,8 @@ install or a checkout finds the top-level folders beside the package instead.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from pathlib import Path
 
 from alembic.config import Config
@@ -89,3 +91,26 @@ def _schema_or_default() -> Path:
         return schema_file()
     except BinduSchemaError:
         return Path("schema/bindu.yaml")  # env.py reports it if it is ever read
+
+
+def packaged_ini() -> Path:
+    """An alembic.ini for the packaged revisions, for the `bindu-schema` commands run
+    outside a checkout (where ./alembic.ini and ./schema/bindu.yaml do not exist). Written
+    to the temporary directory, once per installed package."""
+    location = script_location()
+    text = (
+        "# written by bindu-schema for the revisions of the installed package\n"
+        "[alembic]\n"
+        f"script_location = {location}\n"
+        "path_separator = os\n"
+        "file_template = %%(rev)s_%%(slug)s\n"
+        "truncate_slug_length = 40\n"
+        f"bindu_schema.schema = {_schema_or_default()}\n"
+    )
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    path = Path(tempfile.gettempdir()) / f"bindu-schema-{digest}.ini"
+    if not path.is_file():
+        partial = path.with_suffix(f".{digest}.tmp")
+        partial.write_text(text)
+        partial.replace(path)  # atomic: concurrent commands see a whole file
+    return path

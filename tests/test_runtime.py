@@ -206,3 +206,15 @@ def test_the_callers_pool_gets_no_migration_settings_back(make_db):
 
     assert asyncio.run(main()) == [("0", "0", '"$user", public')]
     assert version(db, "did_bindu_pool") == [HEAD] and version(db, "public") == [HEAD]
+
+
+def test_cli_outside_a_checkout_uses_the_packaged_schema_and_revisions(
+    cli_proc, make_db, dev_server, tmp_path
+):
+    db = make_db()
+    args = ["--database-url", db.sqlalchemy, "--dev-url", dev_server.sqlalchemy]
+    r = cli_proc("apply", *args, cwd=tmp_path)
+    assert r.code == 0, r.text
+    assert f"-> {HEAD}" in r.out and "schema matches" in r.out
+    assert version(db, "public") == [HEAD]
+    assert not list(tmp_path.iterdir())  # nothing written where it ran
