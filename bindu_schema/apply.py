@@ -8,15 +8,17 @@ advisory_lock_timeout 10min.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from alembic import command
 
-from . import differ, fidelity, model, pgtools, policy, retry, revfile, server
+from . import differ, fidelity, model, pgtools, policy, resources, retry, revfile, server
 from . import plan as planner
 from .errors import BinduSchemaError, DatabaseError
+from .planned import Plan, Statement
 from .revision import (
     DEFAULT_CONFIG,
     alembic_config,
@@ -62,10 +64,18 @@ def check_known(heads: tuple[str, ...], ini: str | Path, url: DatabaseURL) -> No
     known = {r.revision for r in script.walk_revisions()}
     unknown = [h for h in heads if h not in known]
     if unknown:
+        bindu = [h for h in unknown if h in resources.BINDU_REVISIONS]
+        todo = (
+            f"{', '.join(bindu)} is Bindu's own revision: run `bindu-schema adopt` once (it "
+            "shows the plan to head, runs it and stamps; docs/integrating-bindu.md), then apply"
+            if bindu
+            else "if the database was built by Bindu's migrations, run `bindu-schema adopt` "
+            "(it says which of Bindu's revisions the schema is closest to); otherwise check "
+            "--database-url and generated/"
+        )
         raise BinduSchemaError(
             f"{url.safe}: alembic_version holds {', '.join(unknown)}, a revision unknown to "
-            "generated/ (a database built by Bindu's hand-written migrations?); run "
-            "`bindu-schema adopt` first"
+            f"generated/; {todo}"
         )
 
 
@@ -150,13 +160,25 @@ class AdoptResult:
     head: str | None
     diff: tuple[str, ...]
     message: str
+    # From one of Bindu's revisions: the statements run before the stamp.
+    ran: tuple[Statement, ...] = ()
+    # Not adopted: what `diff` leads to ("head", or the closest of Bindu's revisions).
+    diff_to: str = "head"
 
 
 def adopt(
-    schema_path: str | Path, live: DatabaseURL, dev: DatabaseURL, ini: str | Path = DEFAULT_CONFIG
+    schema_path: str | Path,
+    live: DatabaseURL,
+    dev: DatabaseURL,
+    ini: str | Path = DEFAULT_CONFIG,
+    allowed_hazards: frozenset[str] = frozenset(),
+    blocked_hazards: frozenset[str] | None = None,
+    show: Callable[[Plan], None] | None = None,
 ) -> AdoptResult:
-    """Stamp head (purging a foreign alembic_version) if live equals the head of generated/."""
-    from . import loader
+    """Stamp head (purging a foreign alembic_version) if live equals the head of generated/;
+    from one of Bindu's revisions whose schema it has, run the plan to head and stamp
+    (adoption.py); else say which of them is closest and what differs."""
+    from . import adoption, loader
 
     schema = loader.load(schema_path)
     script = script_directory(alembic_config(ini))
@@ -176,13 +198,55 @@ def adopt(
         )
     with server.scratch(dev) as at_head:
         replay(ini, at_head, schema_path)
-        diff = tuple(differ.diff(live, at_head, schema.exclude))
-        diff += tuple(fidelity.differences(live, at_head, schema.exclude))
-    if diff:
-        return AdoptResult(
-            False, before, head, diff, f"its schema differs from the head of generated/ ({head})"
+        records = differ.diff_records(live, at_head, schema.exclude)
+        unseen = tuple(fidelity.differences(live, at_head, schema.exclude))  # migra's blind spots
+        if not records and unseen:
+            return AdoptResult(
+                False,
+                before,
+                head,
+                unseen,
+                f"its schema differs from the head of generated/ ({head}) where migra does not "
+                "look (catalog fidelity, docs/fidelity.md); make it match, then rerun "
+                "`bindu-schema adopt`",
+            )
+        if not records:
+            cfg = alembic_config(ini, live, schema_path)
+            with alembic_errors(live):
+                command.stamp(cfg, "head", purge=True)
+            return AdoptResult(True, before, head, (), "adopted")
+        if len(before) == 1 and before[0] in resources.BINDU_REVISIONS:
+            ran = adoption.from_bindu_revision(
+                schema,
+                live,
+                dev,
+                at_head,
+                records,
+                before[0],
+                script,
+                allowed_hazards,
+                blocked_hazards,
+                show,
+            )
+            if ran is not None:
+                return AdoptResult(True, before, head, (), "adopted", ran)
+        near = adoption.closest(live, dev, at_head, schema.exclude, before)
+    stamped = ", ".join(before) or "nothing"
+    if near.name == "head":
+        what = f"its schema differs from the head of generated/ ({head}), the closest"
+    else:
+        what = (
+            f"its schema (alembic_version: {stamped}) matches none of Bindu's revisions "
+            f"({', '.join(resources.BINDU_REVISIONS)}) nor the head of generated/; closest: "
+            f"Bindu's revision {near.name}"
         )
-    cfg = alembic_config(ini, live, schema_path)
-    with alembic_errors(live):
-        command.stamp(cfg, "head", purge=True)
-    return AdoptResult(True, before, head, (), "adopted")
+    return AdoptResult(
+        False,
+        before,
+        head,
+        near.diff,
+        f"{what} ({len(near.diff)} statement(s) apart). Make the database match it (the "
+        f"statements below), `alembic stamp {near.name if near.name != 'head' else head}` "
+        "if alembic_version disagrees, then rerun `bindu-schema adopt`",
+        diff_to=near.name,
+    )

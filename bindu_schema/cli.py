@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import click
@@ -41,8 +42,22 @@ def schema_option(f: F) -> F:
         default=DEFAULT_SCHEMA,
         show_default=True,
         type=click.Path(dir_okay=False),
-        help="The YAML schema file.",
+        callback=_packaged_if_absent,
+        help="The YAML schema file (outside a checkout: the installed package's).",
     )(f)
+
+
+def _packaged_if_absent(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The default schema/bindu.yaml, absent here (an installed wheel, another working
+    directory): the one the installed package carries."""
+    if value == DEFAULT_SCHEMA and not Path(value).is_file():
+        from . import resources
+
+        try:
+            return str(resources.schema_file())
+        except BinduSchemaError:
+            return value
+    return value
 
 
 def format_option(report: formats.Formats, help: str | None = None) -> Callable[[F], F]:

@@ -22,7 +22,7 @@ from .cli import (
     resolve_dev,
     schema_option,
 )
-from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK
+from .errors import EXIT_CHANGES, EXIT_ERROR, EXIT_OK, BinduSchemaError
 from .settings import scrub
 
 
@@ -34,8 +34,21 @@ def config_option(f: click.decorators.FC) -> click.decorators.FC:
         default="alembic.ini",
         show_default=True,
         type=click.Path(dir_okay=False),
-        help="The Alembic config (script_location = generated).",
+        callback=_packaged_ini_if_absent,
+        help="The Alembic config (script_location = generated; outside a checkout: the "
+        "installed package's revisions).",
     )(f)
+
+
+def _packaged_ini_if_absent(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    if value == "alembic.ini" and not Path(value).is_file():
+        from . import resources
+
+        try:
+            return str(resources.packaged_ini())
+        except BinduSchemaError:
+            return value
+    return value
 
 
 def allow_hazards_option(f: click.decorators.FC) -> click.decorators.FC:
@@ -276,6 +289,7 @@ def apply(
     metavar="NAME",
     help="Adopt this tenant schema (made by Bindu's old run-time path).",
 )
+@allow_hazards_option
 @click.pass_context
 def adopt(
     ctx: click.Context,
@@ -284,12 +298,15 @@ def adopt(
     dev_url: str | None,
     config_path: str,
     target_schema: str | None = None,
+    allow_hazards: tuple[str, ...] = (),
 ) -> int:
     """Take over a database built by Bindu's hand-written migrations.
 
     If its schema equals the head of generated/ (replayed on a scratch database), its
-    alembic_version is stamped to that head (`alembic stamp --purge head`); otherwise
-    nothing changes and the diff is shown (exit 1).
+    alembic_version is stamped to that head (`alembic stamp --purge head`). If it is at one
+    of Bindu's own revisions and has exactly that revision's schema, the plan to head is
+    shown, checked for consent (--allow-hazards), run and stamped in one transaction.
+    Otherwise nothing changes; the closest revision and the diff to it are shown (exit 1).
     """
     from . import apply as applier
 
@@ -299,12 +316,26 @@ def adopt(
         return adopt_tenant(ctx, schema_path, database_url, dev_url, config_path, target_schema)
     load_schema(schema_path)
     dbs = resolve_databases(database_url, dev_url)
-    result = applier.adopt(schema_path, dbs.live, dbs.dev, ini=config_path)
+
+    def show(p: Any) -> None:
+        from . import report
+
+        _echo(ctx, report.plain_text(p).rstrip("\n"))
+
+    result = applier.adopt(
+        schema_path,
+        dbs.live,
+        dbs.dev,
+        ini=config_path,
+        allowed_hazards=policy.parse_allowed(allow_hazards),
+        show=show,
+    )
     if result.adopted:
         _echo(
             ctx,
             f"{dbs.live.safe}: adopted; alembic_version "
-            f"{', '.join(result.before) or '(none)'} -> {result.head}",
+            f"{', '.join(result.before) or '(none)'} -> {result.head}"
+            + (f" ({len(result.ran)} statement(s) run)" if result.ran else ""),
         )
         return EXIT_OK
     if not result.diff:
@@ -313,11 +344,17 @@ def adopt(
     _echo(
         ctx,
         f"error: {dbs.live.safe} was not adopted: {result.message}; nothing changed. "
-        f"Statements from the database to head {result.head}:\n"
+        f"Statements from the database to {target_label(result)}:\n"
         + scrub("\n\n".join(result.diff), dbs.live),
         err=True,
     )
     return EXIT_ERROR
+
+
+def target_label(result: Any) -> str:
+    if result.diff_to == "head":
+        return f"head {result.head}"
+    return f"Bindu's revision {result.diff_to}"
 
 
 def _show_dry_run(ctx: click.Context, schema_path: str, outcome: Any, fmt: str) -> int:

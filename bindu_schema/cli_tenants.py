@@ -19,6 +19,7 @@ from .cli import (
     resolve_databases,
     schema_option,
 )
+from .cli_alembic import config_option
 from .errors import EXIT_ERROR, EXIT_OK, BinduSchemaError
 from .settings import DatabaseURL, scrub
 
@@ -54,7 +55,7 @@ def selected(live: DatabaseURL, patterns: Sequence[str], schema_list: str | None
 @cli.command("tenants")
 @schema_option
 @db_options
-@click.option("-c", "--config", "config_path", default="alembic.ini", show_default=True)
+@config_option
 @tenant_selection
 @click.option(
     "--drift/--no-drift",

@@ -11,7 +11,6 @@ path (no alembic_version) to head, and is the home of ensure_tenant. docs/tenant
 from __future__ import annotations
 
 import multiprocessing
-import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -34,6 +33,7 @@ from .revision import (
     script_directory,
     single_head,
 )
+from .runtime import ensure_tenant  # the Python API lives in runtime.py (light)
 from .settings import DatabaseURL, scrub
 from .statements import Record
 
@@ -438,47 +438,6 @@ def statuses(
     jobs = max(1, min(jobs, len(names)))
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(pool.map(_status_in_worker, *zip(*[(*args, n) for n in names], strict=True)))
-
-
-# --- the Python API -------------------------------------------------------------------------
-
-_in_process = threading.Lock()  # Alembic's proxies are process-global: one upgrade at a time
-
-
-def default_ini() -> Path:
-    """alembic.ini of the project this package lives in (the repository root)."""
-    return Path(__file__).resolve().parent.parent / "alembic.ini"
-
-
-def ensure_tenant(url: str, did: str, *, ini: str | Path | None = None) -> str:
-    """Create the DID's tenant schema if needed and upgrade it to head; return its name.
-
-    Idempotent (a schema at head costs one query) and safe when several processes call it
-    at once: generated/env.py creates and migrates the schema under the tenant's advisory
-    lock, so the second caller waits and then finds it at head. A schema left by Bindu's
-    old run-time path (tables, no alembic_version) is refused with a pointer to
-    `bindu-schema apply --target-schema NAME`, which needs a dev server to plan it.
-    """
-    name = check_name(tenancy.schema_name(did))
-    live = settings.normalize(url, "ensure_tenant(url)")
-    ini_path = Path(ini) if ini is not None else default_ini()
-    cfg = alembic_config(ini_path)
-    head = single_head(script_directory(cfg))
-    st = state(live, name)
-    if st.versioned and head is not None and st.heads == (head,):
-        return name
-    if st.exists and not st.versioned and st.tables:
-        raise BinduSchemaError(
-            f"{name} holds {st.tables} table(s) but no alembic_version (made by Bindu's old "
-            f"run-time path); run `bindu-schema apply --target-schema {name}` once to bring "
-            "it to head (docs/tenants.md)"
-        )
-    schema_path = cfg.get_main_option("bindu_schema.schema") or str(
-        ini_path.parent / "schema" / "bindu.yaml"
-    )
-    with _in_process, alembic_errors(live):
-        command.upgrade(_cfg(ini_path, live, schema_path, name), "head")
-    return name
 
 
 __all__ = [

@@ -36,7 +36,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy.pool import NullPool
 
-from bindu_schema import server, settings, tenancy
+from bindu_schema import settings, tenancy
 from bindu_schema.errors import BinduSchemaError
 
 config = context.config
@@ -111,6 +111,8 @@ def database_url(start_embedded: bool = True) -> settings.DatabaseURL | None:
                 str(config.get_main_option("sqlalchemy.url")), "sqlalchemy.url"
             )
         if url is None and start_embedded:
+            from bindu_schema import server  # a planning tool: not needed with a URL
+
             url = server.default_target(server.embedded_server_url())
     except BinduSchemaError as exc:
         raise CommandError(settings.scrub(str(exc))) from None
@@ -139,7 +141,10 @@ def load_target_metadata() -> tuple[sa.MetaData, tuple[str, ...]]:
     return build_metadata(schema), schema.exclude.tables
 
 
-target_metadata, excluded_tables = load_target_metadata()
+# The runtime (bindu_schema.runtime: the application's upgrades) compares nothing, so it
+# needs neither the YAML nor the planning tools that read it.
+RUNTIME = bool(config.attributes.get("bindu_schema.runtime"))
+target_metadata, excluded_tables = (None, ()) if RUNTIME else load_target_metadata()
 
 
 def include_object(
@@ -263,6 +268,12 @@ def _root_cause(exc: sa.exc.SQLAlchemyError) -> BaseException:
 
 
 def run_migrations_online() -> None:
+    given = config.attributes.get("connection")
+    if given is not None:
+        # Alembic's pattern for an AsyncEngine: AsyncConnection.run_sync hands a connection
+        # to command.upgrade through config.attributes (bindu_schema.runtime).
+        migrate(given, tenant_schema())
+        return
     url = database_url()
     assert url is not None
     tenant = tenant_schema()
@@ -274,29 +285,33 @@ def run_migrations_online() -> None:
             msg = settings.scrub(str(exc.orig).strip(), url)
             raise CommandError(f"cannot connect to {url.safe} ({url.source}): {msg}") from None
         with connection:
-            acquire_lock(connection, tenant)
-            try:
-                context.configure(
-                    connection=connection,
-                    target_metadata=target_metadata,
-                    include_object=include_object,
-                    process_revision_directives=process_revision_directives,
-                    compare_type=True,
-                    compare_server_default=False,
-                    version_table_schema=tenant,
-                )
-                # What this run starts from, read under the lock (bindu-schema apply
-                # reports it; a version read before the lock may be stale).
-                config.attributes[HEADS_AT_LOCK] = tuple(context.get_context().get_current_heads())
-                try:
-                    with context.begin_transaction():
-                        context.run_migrations()
-                except sa.exc.InvalidRequestError as exc:
-                    raise _root_cause(exc) from None
-            finally:
-                release_lock(connection, tenant)
+            migrate(connection, tenant)
     finally:
         engine.dispose()
+
+
+def migrate(connection: sa.Connection, tenant: str | None) -> None:
+    acquire_lock(connection, tenant)
+    try:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            include_object=include_object,
+            process_revision_directives=process_revision_directives,
+            compare_type=True,
+            compare_server_default=False,
+            version_table_schema=tenant,
+        )
+        # What this run starts from, read under the lock (bindu-schema apply
+        # reports it; a version read before the lock may be stale).
+        config.attributes[HEADS_AT_LOCK] = tuple(context.get_context().get_current_heads())
+        try:
+            with context.begin_transaction():
+                context.run_migrations()
+        except sa.exc.InvalidRequestError as exc:
+            raise _root_cause(exc) from None
+    finally:
+        release_lock(connection, tenant)
 
 
 if context.is_offline_mode():

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic_project import alembic, user_tables, versions
 from conftest import ROOT, dev_args, sql
 
+from bindu_schema import apply as applier
 from bindu_schema import compile as compiler
-from bindu_schema import loader, server
+from bindu_schema import hazards, loader, pgtools, policy, resources, server
 
 HEAD = versions(ROOT)[-1].name[:13]
 FIXTURE = ROOT / "tests" / "fixtures" / "bindu_head.sql"
@@ -85,3 +87,79 @@ def test_adopt_of_an_empty_database_is_refused(cli, make_db, dev_server):
     assert r.code == 1
     assert 'create table "public"."tasks"' in r.err
     assert user_tables(db) == []
+
+
+# --- from each of Bindu's own revisions (fixtures: pg_dumps of Bindu's migrations) --------
+
+CONTEXT = "00000000-0000-0000-0000-0000000000c1"
+TASK = "00000000-0000-0000-0000-0000000000a1"
+
+
+def at_bindu_revision(make_db, rev: str):
+    """A database as Bindu's migrations leave it at rev (stamped rev), with a row or two."""
+    db = make_db()
+    pgtools.restore_sql(db, resources.bindu_revision_sql(rev))
+    sql(
+        db,
+        f"insert into contexts (id) values ('{CONTEXT}');"
+        "insert into tasks (id, context_id, state, state_timestamp) "
+        f"values ('{TASK}', '{CONTEXT}', 'submitted', now())",
+    )
+    return db
+
+
+@pytest.mark.parametrize("rev", resources.BINDU_REVISIONS)
+def test_adopt_from_each_bindu_revision(cli, make_db, dev_server, rev):
+    db = at_bindu_revision(make_db, rev)
+    args = ["--database-url", db.sqlalchemy, *dev_args(dev_server)]
+    r = cli("adopt", *args)
+    assert r.code == 0, r.text
+    assert f"adopted; alembic_version {rev} -> {HEAD}" in r.out
+    if rev == resources.BINDU_REVISIONS[-1]:
+        assert "-- Plan for" not in r.out  # Bindu's head is ours: a stamp only
+    else:
+        assert f"-- Plan for {db.safe} (Bindu's revision {rev})" in r.out
+        assert 'add column "owner_did"' in r.out and "statement(s) run" in r.out
+    assert versions_of(db) == [HEAD]
+    assert sql(db, "select count(*) from tasks")[0][0] == 1
+    checked = cli("check", *args)
+    assert checked.code == 0, checked.text
+    applied = cli("apply", *args)
+    assert applied.code == 0 and "already at head" in applied.out, applied.text
+
+
+def test_adopt_consent_refuses_the_plan_and_changes_nothing(make_db, dev_server):
+    db = at_bindu_revision(make_db, "20251207_0001")
+    shown = []
+    with pytest.raises(policy.RefusedError, match="INDEX_DROPPED|DROPS_INDEX|--allow-hazards"):
+        applier.adopt(
+            ROOT / "schema" / "bindu.yaml",
+            db,
+            dev_server,
+            ini=ROOT / "alembic.ini",
+            blocked_hazards=frozenset(hazards.ALL),
+            show=shown.append,
+        )
+    assert len(shown) == 1 and shown[0].statements  # the plan was shown before the refusal
+    assert versions_of(db) == ["20251207_0001"]
+    assert not sql(db, "select 1 from pg_tables where tablename = 'webhook_configs'")
+
+
+def test_adopt_names_the_closest_revision_when_none_matches(cli, make_db, dev_server):
+    db = at_bindu_revision(make_db, "20250614_0001")
+    sql(db, "drop index idx_tasks_state")
+    r = cli("adopt", "--database-url", db.sqlalchemy, *dev_args(dev_server))
+    assert r.code == 1, r.text
+    assert "matches none of Bindu's revisions" in r.err
+    assert "closest: Bindu's revision 20250614_0001 (1 statement(s) apart)" in r.err
+    assert "Statements from the database to Bindu's revision 20250614_0001" in r.err
+    assert "idx_tasks_state" in r.err
+    assert versions_of(db) == ["20250614_0001"]
+
+
+def test_apply_on_a_bindu_revision_says_to_adopt(cli, make_db, dev_server):
+    db = at_bindu_revision(make_db, "20260119_0001")
+    r = cli("apply", "--database-url", db.sqlalchemy, *dev_args(dev_server))
+    assert r.code == 1
+    assert "20260119_0001 is Bindu's own revision: run `bindu-schema adopt` once" in r.err
+    assert versions_of(db) == ["20260119_0001"]

@@ -235,8 +235,10 @@ def test_old_runtime_tenant_brought_to_head(cli, make_db, dev_server):
     assert shown.code == 1
     for piece in (
         "CREATE TRIGGER update_tasks_updated_at",
-        "idx_tasks_metadata_gin",
-        "idx_contexts_data_gin",
+        # create_all made idx_tasks_metadata_gin and idx_contexts_data_gin; head adds these
+        "idx_tasks_history_gin",
+        "idx_contexts_history_gin",
+        "idx_tasks_artifacts_gin",
         "(created_at DESC)",
         "set default 'task'::character varying",
     ):
