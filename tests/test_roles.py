@@ -67,3 +67,53 @@ def test_missing_select_is_named(cli_proc, reader, dev_server, tmp_path):
     assert r.code == 1, r.text
     assert "permission denied" in r.err and "notes" in r.err, r.err
     assert "Traceback" not in r.text
+
+
+FUNCTION_YAML = """\
+version: 1
+functions:
+  touch_updated_at:
+    returns: trigger
+    language: plpgsql
+    body: |
+      BEGIN
+          NEW.updated_at = NOW();
+          RETURN NEW;
+      END;
+tables:
+  notes:
+    columns:
+      id: {type: integer, nullable: false}
+      body: {type: text}
+      updated_at: {type: timestamptz}
+    primary_key: {name: notes_pkey, columns: [id]}
+"""
+
+
+@pytest.mark.acceptance
+def test_functions_owned_by_another_role_are_not_phantom_changes(
+    cli_proc, make_db, dev_server, tmp_path
+):
+    from bindu_schema import compile as compiler
+    from bindu_schema import loader
+
+    db = make_db()
+    path = tmp_path / "schema.yaml"
+    path.write_text(FUNCTION_YAML)
+    ddl = compiler.compile_schema(loader.load(path))
+    sql(db, "\n;\n".join(d.sql for d in ddl))  # owned by the superuser
+    role = "bindu_test_nonowner_" + uuid.uuid4().hex[:6]
+    sql(
+        db,
+        f"create role {role} login; grant usage on schema public to {role}; "
+        f"grant select on all tables in schema public to {role}",
+    )
+    try:
+        url = db.url.set(username=role).render_as_string(hide_password=False)
+        r = cli_proc(
+            "plan", "--schema", str(path), "--database-url", url, *dev_args(dev_server), cwd=ROOT
+        )
+        assert r.code == 0, r.text  # no phantom CREATE OR REPLACE FUNCTION
+        assert "No changes" in r.out
+    finally:
+        sql(db, f"drop owned by {role}; drop role {role}")
