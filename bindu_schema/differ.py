@@ -293,10 +293,25 @@ def _parsed(sqls: list[str], known: set[str]) -> list[Record]:
     return out
 
 
+# schemainspect reads a function's body and argument defaults only for its owner (what
+# information_schema.routines does): for any other role each function would look changed.
+# pg_proc.prosrc and pg_get_function_arg_default are readable by every role.
+_OWNER_ONLY = "pg_has_role(p.proowner, 'USAGE'::text)"
+
+
+def _functions_for_every_role() -> None:
+    import schemainspect.pg.obj as pg_obj
+
+    query = str(pg_obj.FUNCTIONS_QUERY)
+    if _OWNER_ONLY in query:
+        pg_obj.FUNCTIONS_QUERY = query.replace(_OWNER_ONLY, "true")
+
+
 def inspect(url: DatabaseURL, schema: str = "public") -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _import_schemainspect()
+        _functions_for_every_role()
         from schemainspect import get_inspector
 
     with _connection(url) as conn:

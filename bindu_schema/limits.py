@@ -60,39 +60,21 @@ def _loc(node: yaml.Node) -> tuple[int, int]:
 def check_nodes(root: yaml.Node) -> None:
     """Depth, expanded size, recursive aliases and number lengths of a composed document.
 
-    Aliases make the node graph a DAG (or, for `&a [*a]`, a cycle): sizes are memoized per
-    distinct node, so the walk is linear in the file however far the aliases expand."""
-    size: dict[int, int] = {}
-    on_path: set[int] = set()
-    # (node, depth, children pushed?) — iterative: deep input must not overflow the stack.
-    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    One pass over the distinct nodes checks depth and numbers and notices aliases (a node
+    met twice); only a document with aliases gets the second pass, which sizes each
+    distinct node once (memoized), so it stays linear however far the aliases expand."""
+    seen: set[int] = set()
+    shared = False
+    scalar, mapping = yaml.ScalarNode, yaml.MappingNode
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)]  # iterative: no stack overflow
     while stack:
-        node, depth, expanded = stack.pop()
-        key = id(node)
-        if expanded:
-            on_path.discard(key)
-            total = 1 + sum(size[id(c)] for c in _children(node))
-            if total > MAX_NODES:
-                line, col = _loc(node)
-                raise LimitError(
-                    line,
-                    col,
-                    f"this value expands to more than {MAX_NODES:,} YAML nodes (aliases "
-                    "repeat what their anchor holds); write the schema without nested aliases",
-                )
-            size[key] = total
-            continue
-        if key in size:
-            continue
-        if key in on_path:
-            line, col = _loc(node)
-            raise LimitError(line, col, "an alias refers to the value that contains it")
+        node, depth = stack.pop()
         if depth > MAX_DEPTH:
             line, col = _loc(node)
             raise LimitError(
                 line, col, f"nested more than {MAX_DEPTH} levels deep; a schema needs about 6"
             )
-        if isinstance(node, yaml.ScalarNode):
+        if isinstance(node, scalar):
             if node.tag in _NUMBER_TAGS and len(str(node.value)) > MAX_NUMBER_CHARS:
                 line, col = _loc(node)
                 raise LimitError(
@@ -101,13 +83,59 @@ def check_nodes(root: yaml.Node) -> None:
                     f"a number of {len(str(node.value)):,} characters (at most "
                     f"{MAX_NUMBER_CHARS}); put it in quotes if it is meant as SQL text",
                 )
-            size[key] = 1
             continue
+        key = id(node)
+        if key in seen:
+            shared = True
+            continue
+        seen.add(key)
+        if isinstance(node, mapping):
+            for k, v in node.value:
+                stack.append((k, depth + 1))
+                stack.append((v, depth + 1))
+        else:
+            stack.extend((child, depth + 1) for child in node.value)
+    if shared:
+        _check_expansion(root)
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Size and height of the document with every alias expanded, memoized per node."""
+    size: dict[int, int] = {}
+    height: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, expanded = stack.pop()
+        key = id(node)
+        if expanded:
+            on_path.discard(key)
+            children = _children(node)
+            total = 1 + sum(size[id(c)] for c in children)
+            tall = 1 + max((height[id(c)] for c in children), default=0)
+            if total > MAX_NODES:
+                line, col = _loc(node)
+                raise LimitError(
+                    line,
+                    col,
+                    f"this value expands to more than {MAX_NODES:,} YAML nodes (aliases "
+                    "repeat what their anchor holds); write the schema without nested aliases",
+                )
+            if tall > MAX_DEPTH:
+                line, col = _loc(node)
+                raise LimitError(
+                    line, col, f"nested more than {MAX_DEPTH} levels deep (through aliases)"
+                )
+            size[key], height[key] = total, tall
+            continue
+        if key in size:
+            continue
+        if key in on_path:
+            line, col = _loc(node)
+            raise LimitError(line, col, "an alias refers to the value that contains it")
         on_path.add(key)
-        stack.append((node, depth, True))
-        for child in _children(node):
-            if id(child) not in size:
-                stack.append((child, depth + 1, False))
+        stack.append((node, True))
+        stack.extend((c, False) for c in _children(node) if id(c) not in size)
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:

@@ -61,6 +61,8 @@ def _compose(text: str) -> yaml.Node | None:
             return yaml.compose(text, Loader=fast)
         except yaml.YAMLError as exc:
             first = exc
+            if getattr(exc, "problem", None) == "exceeded maximum nesting depth":
+                raise  # the pure-Python scanner is quadratic in flow depth: no second pass
         try:
             return yaml.compose(text, Loader=yaml.SafeLoader)
         except RecursionError:  # the pure-Python composer recurses per nesting level

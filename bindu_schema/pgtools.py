@@ -58,10 +58,19 @@ def run(name: str, args: list[str], url: DatabaseURL, stdin: str | None = None) 
     return proc.stdout
 
 
-def dump_schema(url: DatabaseURL) -> str:
-    out = run("pg_dump", ["--schema-only", "--no-owner", "--no-privileges"], url)
-    # pg_dump 18 sets parameters older servers do not know (the dev server may be older).
-    return "\n".join(line for line in out.splitlines() if not line.startswith(_NEW_SETTINGS))
+def dump_schema(url: DatabaseURL, schema: str | None = None) -> str:
+    """The DDL of the database, or of one schema (and the extensions, which -n leaves out
+    otherwise): a plan's rehearsal copies only the schema it plans, so it needs no
+    privileges on any other (a role may not even see into other tenants' schemas)."""
+    exact = '"' + (schema or "").replace('"', '""') + '"'  # a name, not a pattern
+    only = ["--schema", exact, "--extension", "*"] if schema else []
+    out = run("pg_dump", ["--schema-only", "--no-owner", "--no-privileges", *only], url)
+    # pg_dump 18 sets parameters older servers do not know (the dev server may be older);
+    # with -n public it creates public, which every database (the copy's too) has already.
+    drop = {"CREATE SCHEMA public;"} if schema == "public" else set()
+    return "\n".join(
+        line for line in out.splitlines() if not line.startswith(_NEW_SETTINGS) and line not in drop
+    )
 
 
 _NEW_SETTINGS = ("SET transaction_timeout",)

@@ -165,7 +165,7 @@ def _rehearse(
     A rehearsal that passed is remembered (cache.py) under everything it depended on: the
     live schema as pg_dump prints it, both statement lists, the cached desired database
     (its DDL hash and the dev server's version) and the options. Failures are not kept."""
-    dump = pgtools.dump_schema(live)
+    dump = pgtools.dump_schema(live, ns)
     token = server.immutable_token(desired)
     k = ""
     if token:

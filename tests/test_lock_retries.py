@@ -43,6 +43,7 @@ def locked_project(tmp_path: Path, db) -> tuple[Path, object]:
     return proj, holder
 
 
+@pytest.mark.acceptance
 def test_retried_until_the_lock_is_released(tmp_path, make_db, dev_server):
     db = make_db()
     proj, holder = locked_project(tmp_path, db)
@@ -67,6 +68,7 @@ def test_retried_until_the_lock_is_released(tmp_path, make_db, dev_server):
     assert version(db) == [(R2,)]
 
 
+@pytest.mark.acceptance
 def test_tries_run_out_while_the_lock_is_held(tmp_path, make_db, dev_server):
     db = make_db()
     proj, holder = locked_project(tmp_path, db)
@@ -103,6 +105,7 @@ def test_backoff_grows_with_jitter() -> None:
         assert len(waits) > 1  # jitter: not all the same
 
 
+@pytest.mark.acceptance
 def test_concurrent_build_retried_after_dropping_its_invalid_leftover(
     tmp_path, cli, make_db, dev_server
 ):

@@ -4,6 +4,7 @@ error), the revision not recorded, an INVALID index left, and the next apply fin
 
 from __future__ import annotations
 
+import pytest
 from conftest import dev_args, sql
 from test_apply_faults import (
     R2,
@@ -21,6 +22,7 @@ from test_apply_faults import (
 from bindu_schema import server
 
 
+@pytest.mark.acceptance
 def test_backend_terminated_during_a_concurrent_build(tmp_path, cli, make_db, dev_server):
     proj, _ = concurrent_project(tmp_path, cli, dev_server)
     db = make_db()
