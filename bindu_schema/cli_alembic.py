@@ -193,6 +193,7 @@ def revision(
 @click.option(
     "--jobs", default=4, show_default=True, type=click.IntRange(1, 64), help="Tenants at once."
 )
+@format_option(formats.ROLLOUT, "With --target-schema/--all-tenants: the report's format.")
 @click.pass_context
 def apply(
     ctx: click.Context,
@@ -211,6 +212,7 @@ def apply(
     tenant_patterns: tuple[str, ...] = (),
     schema_list: str | None = None,
     jobs: int = 4,
+    fmt: str = "text",
 ) -> int:
     """Upgrade the target database to the head of generated/, then check for drift.
 
@@ -246,6 +248,12 @@ def apply(
             jobs,
             timeouts,
             policy.parse_allowed(allow_hazards),
+            fmt,
+        )
+    if fmt != "text":
+        raise BinduSchemaError(
+            f"--format {fmt} is the tenant rollout's report; use it with --target-schema or "
+            "--all-tenants (apply of public prints the upgrade as text)"
         )
     env = ctx.obj
     result = applier.apply(

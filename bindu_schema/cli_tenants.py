@@ -107,8 +107,10 @@ def apply_tenants(
     jobs: int,
     timeouts: Mapping[str, str],
     allowed: frozenset[str],
+    fmt: str = "text",
 ) -> int:
-    """`apply --target-schema NAME` / `apply --all-tenants`: summary, exit 1 if any failed."""
+    """`apply --target-schema NAME` / `apply --all-tenants`: a line per tenant and a summary
+    (or the report in --format json/markdown); exit 1 if any failed."""
     from . import apply as applier
     from . import tenants
 
@@ -124,21 +126,16 @@ def apply_tenants(
     # Consent once, for every revision any selected tenant would run: refused = nothing applied.
     for heads in {tenants.state(dbs.live, n).heads for n in names}:
         applier.check_consent(heads, config_path, allowed)
+    from .revision import alembic_config, script_directory, single_head
+    from .tenant_report import RolloutReport, rollout_line, rollout_summary
+
+    head = single_head(script_directory(alembic_config(config_path)))
     started = time.monotonic()
 
     def report(r: tenants.TenantResult) -> None:
-        before = ", ".join(r.before) or "(none)"
-        after = ", ".join(r.after) or "(none)"
-        if r.status == tenants.FAILED:
-            text = f"FAILED {r.name}: {r.message}"
-            if r.drift:
-                text += "\n" + "\n".join(f"    {s}" for s in r.drift)
-            _echo(ctx, scrub(text, dbs.live), err=True)
-        elif r.status == tenants.CURRENT:
-            _echo(ctx, f"{r.name}: already at head {after}")
-        else:
-            extra = f" ({r.message})" if r.message else ""
-            _echo(ctx, f"{r.name}: {before} -> {after}{extra}")
+        """Text streams each tenant as it ends; json and markdown print once, at the end."""
+        if fmt == "text":
+            _echo(ctx, scrub(rollout_line(r), dbs.live), err=r.status == tenants.FAILED)
 
     results = tenants.apply_all(
         schema_path,
@@ -150,17 +147,12 @@ def apply_tenants(
         timeouts=timeouts,
         on_result=report,
     )
-    count = {s: sum(1 for r in results if r.status == s) for s in tenants.STATUSES}
-    failed = [r.name for r in results if r.status == tenants.FAILED]
-    _echo(
-        ctx,
-        f"tenants: {len(results)}; succeeded {count[tenants.MIGRATED] + count[tenants.CONVERTED]}"
-        f" (migrated {count[tenants.MIGRATED]}, converted {count[tenants.CONVERTED]}), "
-        f"failed {count[tenants.FAILED]}, already current {count[tenants.CURRENT]}"
-        f" [{time.monotonic() - started:.1f}s, {jobs} job(s)]"
-        + (f"\nfailed: {', '.join(failed)}" if failed else ""),
-    )
-    return EXIT_ERROR if failed else EXIT_OK
+    found = RolloutReport(dbs.live.safe, head, tuple(results), time.monotonic() - started, jobs)
+    if fmt == "text":
+        _echo(ctx, rollout_summary(found))
+    else:
+        _echo(ctx, scrub(formats.ROLLOUT.render(fmt, found), dbs.live).rstrip("\n"))
+    return EXIT_ERROR if found.failed else EXIT_OK
 
 
 def adopt_tenant(

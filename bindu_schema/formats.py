@@ -77,3 +77,12 @@ TENANTS = Formats(
         "markdown": "tenant_report:render_markdown",
     },
 )
+# apply --target-schema / --all-tenants: a tenant_report.RolloutReport
+ROLLOUT = Formats(
+    "apply (tenants)",
+    {
+        "text": "tenant_report:rollout_text",
+        "json": "tenant_report:rollout_json",
+        "markdown": "tenant_report:rollout_markdown",
+    },
+)

@@ -1,5 +1,6 @@
-"""The `tenants` listing as a report: every tenant schema with its revision and drift, in
-each --format (text for a terminal, json for machines, markdown for a CI job log)."""
+"""Tenant reports in each --format (text for a terminal, json for machines, markdown for a
+CI job log): the `tenants` listing (revision and drift of each schema) and the rollout of
+`apply --target-schema/--all-tenants` (what happened to each)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 from .formats import Options
 
 if TYPE_CHECKING:
-    from .tenants import TenantStatus
+    from .tenants import TenantResult, TenantStatus
 
 
 @dataclass(frozen=True)
@@ -89,5 +90,102 @@ def render_markdown(r: TenantReport, options: Options | None = None) -> str:
         lines += [
             f"| `{_cell(s.state.name)}` | {_cell(_revision(r, s))} | {_cell(_drift(r, s))} |"
             for s in r.rows
+        ]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------- apply --all-tenants
+
+
+@dataclass(frozen=True)
+class RolloutReport:
+    """What `apply --target-schema/--all-tenants` did, tenant by tenant."""
+
+    database: str  # password hidden
+    head: str | None
+    results: tuple[TenantResult, ...]
+    seconds: float
+    jobs: int
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failed(self) -> list[str]:
+        return [r.name for r in self.results if r.status == "FAILED"]
+
+
+def rollout_line(r: TenantResult) -> str:
+    """One tenant's line as `apply` prints it while the rollout runs."""
+    before = ", ".join(r.before) or "(none)"
+    after = ", ".join(r.after) or "(none)"
+    if r.status == "FAILED":
+        text = f"FAILED {r.name}: {r.message}"
+        return text + "".join(f"\n    {s}" for s in r.drift)
+    if r.status == "CURRENT":
+        return f"{r.name}: already at head {after}"
+    extra = f" ({r.message})" if r.message else ""
+    return f"{r.name}: {before} -> {after}{extra}"
+
+
+def rollout_summary(r: RolloutReport) -> str:
+    ok = r.count("MIGRATED") + r.count("CONVERTED")
+    text = (
+        f"tenants: {len(r.results)}; succeeded {ok} (migrated {r.count('MIGRATED')}, converted "
+        f"{r.count('CONVERTED')}), failed {r.count('FAILED')}, already current "
+        f"{r.count('CURRENT')} [{r.seconds:.1f}s, {r.jobs} job(s)]"
+    )
+    return text + (f"\nfailed: {', '.join(r.failed)}" if r.failed else "")
+
+
+def rollout_text(r: RolloutReport, options: Options | None = None) -> str:
+    """Every tenant's line, then the summary (what `apply` streams, in one piece)."""
+    return "\n".join([*(rollout_line(t) for t in r.results), rollout_summary(r)]) + "\n"
+
+
+def rollout_json(r: RolloutReport, options: Options | None = None) -> str:
+    """docs/tenant-rollout.schema.json (format_version 1)."""
+    doc = {
+        "format_version": 1,
+        "database": r.database,
+        "head": r.head,
+        "seconds": round(r.seconds, 3),
+        "jobs": r.jobs,
+        "counts": {s: r.count(s) for s in ("MIGRATED", "CONVERTED", "CURRENT", "FAILED")},
+        "tenants": [
+            {
+                "database": r.database,
+                "schema": t.name,
+                "before": list(t.before),
+                "after": list(t.after),
+                "status": t.status,
+                "seconds": t.seconds,
+                "error": t.message if t.status == "FAILED" else None,
+                "note": t.message if t.status != "FAILED" and t.message else None,
+                "drift": list(t.drift),
+            }
+            for t in r.results
+        ],
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def rollout_markdown(r: RolloutReport, options: Options | None = None) -> str:
+    """A summary for a CI job log: the counts, then the failed tenants with their errors."""
+    lines = [
+        "### bindu-schema apply (tenants)",
+        "",
+        f"`{_cell(r.database)}`, head `{r.head or '(none)'}`: {len(r.results)} tenant(s); "
+        f"**{r.count('MIGRATED')} migrated**, **{r.count('CONVERTED')} converted**, "
+        f"{r.count('CURRENT')} already current, **{r.count('FAILED')} failed** "
+        f"({r.seconds:.1f} s, {r.jobs} job(s)).",
+    ]
+    failed = [t for t in r.results if t.status == "FAILED"]
+    if failed:
+        lines += ["", "| schema | before | error |", "| --- | --- | --- |"]
+        lines += [
+            f"| `{_cell(t.name)}` | {_cell(', '.join(t.before) or '(none)')} | "
+            f"{_cell(t.message.splitlines()[0] if t.message else '')} |"
+            for t in failed
         ]
     return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ path (no alembic_version) to head, and is the home of ensure_tenant. docs/tenant
 from __future__ import annotations
 
 import multiprocessing
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -63,6 +64,7 @@ class TenantResult:
     after: tuple[str, ...] = ()
     message: str = ""
     drift: tuple[str, ...] = field(default=())
+    seconds: float = 0.0  # how long this tenant took (state, migration and drift check)
 
 
 # --- finding tenant schemas -----------------------------------------------------------------
@@ -278,6 +280,20 @@ def apply_tenant(
     check_drift: bool = True,
 ) -> TenantResult:
     """Migrate one tenant schema to head; never raises (a failure is a FAILED result)."""
+    started = time.monotonic()
+    result = _apply_tenant(schema_path, live, dev, name, ini, timeouts, check_drift)
+    return replace(result, seconds=round(time.monotonic() - started, 3))
+
+
+def _apply_tenant(
+    schema_path: str | Path,
+    live: DatabaseURL,
+    dev: DatabaseURL,
+    name: str,
+    ini: str | Path,
+    timeouts: Mapping[str, str] | None,
+    check_drift: bool,
+) -> TenantResult:
     from .apply import check_known
 
     before: tuple[str, ...] = ()

@@ -15,16 +15,22 @@ from bindu_schema.check import Check
 from bindu_schema.cli import cli
 from bindu_schema.errors import BinduSchemaError
 from bindu_schema.planned import Plan, Statement
-from bindu_schema.tenant_report import TenantReport
-from bindu_schema.tenants import TenantState, TenantStatus
+from bindu_schema.tenant_report import RolloutReport, TenantReport
+from bindu_schema.tenants import TenantResult, TenantState, TenantStatus
 
-REGISTRIES = {"plan": formats.PLAN, "check": formats.CHECK, "tenants": formats.TENANTS}
+REGISTRIES = {
+    "plan": formats.PLAN,
+    "check": formats.CHECK,
+    "tenants": formats.TENANTS,
+    "rollout": formats.ROLLOUT,
+}
 # The commands that print each report, and the registry their --format must offer.
 COMMANDS = {
     ("plan",): formats.PLAN,
     ("revision",): formats.PLAN,
     ("check",): formats.CHECK,
     ("tenants",): formats.TENANTS,
+    ("apply",): formats.ROLLOUT,
 }
 
 
@@ -104,3 +110,28 @@ def test_the_tenant_report_in_every_format():
     md = formats.TENANTS.render("markdown", report)
     assert "**2 not at head**, **1 drifted**, **1 failed**" in md
     assert "| `did_b\\|x` | h1 | drift: 1 statement(s) |" in md.splitlines()
+
+
+def test_the_rollout_report_in_every_format():
+    import jsonschema
+    from conftest import ROOT
+
+    results = (
+        TenantResult("did_a", "MIGRATED", ("h1",), ("h2",), seconds=0.5),
+        TenantResult("did_b", "CURRENT", ("h2",), ("h2",), seconds=0.1),
+        TenantResult("did_c", "FAILED", ("h1",), (), 'relation "x" already exists', ("y;",), 1.0),
+        TenantResult("did_d", "CONVERTED", (), ("h2",), "brought to head (3 statements)"),
+    )
+    report = RolloutReport("postgresql://app@db/app", "h2", results, 2.25, 4)
+    doc = json.loads(formats.ROLLOUT.render("json", report))
+    schema = json.loads((ROOT / "docs" / "tenant-rollout.schema.json").read_text())
+    jsonschema.validate(doc, schema)
+    assert doc["counts"] == {"MIGRATED": 1, "CONVERTED": 1, "CURRENT": 1, "FAILED": 1}
+    by = {t["schema"]: t for t in doc["tenants"]}
+    assert by["did_c"]["error"].startswith("relation") and by["did_c"]["drift"] == ["y;"]
+    assert by["did_d"]["note"] == "brought to head (3 statements)" and by["did_a"]["error"] is None
+    text = formats.ROLLOUT.render("text", report).splitlines()
+    assert text[0] == "did_a: h1 -> h2" and text[2].startswith("FAILED did_c: relation")
+    assert text[-1] == "failed: did_c"
+    md = formats.ROLLOUT.render("markdown", report)
+    assert "**1 failed**" in md and "| `did_c` | h1 | relation" in md

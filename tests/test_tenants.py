@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 from alembic_project import make_project, project_args, versions
 from conftest import ROOT, dev_args, sql
@@ -141,6 +142,26 @@ def test_fifty_tenants_one_failing(tmp_path, cli, make_db, dev_server):
             assert (t["at_head"], t["drift"]) == (False, True)
         else:
             assert (t["at_head"], t["drift"], t["error"]) == (True, False, None), t
+    jsonschema.validate(doc, json.loads((ROOT / "docs" / "tenants-list.schema.json").read_text()))
+    # the rollout as data: one tenant at head, the broken one failing again
+    r = cli("apply", "--schema-list", f"{names[0]},{broken}", "--format", "json",
+            *project_args(proj, db, dev_server))  # fmt: skip
+    assert r.code == 1, r.text
+    rollout = json.loads(r.out)
+    jsonschema.validate(
+        rollout, json.loads((ROOT / "docs" / "tenant-rollout.schema.json").read_text())
+    )
+    assert (rollout["head"], rollout["counts"]["CURRENT"], rollout["counts"]["FAILED"]) == (
+        new_head,
+        1,
+        1,
+    )
+    failed = next(t for t in rollout["tenants"] if t["status"] == "FAILED")
+    assert failed["schema"] == broken and "already exists" in failed["error"]
+    assert failed["before"] == [HEAD] and failed["seconds"] > 0
+    r = cli("apply", "--schema-list", f"{names[0]},{broken}", "--format", "markdown",
+            *project_args(proj, db, dev_server))  # fmt: skip
+    assert r.code == 1 and "**1 failed**" in r.out and f"| `{broken}` | {HEAD} |" in r.out
     md = cli("tenants", "--format", "markdown", "--no-drift", *project_args(proj, db, dev_server))
     assert md.code == 0, md.text
     assert f"{len(names)} tenant schema(s)" in md.out and "**1 not at head**" in md.out
