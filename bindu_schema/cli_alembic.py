@@ -193,6 +193,32 @@ def revision(
 @click.option(
     "--jobs", default=4, show_default=True, type=click.IntRange(1, 64), help="Tenants at once."
 )
+@click.option(
+    "--canary",
+    default=0,
+    type=click.IntRange(0),
+    metavar="N",
+    help="With --all-tenants: migrate the first N tenants first; stop if one fails.",
+)
+@click.option(
+    "--max-failures",
+    default=None,
+    type=click.IntRange(1),
+    metavar="K",
+    help="With --all-tenants: start no new tenant after K failures.",
+)
+@click.option(
+    "--order",
+    type=click.Choice(["name", "list"]),
+    default="name",
+    show_default=True,
+    help="With --all-tenants: by schema name, or as given in --schema-list.",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="With --all-tenants: list what would run, in order; change nothing.",
+)
 @format_option(formats.ROLLOUT, "With --target-schema/--all-tenants: the report's format.")
 @click.pass_context
 def apply(
@@ -212,6 +238,10 @@ def apply(
     tenant_patterns: tuple[str, ...] = (),
     schema_list: str | None = None,
     jobs: int = 4,
+    canary: int = 0,
+    max_failures: int | None = None,
+    order: str = "name",
+    dry_run: bool = False,
     fmt: str = "text",
 ) -> int:
     """Upgrade the target database to the head of generated/, then check for drift.
@@ -233,7 +263,7 @@ def apply(
         if v
     }
     if target_schema or all_tenants or schema_list:
-        from .cli_tenants import apply_tenants
+        from .cli_tenants import Stages, apply_tenants
 
         return apply_tenants(
             ctx,
@@ -249,6 +279,12 @@ def apply(
             timeouts,
             policy.parse_allowed(allow_hazards),
             fmt,
+            Stages(canary, max_failures, order, dry_run),
+        )
+    if canary or max_failures or dry_run or order != "name":
+        raise BinduSchemaError(
+            "--canary, --max-failures, --order and --dry-run stage a tenant rollout; use "
+            "them with --all-tenants or --schema-list"
         )
     if fmt != "text":
         raise BinduSchemaError(

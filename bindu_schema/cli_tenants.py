@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import click
 
@@ -41,14 +42,27 @@ def tenant_selection(f: click.decorators.FC) -> click.decorators.FC:
     return f
 
 
-def selected(live: DatabaseURL, patterns: Sequence[str], schema_list: str | None) -> list[str]:
+@dataclass(frozen=True)
+class Stages:
+    """How a tenant rollout is staged (apply --canary/--max-failures/--order/--dry-run)."""
+
+    canary: int = 0
+    max_failures: int | None = None
+    order: str = "name"  # or "list": as given in --schema-list
+    dry_run: bool = False
+
+
+def selected(
+    live: DatabaseURL, patterns: Sequence[str], schema_list: str | None, order: str = "name"
+) -> list[str]:
     from . import tenants
 
     if schema_list:
         names = [n.strip() for n in schema_list.split(",") if n.strip()]
         for n in names:
             tenants.check_name(n)
-        return sorted(set(names))
+        unique = list(dict.fromkeys(names))
+        return unique if order == "list" else sorted(unique)
     return tenants.find(live, list(patterns) or list(tenants.DEFAULT_PATTERNS))
 
 
@@ -108,6 +122,7 @@ def apply_tenants(
     timeouts: Mapping[str, str],
     allowed: frozenset[str],
     fmt: str = "text",
+    stages: Stages | None = None,
 ) -> int:
     """`apply --target-schema NAME` / `apply --all-tenants`: a line per tenant and a summary
     (or the report in --format json/markdown); exit 1 if any failed."""
@@ -118,11 +133,14 @@ def apply_tenants(
     dbs = resolve_databases(database_url, dev_url)
     if target_schema and all_tenants:
         raise BinduSchemaError("--target-schema and --all-tenants exclude each other")
+    stages = stages or Stages()
     names = (
         [tenants.check_name(target_schema)]
         if target_schema
-        else selected(dbs.live, patterns, schema_list)
+        else selected(dbs.live, patterns, schema_list, stages.order)
     )
+    if stages.dry_run:
+        return _dry_run(ctx, dbs.live, names, config_path, stages)
     # Consent once, for every revision any selected tenant would run: refused = nothing applied.
     for heads in {tenants.state(dbs.live, n).heads for n in names}:
         applier.check_consent(heads, config_path, allowed)
@@ -146,13 +164,42 @@ def apply_tenants(
         jobs=jobs,
         timeouts=timeouts,
         on_result=report,
+        canary=stages.canary,
+        max_failures=stages.max_failures,
     )
     found = RolloutReport(dbs.live.safe, head, tuple(results), time.monotonic() - started, jobs)
     if fmt == "text":
         _echo(ctx, rollout_summary(found))
     else:
         _echo(ctx, scrub(formats.ROLLOUT.render(fmt, found), dbs.live).rstrip("\n"))
-    return EXIT_ERROR if found.failed else EXIT_OK
+    return EXIT_OK if found.ok else EXIT_ERROR
+
+
+def _dry_run(
+    ctx: click.Context, live: DatabaseURL, names: Sequence[str], ini: str, stages: Stages
+) -> int:
+    """What `apply --all-tenants` would do, tenant by tenant in its order; nothing runs."""
+    from . import tenants
+    from .revision import alembic_config, script_directory, single_head
+
+    head = single_head(script_directory(alembic_config(ini)))
+    for n, name in enumerate(names, 1):
+        st = tenants.state(live, name)
+        if not st.exists:
+            what = "create it and migrate to head"
+        elif st.versioned and st.heads == ((head,) if head else ()):
+            what = "already at head: nothing"
+        elif st.versioned:
+            what = f"migrate {', '.join(st.heads) or '(none)'} -> {head}"
+        elif st.tables:
+            what = f"convert (unversioned, {st.tables} tables) -> {head}"
+        else:
+            what = f"migrate (empty) -> {head}"
+        stage = " [canary]" if n <= stages.canary else ""
+        _echo(ctx, f"{n:>4}. {name}{stage}: {what}")
+    budget = f", stop after {stages.max_failures} failure(s)" if stages.max_failures else ""
+    _echo(ctx, f"dry run: {len(names)} tenant(s) in {live.safe}{budget}; nothing changed")
+    return EXIT_OK
 
 
 def adopt_tenant(

@@ -97,6 +97,9 @@ def render_markdown(r: TenantReport, options: Options | None = None) -> str:
 # --------------------------------------------------------------- apply --all-tenants
 
 
+STATUS_CODES = ("MIGRATED", "CONVERTED", "CURRENT", "FAILED", "SKIPPED")  # tenants.STATUSES
+
+
 @dataclass(frozen=True)
 class RolloutReport:
     """What `apply --target-schema/--all-tenants` did, tenant by tenant."""
@@ -114,6 +117,10 @@ class RolloutReport:
     def failed(self) -> list[str]:
         return [r.name for r in self.results if r.status == "FAILED"]
 
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.count("SKIPPED")
+
 
 def rollout_line(r: TenantResult) -> str:
     """One tenant's line as `apply` prints it while the rollout runs."""
@@ -124,6 +131,8 @@ def rollout_line(r: TenantResult) -> str:
         return text + "".join(f"\n    {s}" for s in r.drift)
     if r.status == "CURRENT":
         return f"{r.name}: already at head {after}"
+    if r.status == "SKIPPED":
+        return f"{r.name}: skipped, {r.message} (still at {before})"
     extra = f" ({r.message})" if r.message else ""
     return f"{r.name}: {before} -> {after}{extra}"
 
@@ -133,7 +142,7 @@ def rollout_summary(r: RolloutReport) -> str:
     text = (
         f"tenants: {len(r.results)}; succeeded {ok} (migrated {r.count('MIGRATED')}, converted "
         f"{r.count('CONVERTED')}), failed {r.count('FAILED')}, already current "
-        f"{r.count('CURRENT')} [{r.seconds:.1f}s, {r.jobs} job(s)]"
+        f"{r.count('CURRENT')}, skipped {r.count('SKIPPED')} [{r.seconds:.1f}s, {r.jobs} job(s)]"
     )
     return text + (f"\nfailed: {', '.join(r.failed)}" if r.failed else "")
 
@@ -151,7 +160,7 @@ def rollout_json(r: RolloutReport, options: Options | None = None) -> str:
         "head": r.head,
         "seconds": round(r.seconds, 3),
         "jobs": r.jobs,
-        "counts": {s: r.count(s) for s in ("MIGRATED", "CONVERTED", "CURRENT", "FAILED")},
+        "counts": {s: r.count(s) for s in STATUS_CODES},
         "tenants": [
             {
                 "database": r.database,
@@ -177,7 +186,8 @@ def rollout_markdown(r: RolloutReport, options: Options | None = None) -> str:
         "",
         f"`{_cell(r.database)}`, head `{r.head or '(none)'}`: {len(r.results)} tenant(s); "
         f"**{r.count('MIGRATED')} migrated**, **{r.count('CONVERTED')} converted**, "
-        f"{r.count('CURRENT')} already current, **{r.count('FAILED')} failed** "
+        f"{r.count('CURRENT')} already current, **{r.count('FAILED')} failed**, "
+        f"{r.count('SKIPPED')} skipped "
         f"({r.seconds:.1f} s, {r.jobs} job(s)).",
     ]
     failed = [t for t in r.results if t.status == "FAILED"]

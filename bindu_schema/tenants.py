@@ -13,7 +13,13 @@ from __future__ import annotations
 import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    as_completed,
+    wait,
+)
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -43,8 +49,16 @@ DEFAULT_PATTERNS = (r"did\_%", r"schema\_%")
 # Statements the conversion of an unversioned schema never runs without a human.
 REFUSED_IN_CONVERSION = frozenset({"DELETES_DATA"})
 
-MIGRATED, CURRENT, CONVERTED, FAILED = "migrated", "already current", "converted", "failed"
-STATUSES = (MIGRATED, CURRENT, CONVERTED, FAILED)
+# A tenant's outcome in a rollout (the codes of the JSON report, docs/tenant-rollout.schema.json);
+# SKIPPED: not started, because the canary or --max-failures stopped the rollout.
+MIGRATED, CURRENT, CONVERTED, FAILED, SKIPPED = (
+    "MIGRATED",
+    "CURRENT",
+    "CONVERTED",
+    "FAILED",
+    "SKIPPED",
+)
+STATUSES = (MIGRATED, CURRENT, CONVERTED, FAILED, SKIPPED)
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,7 @@ class TenantState:
 @dataclass(frozen=True)
 class TenantResult:
     name: str
-    status: str  # MIGRATED, CURRENT, CONVERTED or FAILED
+    status: str  # one of STATUSES
     before: tuple[str, ...] = ()
     after: tuple[str, ...] = ()
     message: str = ""
@@ -351,34 +365,96 @@ def apply_all(
     timeouts: Mapping[str, str] | None = None,
     check_drift: bool = True,
     on_result: Callable[[TenantResult], None] | None = None,
+    canary: int = 0,
+    max_failures: int | None = None,
 ) -> list[TenantResult]:
-    """Every tenant to head, `jobs` at a time, each in its own process and connection.
+    """Every tenant to head, `jobs` at a time, each in its own process and connection, in
+    the order given.
 
-    Two phases: first every upgrade, then the drift checks (migra inspects a schema with
-    several catalog queries; DDL running in other schemas meanwhile can make them
-    disagree, so nothing of ours runs DDL while a tenant is inspected).
+    Staged: the first `canary` tenants go first, drift check included; if one of them
+    fails, no other tenant starts. After `max_failures` failures no new tenant starts.
+    Tenants not started are SKIPPED (still at their revision: running again resumes).
     """
     todo = list(names)
+    if canary > 0 and len(todo) > canary:
+        first = apply_all(
+            schema_path, live, dev, todo[:canary], ini, jobs, timeouts, check_drift, on_result,
+            max_failures=max_failures,
+        )  # fmt: skip
+        failed = sum(1 for r in first if r.status == FAILED)
+        if failed:
+            return first + _skipped(todo[canary:], "not started: the canary failed", on_result)
+        rest_budget = None if max_failures is None else max_failures - failed
+        return first + apply_all(
+            schema_path, live, dev, todo[canary:], ini, jobs, timeouts, check_drift,
+            on_result, max_failures=rest_budget,
+        )  # fmt: skip
+    return _rollout(schema_path, live, dev, todo, ini, jobs, timeouts, check_drift, on_result,
+                    max_failures)  # fmt: skip
+
+
+def _skipped(
+    names: Iterable[str], why: str, on_result: Callable[[TenantResult], None] | None
+) -> list[TenantResult]:
+    out = [TenantResult(n, SKIPPED, message=why) for n in names]
+    for r in out:
+        if on_result is not None:
+            on_result(r)
+    return out
+
+
+def _rollout(
+    schema_path: str | Path,
+    live: DatabaseURL,
+    dev: DatabaseURL,
+    todo: list[str],
+    ini: str | Path,
+    jobs: int,
+    timeouts: Mapping[str, str] | None,
+    check_drift: bool,
+    on_result: Callable[[TenantResult], None] | None,
+    max_failures: int | None,
+) -> list[TenantResult]:
+    """Two phases: first the upgrades, then the drift checks (migra inspects a schema with
+    several catalog queries; DDL running in other schemas meanwhile can make them
+    disagree, so nothing of ours runs DDL while a tenant is inspected). Upgrades are
+    submitted as workers free up, so a failure budget can stop the ones not yet started."""
     results: list[TenantResult] = []
     if not todo:
         return results
     jobs = max(1, min(jobs, len(todo)))
     args = (str(Path(schema_path).resolve()), live.sqlalchemy, dev.sqlalchemy)
     ini_path = str(Path(ini).resolve())
+    pending = iter(todo)
+    failures = 0
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures: dict[Future[TenantResult], str] = {
-            pool.submit(_apply_in_worker, *args, n, ini_path, dict(timeouts or {}), False): n
-            for n in todo
-        }
-        for fut in as_completed(futures):
-            try:
-                r = fut.result()
-            except Exception as exc:  # a worker died (killed, out of memory)
-                r = TenantResult(futures[fut], FAILED, message=f"worker failed: {exc}")
-            if r.status == FAILED or not check_drift:
-                if on_result is not None:
-                    on_result(r)
-            results.append(r)
+        running: dict[Future[TenantResult], str] = {}
+
+        def start_next() -> None:
+            n = next(pending, None)
+            if n is not None:
+                fut = pool.submit(_apply_in_worker, *args, n, ini_path, dict(timeouts or {}), False)
+                running[fut] = n
+
+        for _ in range(jobs):
+            start_next()
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                name = running.pop(fut)
+                try:
+                    r = fut.result()
+                except Exception as exc:  # a worker died (killed, out of memory)
+                    r = TenantResult(name, FAILED, message=f"worker failed: {exc}")
+                failures += r.status == FAILED
+                if r.status == FAILED or not check_drift:
+                    if on_result is not None:
+                        on_result(r)
+                results.append(r)
+                if max_failures is None or failures < max_failures:
+                    start_next()
+        why = f"not started: {failures} tenant(s) failed (--max-failures {max_failures})"
+        skipped = _skipped(list(pending), why, on_result)
         if check_drift:
             checked: dict[Future[TenantStatus], TenantResult] = {
                 pool.submit(_status_in_worker, *args, r.name): r
@@ -405,7 +481,8 @@ def apply_all(
                 if on_result is not None:
                     on_result(r)
             results = done
-    return sorted(results, key=lambda r: r.name)
+    order = {n: i for i, n in enumerate(todo)}
+    return sorted(results + skipped, key=lambda r: order[r.name])
 
 
 # --- listing --------------------------------------------------------------------------------

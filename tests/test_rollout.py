@@ -1,0 +1,76 @@
+"""Staged tenant rollouts against real PostgreSQL (issue 19 item 2): a failing canary stops
+the rollout, --max-failures stops launching new tenants, --order list keeps the given
+order, --dry-run changes nothing, and running again resumes. The report is read as data
+(--format json, docs/tenant-rollout.schema.json)."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+from conftest import ROOT, dev_args, sql
+
+SCHEMA = json.loads((ROOT / "docs" / "tenant-rollout.schema.json").read_text())
+BROKEN = "did_b_broken"  # unversioned, with a tasks table whose conversion would delete data
+GOOD = ("did_a", "did_c", "did_d")
+
+
+def tenants_db(make_db):
+    db = make_db()
+    for name in GOOD:
+        sql(db, f"create schema {name}")  # empty: migrated from nothing
+    sql(db, f"create schema {BROKEN}; create table {BROKEN}.tasks (legacy integer)")
+    sql(db, f"insert into {BROKEN}.tasks values (1)")
+    return db
+
+
+def versioned(db, name: str) -> bool:
+    q = f"select 1 from pg_tables where schemaname = '{name}' and tablename = 'alembic_version'"
+    return bool(sql(db, q))
+
+
+def rollout(cli, db, dev, order: tuple[str, ...], *extra: str):
+    r = cli("apply", "--schema-list", ",".join(order), "--order", "list", "--format", "json",
+            "--database-url", db.sqlalchemy, *dev_args(dev), *extra)  # fmt: skip
+    doc = json.loads(r.out)
+    jsonschema.validate(doc, SCHEMA)
+    return r.code, [(t["schema"], t["status"]) for t in doc["tenants"]]
+
+
+def test_a_failing_canary_stops_the_rollout_and_a_rerun_resumes(cli, make_db, dev_server):
+    db = tenants_db(make_db)
+    order = (BROKEN, *GOOD)
+    code, seen = rollout(cli, db, dev_server, order, "--canary", "1")
+    assert code == 1
+    assert seen == [(BROKEN, "FAILED")] + [(n, "SKIPPED") for n in GOOD]
+    assert not any(versioned(db, n) for n in order)  # nothing after the canary ran
+    assert sql(db, f"select legacy from {BROKEN}.tasks") == [(1,)]
+
+    sql(db, f"drop table {BROKEN}.tasks")  # the operator fixes the canary, runs again
+    code, seen = rollout(cli, db, dev_server, order, "--canary", "1")
+    assert code == 0, seen
+    assert seen == [(n, "MIGRATED") for n in order]
+    assert all(versioned(db, n) for n in order)
+
+
+def test_max_failures_stops_launching_new_tenants(cli, make_db, dev_server):
+    db = tenants_db(make_db)
+    order = ("did_a", BROKEN, "did_c", "did_d")
+    code, seen = rollout(cli, db, dev_server, order, "--jobs", "1", "--max-failures", "1")
+    assert code == 1
+    assert seen == [("did_a", "MIGRATED"), (BROKEN, "FAILED"), ("did_c", "SKIPPED"),
+                    ("did_d", "SKIPPED")]  # fmt: skip
+    assert versioned(db, "did_a") and not versioned(db, "did_c")
+
+
+def test_dry_run_lists_the_order_and_changes_nothing(cli, make_db, dev_server):
+    db = tenants_db(make_db)
+    r = cli("apply", "--schema-list", f"did_d,{BROKEN},did_a", "--order", "list", "--dry-run",
+            "--canary", "1", "--database-url", db.sqlalchemy, *dev_args(dev_server))  # fmt: skip
+    assert r.code == 0, r.text
+    lines = r.out.splitlines()
+    assert lines[0].split()[:3] == ["1.", "did_d", "[canary]:"]
+    assert lines[1].startswith(f"   2. {BROKEN}: convert (unversioned, 1 tables)")
+    assert lines[2].startswith("   3. did_a: migrate (empty)")
+    assert "nothing changed" in lines[-1]
+    assert not any(versioned(db, n) for n in (*GOOD, BROKEN))
