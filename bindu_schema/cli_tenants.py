@@ -142,7 +142,7 @@ def apply_tenants(
     if stages.dry_run:
         return _dry_run(ctx, dbs.live, names, config_path, stages)
     # Consent once, for every revision any selected tenant would run: refused = nothing applied.
-    for heads in {tenants.state(dbs.live, n).heads for n in names}:
+    for heads in {st.heads for st in tenants.states(dbs.live, names).values()}:
         applier.check_consent(heads, config_path, allowed)
     from .revision import alembic_config, script_directory, single_head
     from .tenant_report import RolloutReport, rollout_line, rollout_summary
@@ -183,8 +183,9 @@ def _dry_run(
     from .revision import alembic_config, script_directory, single_head
 
     head = single_head(script_directory(alembic_config(ini)))
+    found = tenants.states(live, names)
     for n, name in enumerate(names, 1):
-        st = tenants.state(live, name)
+        st = found[name]
         if not st.exists:
             what = "create it and migrate to head"
         elif st.versioned and st.heads == ((head,) if head else ()):

@@ -74,3 +74,15 @@ def test_dry_run_lists_the_order_and_changes_nothing(cli, make_db, dev_server):
     assert lines[2].startswith("   3. did_a: migrate (empty)")
     assert "nothing changed" in lines[-1]
     assert not any(versioned(db, n) for n in (*GOOD, BROKEN))
+
+
+def test_states_reads_a_fleet_in_a_few_queries_and_agrees_with_state(make_db):
+    from bindu_schema import ensure_tenant, tenants
+
+    db = tenants_db(make_db)
+    at_head = ensure_tenant(db.sqlalchemy, "did:at-head")
+    names = [*GOOD, BROKEN, at_head, "did_missing"]
+    many = tenants.states(db, names, chunk=1)  # one union per versioned schema: still exact
+    assert many == {n: tenants.state(db, n) for n in names}
+    assert many[at_head].versioned and many[at_head].heads
+    assert many[BROKEN].tables == 1 and not many["did_missing"].exists
