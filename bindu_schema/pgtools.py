@@ -64,6 +64,8 @@ def dump_schema(url: DatabaseURL, schema: str | None = None) -> str:
     privileges on any other (a role may not even see into other tenants' schemas)."""
     exact = '"' + (schema or "").replace('"', '""') + '"'  # a name, not a pattern
     only = ["--schema", exact, "--extension", "*"] if schema else []
+    if schema and not _has_schema(url, schema):  # a tenant not created yet: extensions only
+        only = ["--exclude-schema", "*", "--extension", "*"]
     out = run("pg_dump", ["--schema-only", "--no-owner", "--no-privileges", *only], url)
     # pg_dump 18 sets parameters older servers do not know (the dev server may be older);
     # with -n public it creates public, which every database (the copy's too) has already.
@@ -71,6 +73,18 @@ def dump_schema(url: DatabaseURL, schema: str | None = None) -> str:
     return "\n".join(
         line for line in out.splitlines() if not line.startswith(_NEW_SETTINGS) and line not in drop
     )
+
+
+def _has_schema(url: DatabaseURL, schema: str) -> bool:
+    from .server import connect  # server imports this module's callers
+
+    conn = connect(url, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,))
+            return cur.fetchone() is not None
+    finally:
+        conn.close()
 
 
 _NEW_SETTINGS = ("SET transaction_timeout",)

@@ -127,11 +127,15 @@ def test_desired_inspection_and_rehearsal_are_reused_until_live_changes(
     assert len(inspections) == n_inspect + 1, "only the live database is inspected again"
     assert len(squawk_runs) == 1, "the same statements are not linted again"
 
-    # Any change to the live schema, even one outside the plan, rehearses again.
+    # The rehearsal copies only the planned schema: a change outside it changes nothing...
     other = f"other_{uuid.uuid4().hex[:6]}"
     sql(db, f"CREATE SCHEMA {other}; CREATE TABLE {other}.t (id int)")
     third = plan.build(schema, db, dev_server)
     assert third == first
+    assert len(copies) == 1
+    # ...and any change inside it, even one the plan does not touch, rehearses again.
+    sql(db, "CREATE SEQUENCE public.unrelated_seq")
+    plan.build(schema, db, dev_server)
     assert len(copies) == 2
 
 
