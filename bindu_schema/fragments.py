@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from pglast import ast, parse_sql
 from pglast.enums import SetOperation, SortByDir, SortByNulls
-from pglast.parser import ParseError
+from pglast.parser import ParseError, scan
 
 from . import model
 
@@ -41,9 +41,20 @@ def _tree(head: str, value: str, tail: str = "") -> ast.Node | str:
         return f"PostgreSQL's parser says: {what}{where}"
     if len(raw) != 1:
         return f"it makes {len(raw)} statements instead of one"
+    if _line_comment(value):
+        # compile joins the value into one line of DDL: a -- comment would swallow what
+        # follows it there (the statement's end, its semicolon)
+        return "it holds a -- comment; write /* ... */ or a YAML comment instead"
     stmt = raw[0].stmt
     assert stmt is not None
     return stmt
+
+
+def _line_comment(value: str) -> bool:
+    try:
+        return any(tok.name == "SQL_COMMENT" for tok in scan(value))
+    except ParseError:
+        return False  # it parsed in its place: nothing there is a -- comment of its own
 
 
 def _set_fields(node: ast.Node, allowed: set[str]) -> list[str]:
