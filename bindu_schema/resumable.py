@@ -12,7 +12,8 @@ transactional statement; each part's version is committed before the next part's
 Downgrades are assigned to the part whose upgrade first touches the same object (index,
 constraint, column, table, by name, from each statement's parsed record); statements
 naming nothing known go to the first part.
-`revision` validates every step of the chain, and falls back to one revision if it fails.
+`revision` validates every step of the chain; if that fails it writes nothing (exit 1), never
+one revision that mixes a transaction with CONCURRENTLY steps.
 """
 
 from __future__ import annotations

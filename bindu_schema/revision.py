@@ -383,12 +383,17 @@ def _generate(
 
         try:
             files = validated(parts)
-        except RevisionValidationError:
+        except RevisionValidationError as exc:
             if len(parts) == 1:
                 raise
-            # The split did not reproduce every step: one revision, as before splitting.
-            parts = [(up, down)]
-            files = validated(parts)
+            # No silent fallback to one mixed revision: a failed CONCURRENTLY step there
+            # would leave the transactional part committed and the revision unrecorded.
+            raise RevisionValidationError(
+                f"the change mixes transactional statements with CONCURRENTLY steps, and its "
+                f"split into {len(parts)} resumable revisions did not validate, so nothing "
+                "was written. Make the change in two edits of the YAML (the new indexes "
+                f"first, each edit its own `bindu-schema revision`). What failed:\n{exc}"
+            ) from None
     revid = files[-1][0]
     if dry_run:
         return Outcome(None, revid, head, up, down, tuple(parts))

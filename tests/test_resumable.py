@@ -113,9 +113,9 @@ def test_a_failed_index_build_is_resumed_by_upgrade_head(tmp_path, cli, make_db,
     assert differ.diff(db, before, model.Exclude()) == []
 
 
-def test_a_split_that_fails_validation_falls_back_to_one_revision(
-    tmp_path, cli, dev_server, monkeypatch
-):
+def test_a_split_that_fails_validation_writes_nothing(tmp_path, cli, dev_server, monkeypatch):
+    """No silent fallback to one revision mixing a transaction with CONCURRENTLY steps:
+    exit 1, the reason and what to do, no file written."""
     base = (ROOT / "schema" / "bindu.yaml").read_text()
     proj = make_project(tmp_path, base, with_versions=True)
     (proj / "schema" / "bindu.yaml").write_text(with_note(base))
@@ -127,11 +127,9 @@ def test_a_split_that_fails_validation_falls_back_to_one_revision(
         return [(u, tuple(down) if k == 0 else ()) for k, (u, _) in enumerate(parts)]
 
     monkeypatch.setattr(resumable, "split", wrong_downgrades)
+    before = versions(proj)
     r = revision_in(cli, proj, dev_server, "task note")
-    assert r.code == 0, r.text
-    assert "split into" not in r.out
-    written = versions(proj)[-1]
-    assert written.name.endswith("_task_note.py")
-    assert len(versions(proj)) == len(versions(ROOT)) + 1  # one new revision, not a split
-    text = written.read_text()
-    assert "add column" in text and "autocommit_block" in text
+    assert r.code == 1, r.text
+    assert "did not validate, so nothing was written" in r.err and "two edits" in r.err
+    assert "Traceback" not in r.err
+    assert versions(proj) == before
