@@ -105,7 +105,8 @@ def tenants_cmd(
 
     found = TenantReport(dbs.live.safe, head, tuple(rows), drift)
     _echo(ctx, formats.TENANTS.render(fmt, found).rstrip("\n"))
-    return EXIT_OK
+    # a tenant whose state or drift could not be read is not a clean listing
+    return EXIT_ERROR if any(s.error for s in rows) else EXIT_OK
 
 
 def apply_tenants(
