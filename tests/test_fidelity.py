@@ -104,7 +104,14 @@ def _sections(dump: str) -> str:
 
 def _debian_dump(url: DatabaseURL) -> str:
     proc = subprocess.run(
-        [str(DEBIAN_PG_DUMP), "--schema-only", "--no-owner", "--no-privileges"],
+        [
+            str(DEBIAN_PG_DUMP),
+            "--no-password",
+            f"--dbname={url.conninfo()}",
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+        ],  # fmt: skip
         env=pgtools.libpq_env(url),
         capture_output=True,
         text=True,
