@@ -17,14 +17,22 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.pool import NullPool
 
-from . import catalog, differ, executor, hazards, model, pgtools, policy, resources, server
+from . import (
+    catalog,
+    differ,
+    executor,
+    hazards,
+    model,
+    pgtools,
+    policy,
+    resources,
+    server,
+    tenancy,
+)
 from .errors import BinduSchemaError
 from .planned import Plan, Statement
 from .settings import DatabaseURL
 from .statements import Record
-
-# generated/env.py's ADVISORY_LOCK_KEY: every migration run on public takes it.
-PUBLIC_LOCK_KEY = 7_235_390_106_112_548_197
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,7 @@ def run_and_stamp(live: DatabaseURL, plan: Sequence[Statement], script: ScriptDi
     engine = sa.create_engine(live.sqlalchemy, poolclass=NullPool)
     try:
         with engine.connect() as conn:
-            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": PUBLIC_LOCK_KEY})
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": tenancy.PUBLIC_LOCK_KEY})
             conn.commit()
             try:
                 with conn.begin():
@@ -108,7 +116,9 @@ def run_and_stamp(live: DatabaseURL, plan: Sequence[Statement], script: ScriptDi
             finally:
                 if conn.in_transaction():
                     conn.rollback()
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": PUBLIC_LOCK_KEY})
+                conn.execute(
+                    sa.text("SELECT pg_advisory_unlock(:k)"), {"k": tenancy.PUBLIC_LOCK_KEY}
+                )
                 conn.commit()
     finally:
         engine.dispose()

@@ -11,6 +11,9 @@ import hashlib
 import re
 
 MAX_NAME = 63
+# pg_advisory_lock(PUBLIC_LOCK_KEY): taken by generated/env.py around every migration of
+# public, and by adopt while it brings public to head.
+PUBLIC_LOCK_KEY = 7_235_390_106_112_548_197
 # pg_advisory_lock(TENANT_LOCK_CLASS, hashtext(schema)): one lock per tenant schema, taken by
 # generated/env.py around every migration of that schema (and so by ensure_tenant). The
 # two-key form never collides with the single-key lock env.py takes for public.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .formats import Options
+from .tenants import CONVERTED, CURRENT, FAILED, MIGRATED, SKIPPED, STATUSES
 
 if TYPE_CHECKING:
     from .tenants import TenantResult, TenantStatus
@@ -97,9 +98,6 @@ def render_markdown(r: TenantReport, options: Options | None = None) -> str:
 # --------------------------------------------------------------- apply --all-tenants
 
 
-STATUS_CODES = ("MIGRATED", "CONVERTED", "CURRENT", "FAILED", "SKIPPED")  # tenants.STATUSES
-
-
 @dataclass(frozen=True)
 class RolloutReport:
     """What `apply --target-schema/--all-tenants` did, tenant by tenant."""
@@ -115,34 +113,34 @@ class RolloutReport:
 
     @property
     def failed(self) -> list[str]:
-        return [r.name for r in self.results if r.status == "FAILED"]
+        return [r.name for r in self.results if r.status == FAILED]
 
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.count("SKIPPED")
+        return not self.failed and not self.count(SKIPPED)
 
 
 def rollout_line(r: TenantResult) -> str:
     """One tenant's line as `apply` prints it while the rollout runs."""
     before = ", ".join(r.before) or "(none)"
     after = ", ".join(r.after) or "(none)"
-    if r.status == "FAILED":
+    if r.status == FAILED:
         text = f"FAILED {r.name}: {r.message}"
         return text + "".join(f"\n    {s}" for s in r.drift)
-    if r.status == "CURRENT":
+    if r.status == CURRENT:
         return f"{r.name}: already at head {after}"
-    if r.status == "SKIPPED":
+    if r.status == SKIPPED:
         return f"{r.name}: skipped, {r.message} (still at {before})"
     extra = f" ({r.message})" if r.message else ""
     return f"{r.name}: {before} -> {after}{extra}"
 
 
 def rollout_summary(r: RolloutReport) -> str:
-    ok = r.count("MIGRATED") + r.count("CONVERTED")
+    ok = r.count(MIGRATED) + r.count(CONVERTED)
     text = (
-        f"tenants: {len(r.results)}; succeeded {ok} (migrated {r.count('MIGRATED')}, converted "
-        f"{r.count('CONVERTED')}), failed {r.count('FAILED')}, already current "
-        f"{r.count('CURRENT')}, skipped {r.count('SKIPPED')} [{r.seconds:.1f}s, {r.jobs} job(s)]"
+        f"tenants: {len(r.results)}; succeeded {ok} (migrated {r.count(MIGRATED)}, converted "
+        f"{r.count(CONVERTED)}), failed {r.count(FAILED)}, already current "
+        f"{r.count(CURRENT)}, skipped {r.count(SKIPPED)} [{r.seconds:.1f}s, {r.jobs} job(s)]"
     )
     return text + (f"\nfailed: {', '.join(r.failed)}" if r.failed else "")
 
@@ -160,7 +158,7 @@ def rollout_json(r: RolloutReport, options: Options | None = None) -> str:
         "head": r.head,
         "seconds": round(r.seconds, 3),
         "jobs": r.jobs,
-        "counts": {s: r.count(s) for s in STATUS_CODES},
+        "counts": {s: r.count(s) for s in STATUSES},
         "tenants": [
             {
                 "database": r.database,
@@ -169,8 +167,8 @@ def rollout_json(r: RolloutReport, options: Options | None = None) -> str:
                 "after": list(t.after),
                 "status": t.status,
                 "seconds": t.seconds,
-                "error": t.message if t.status == "FAILED" else None,
-                "note": t.message if t.status != "FAILED" and t.message else None,
+                "error": t.message if t.status == FAILED else None,
+                "note": t.message if t.status != FAILED and t.message else None,
                 "drift": list(t.drift),
             }
             for t in r.results
@@ -185,12 +183,12 @@ def rollout_markdown(r: RolloutReport, options: Options | None = None) -> str:
         "### bindu-schema apply (tenants)",
         "",
         f"`{_cell(r.database)}`, head `{r.head or '(none)'}`: {len(r.results)} tenant(s); "
-        f"**{r.count('MIGRATED')} migrated**, **{r.count('CONVERTED')} converted**, "
-        f"{r.count('CURRENT')} already current, **{r.count('FAILED')} failed**, "
-        f"{r.count('SKIPPED')} skipped "
+        f"**{r.count(MIGRATED)} migrated**, **{r.count(CONVERTED)} converted**, "
+        f"{r.count(CURRENT)} already current, **{r.count(FAILED)} failed**, "
+        f"{r.count(SKIPPED)} skipped "
         f"({r.seconds:.1f} s, {r.jobs} job(s)).",
     ]
-    failed = [t for t in r.results if t.status == "FAILED"]
+    failed = [t for t in r.results if t.status == FAILED]
     if failed:
         lines += ["", "| schema | before | error |", "| --- | --- | --- |"]
         lines += [

@@ -53,7 +53,7 @@ TIMEOUTS: dict[str, tuple[str, str]] = {
     "advisory_lock_timeout": ("10min", "BINDU_SCHEMA_ADVISORY_LOCK_TIMEOUT"),
 }
 # pg_advisory_lock key shared by every bindu-schema / alembic run on a database.
-ADVISORY_LOCK_KEY = 7_235_390_106_112_548_197
+ADVISORY_LOCK_KEY = tenancy.PUBLIC_LOCK_KEY
 # config.attributes key: the heads found once the lock is held (read by bindu-schema apply).
 HEADS_AT_LOCK = "bindu_schema.heads_at_lock"
 

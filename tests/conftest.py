@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -197,3 +198,36 @@ def plan_json(
     """`bindu-schema plan --format json` of a schema file against db (cli: the fixture)."""
     args = ["--schema", str(schema), "--database-url", db.sqlalchemy, *dev_args(dev), *extra]
     return cli("plan", "--format", "json", *args)
+
+
+@contextmanager
+def scram_role(
+    dev: DatabaseURL, role: str, password: str, drop_database: Callable[[str], None]
+) -> Iterator[str]:
+    """ROLE with a SCRAM password, required over the socket (a `local all ROLE
+    scram-sha-256` line on top of the test server's pg_hba.conf while it is in use). On
+    exit pg_hba.conf is restored, each database the role came to own is handed to
+    drop_database, and the role is dropped."""
+    hba = Path(str(sql(dev, "SHOW hba_file")[0][0]))
+    original = hba.read_text()
+    sql(dev, f"DROP ROLE IF EXISTS {role}")
+    sql(
+        dev,
+        "SET password_encryption = 'scram-sha-256'; "
+        f"CREATE ROLE {role} LOGIN SUPERUSER PASSWORD '{password}'",
+    )
+    try:
+        hba.write_text(f"local all {role} scram-sha-256\n" + original)
+        sql(dev, "SELECT pg_reload_conf()")
+        yield role
+    finally:
+        hba.write_text(original)
+        sql(dev, "SELECT pg_reload_conf()")
+        owned = sql(
+            dev,
+            "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+            f"WHERE r.rolname = '{role}' ORDER BY 1",
+        )
+        for (name,) in owned:
+            drop_database(str(name))
+        sql(dev, f"DROP ROLE IF EXISTS {role}")

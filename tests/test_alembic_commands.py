@@ -12,11 +12,11 @@ from alembic_project import alembic, make_project, ok, url_as, user_tables, vers
 from conftest import ROOT, dev_args, sql
 
 from bindu_schema import compile as compiler
-from bindu_schema import loader, pgtools, server
+from bindu_schema import loader, pgtools, server, tenancy
 
 CASES = ROOT / "tests" / "cases" / "revisions"
 HEAD = versions(ROOT)[-1].name[:13] if versions(ROOT) else ""
-ADVISORY_LOCK_KEY = 7_235_390_106_112_548_197
+ADVISORY_LOCK_KEY = tenancy.PUBLIC_LOCK_KEY
 
 
 def plan_code(cli, db, dev, schema: Path = ROOT / "schema" / "bindu.yaml") -> int:

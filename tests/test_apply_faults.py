@@ -28,12 +28,12 @@ from alembic_project import alembic, make_project, ok
 from conftest import dev_args, sql
 from pgcatalog import snapshot
 
-from bindu_schema import server
+from bindu_schema import server, tenancy
 from bindu_schema.settings import DatabaseURL
 
 # The advisory lock a revision waits on (classid 0, objid GATE, objsubid 1 in pg_locks).
 GATE = 4242
-BINDU_LOCK = 7_235_390_106_112_548_197
+BINDU_LOCK = tenancy.PUBLIC_LOCK_KEY
 R1, R2, R3 = "20260101_0001", "20260101_0002", "20260101_0003"
 
 YAML = """\

@@ -17,12 +17,12 @@ from alembic_project import alembic, make_project, ok
 from conftest import dev_args, sql
 from test_apply_faults import poll
 
-from bindu_schema import server
+from bindu_schema import server, tenancy
 from bindu_schema.settings import DatabaseURL
 
 PROCESSES = 8
 REVS = ["20260201_0001", "20260201_0002", "20260201_0003"]
-BINDU_LOCK = 7_235_390_106_112_548_197
+BINDU_LOCK = tenancy.PUBLIC_LOCK_KEY
 
 YAML = """\
 version: 1

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 from alembic_project import make_project
-from conftest import ROOT, sql
+from conftest import ROOT, scram_role, sql
 from test_secrets import Runner, socket_dir
 
 from bindu_schema.settings import DatabaseURL
@@ -29,28 +29,12 @@ SCHEMA = ROOT / "schema" / "bindu.yaml"
 def pw_role(dev_server: DatabaseURL) -> Iterator[str]:
     """ROLE with a SCRAM password, required over the socket (a `local all ROLE
     scram-sha-256` line on top of the test server's pg_hba.conf for this module)."""
-    hba = Path(str(sql(dev_server, "SHOW hba_file")[0][0]))
-    original = hba.read_text()
-    sql(dev_server, f"DROP ROLE IF EXISTS {ROLE}")
-    sql(
-        dev_server,
-        "SET password_encryption = 'scram-sha-256'; "
-        f"CREATE ROLE {ROLE} LOGIN SUPERUSER PASSWORD '{PASSWORD}'",
-    )
-    try:
-        hba.write_text(f"local all {ROLE} scram-sha-256\n" + original)
-        sql(dev_server, "SELECT pg_reload_conf()")
-        yield ROLE
-    finally:
-        hba.write_text(original)
-        sql(dev_server, "SELECT pg_reload_conf()")
-        for (name,) in sql(
-            dev_server,
-            "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
-            f"WHERE r.rolname = '{ROLE}'",
-        ):
-            sql(dev_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        sql(dev_server, f"DROP ROLE IF EXISTS {ROLE}")
+
+    def drop(name: str) -> None:
+        sql(dev_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    with scram_role(dev_server, ROLE, PASSWORD, drop) as role:
+        yield role
 
 
 def _pgpass_escape(value: str) -> str:

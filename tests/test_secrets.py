@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import pytest
 from alembic_project import make_project
-from conftest import ROOT, Result, sql
+from conftest import ROOT, Result, scram_role, sql
 from sqlalchemy.engine import make_url
 
 from bindu_schema import server
@@ -65,31 +65,13 @@ def socket_dir(dev: DatabaseURL) -> str:
 
 @pytest.fixture(scope="module")
 def secret_role(dev_server: DatabaseURL) -> Iterator[str]:
-    hba = Path(str(sql(dev_server, "SHOW hba_file")[0][0]))
-    original = hba.read_text()
-    sql(dev_server, f"DROP ROLE IF EXISTS {ROLE}")
-    sql(
-        dev_server,
-        "SET password_encryption = 'scram-sha-256'; "
-        f"CREATE ROLE {ROLE} LOGIN SUPERUSER PASSWORD '{PASSWORD}'",
-    )
-    try:
-        hba.write_text(f"local all {ROLE} scram-sha-256\n" + original)
-        sql(dev_server, "SELECT pg_reload_conf()")
-        yield ROLE
-    finally:
-        hba.write_text(original)
-        sql(dev_server, "SELECT pg_reload_conf()")
+    def drop(name: str) -> None:
         # Template databases the tool cached while connected as the role are the role's.
-        owned = sql(
-            dev_server,
-            "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
-            f"WHERE r.rolname = '{ROLE}' ORDER BY 1",
-        )
-        for (name,) in owned:
-            assert str(name).startswith(server.TEMPLATE_PREFIX), name
-            server.drop_template(dev_server, str(name))
-        sql(dev_server, f"DROP ROLE IF EXISTS {ROLE}")
+        assert name.startswith(server.TEMPLATE_PREFIX), name
+        server.drop_template(dev_server, name)
+
+    with scram_role(dev_server, ROLE, PASSWORD, drop) as role:
+        yield role
 
 
 def url_for(
