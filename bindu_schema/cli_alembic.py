@@ -280,6 +280,7 @@ def apply(
             policy.parse_allowed(allow_hazards),
             fmt,
             Stages(canary, max_failures, order, dry_run),
+            retry.configured_tries(lock_retries),
         )
     if canary or max_failures or dry_run or order != "name":
         raise BinduSchemaError(

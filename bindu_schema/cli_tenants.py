@@ -100,7 +100,9 @@ def tenants_cmd(
     dbs = resolve_databases(database_url, dev_url)
     head = single_head(script_directory(alembic_config(config_path)))
     names = selected(dbs.live, patterns, schema_list)
-    rows = tenants.statuses(schema_path, dbs.live, dbs.dev if drift else None, names, jobs)
+    rows = tenants.statuses(
+        schema_path, dbs.live, dbs.dev if drift else None, names, jobs, config_path
+    )
     from .tenant_report import TenantReport
 
     found = TenantReport(dbs.live.safe, head, tuple(rows), drift)
@@ -124,6 +126,7 @@ def apply_tenants(
     allowed: frozenset[str],
     fmt: str = "text",
     stages: Stages | None = None,
+    lock_tries: int = 1,
 ) -> int:
     """`apply --target-schema NAME` / `apply --all-tenants`: a line per tenant and a summary
     (or the report in --format json/markdown); exit 1 if any failed."""
@@ -167,6 +170,7 @@ def apply_tenants(
         on_result=report,
         canary=stages.canary,
         max_failures=stages.max_failures,
+        lock_tries=lock_tries,
     )
     found = RolloutReport(dbs.live.safe, head, tuple(results), time.monotonic() - started, jobs)
     if fmt == "text":

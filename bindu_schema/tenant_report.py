@@ -159,9 +159,13 @@ def rollout_json(r: RolloutReport, options: Options | None = None) -> str:
         "seconds": round(r.seconds, 3),
         "jobs": r.jobs,
         "counts": {s: r.count(s) for s in STATUSES},
+        "drift_checks": {
+            how: sum(1 for t in r.results if t.drift_check == how)
+            for how in ("fingerprint", "full")
+        },
         "tenants": [
             {
-                "database": r.database,
+                "database": t.database or r.database,
                 "schema": t.name,
                 "before": list(t.before),
                 "after": list(t.after),
@@ -170,6 +174,7 @@ def rollout_json(r: RolloutReport, options: Options | None = None) -> str:
                 "error": t.message if t.status == FAILED else None,
                 "note": t.message if t.status != FAILED and t.message else None,
                 "drift": list(t.drift),
+                "drift_check": t.drift_check,
             }
             for t in r.results
         ],

@@ -3,9 +3,10 @@
 Bindu isolates tenants in schemas named after a DID (tenancy.schema_name). The revisions
 in generated/ are schema-agnostic; generated/env.py migrates one schema when given
 `tenant_schema` (search_path, its own alembic_version, its own advisory lock). This module
-finds tenant schemas, migrates them (one process per parallel job: Alembic's `op` and
-`context` proxies are process-global), brings schemas built by Bindu's old run-time ORM
-path (no alembic_version) to head, and is the home of ensure_tenant. docs/tenants.md.
+finds tenant schemas, reads their state in bulk, brings schemas built by Bindu's old
+run-time ORM path (no alembic_version) to head, and is the home of ensure_tenant; the
+rollout over many tenants (a worker pool, stages, the fingerprint drift check) is
+fleet.py's. docs/tenants.md.
 """
 
 from __future__ import annotations
@@ -14,11 +15,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import (
-    FIRST_COMPLETED,
-    Future,
     ProcessPoolExecutor,
-    as_completed,
-    wait,
 )
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,7 +28,7 @@ from alembic.runtime.migration import MigrationContext
 from psycopg2 import sql as pgsql
 from sqlalchemy.pool import NullPool
 
-from . import catalog, differ, fidelity, hazards, loader, server, settings, tenancy
+from . import catalog, differ, fidelity, hazards, loader, retry, server, settings, tenancy
 from . import plan as planner
 from .errors import BinduSchemaError
 from .revision import (
@@ -80,6 +77,9 @@ class TenantResult:
     message: str = ""
     drift: tuple[str, ...] = field(default=())
     seconds: float = 0.0  # how long this tenant took (state, migration and drift check)
+    database: str = ""  # the database, password hidden
+    # how its drift was checked: "fingerprint" (equal to head's), "full" (a plan), None (not)
+    drift_check: str | None = None
 
 
 # --- finding tenant schemas -----------------------------------------------------------------
@@ -391,18 +391,6 @@ def _apply_tenant(
         )
 
 
-def _apply_in_worker(
-    schema_path: str, live: str, dev: str, name: str, ini: str,
-    timeouts: dict[str, str], check_drift: bool,
-) -> TenantResult:  # fmt: skip
-    live_url = settings.normalize(live, "--database-url")
-    dev_url = server.parse_server(dev)
-    try:
-        return apply_tenant(schema_path, live_url, dev_url, name, ini, timeouts, check_drift)
-    finally:
-        server.drop_all_live_scratch()
-
-
 def apply_all(
     schema_path: str | Path,
     live: DatabaseURL,
@@ -415,122 +403,18 @@ def apply_all(
     on_result: Callable[[TenantResult], None] | None = None,
     canary: int = 0,
     max_failures: int | None = None,
+    lock_tries: int = retry.DEFAULT_TRIES,
 ) -> list[TenantResult]:
-    """Every tenant to head, `jobs` at a time, each in its own process and connection, in
-    the order given.
+    """Every tenant of one database to head, in the order given: fleet.py's rollout over a
+    fleet of one (a pool of `jobs` workers; staged by `canary` and `max_failures`)."""
+    from . import fleet
 
-    Staged: the first `canary` tenants go first, drift check included; if one of them
-    fails, no other tenant starts. After `max_failures` failures no new tenant starts.
-    Tenants not started are SKIPPED (still at their revision: running again resumes).
-    """
-    todo = list(names)
-    if canary > 0 and len(todo) > canary:
-        first = apply_all(
-            schema_path, live, dev, todo[:canary], ini, jobs, timeouts, check_drift, on_result,
-            max_failures=max_failures,
-        )  # fmt: skip
-        failed = sum(1 for r in first if r.status == FAILED)
-        if failed:
-            return first + _skipped(todo[canary:], "not started: the canary failed", on_result)
-        rest_budget = None if max_failures is None else max_failures - failed
-        return first + apply_all(
-            schema_path, live, dev, todo[canary:], ini, jobs, timeouts, check_drift,
-            on_result, max_failures=rest_budget,
-        )  # fmt: skip
-    return _rollout(schema_path, live, dev, todo, ini, jobs, timeouts, check_drift, on_result,
-                    max_failures)  # fmt: skip
-
-
-def _skipped(
-    names: Iterable[str], why: str, on_result: Callable[[TenantResult], None] | None
-) -> list[TenantResult]:
-    out = [TenantResult(n, SKIPPED, message=why) for n in names]
-    for r in out:
-        if on_result is not None:
-            on_result(r)
-    return out
-
-
-def _rollout(
-    schema_path: str | Path,
-    live: DatabaseURL,
-    dev: DatabaseURL,
-    todo: list[str],
-    ini: str | Path,
-    jobs: int,
-    timeouts: Mapping[str, str] | None,
-    check_drift: bool,
-    on_result: Callable[[TenantResult], None] | None,
-    max_failures: int | None,
-) -> list[TenantResult]:
-    """Two phases: first the upgrades, then the drift checks (migra inspects a schema with
-    several catalog queries; DDL running in other schemas meanwhile can make them
-    disagree, so nothing of ours runs DDL while a tenant is inspected). Upgrades are
-    submitted as workers free up, so a failure budget can stop the ones not yet started."""
-    results: list[TenantResult] = []
-    if not todo:
-        return results
-    jobs = max(1, min(jobs, len(todo)))
-    args = (str(Path(schema_path).resolve()), live.sqlalchemy, dev.sqlalchemy)
-    ini_path = str(Path(ini).resolve())
-    pending = iter(todo)
-    failures = 0
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        running: dict[Future[TenantResult], str] = {}
-
-        def start_next() -> None:
-            n = next(pending, None)
-            if n is not None:
-                fut = pool.submit(_apply_in_worker, *args, n, ini_path, dict(timeouts or {}), False)
-                running[fut] = n
-
-        for _ in range(jobs):
-            start_next()
-        while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                name = running.pop(fut)
-                try:
-                    r = fut.result()
-                except Exception as exc:  # a worker died (killed, out of memory)
-                    r = TenantResult(name, FAILED, message=f"worker failed: {exc}")
-                failures += r.status == FAILED
-                if r.status == FAILED or not check_drift:
-                    if on_result is not None:
-                        on_result(r)
-                results.append(r)
-                if max_failures is None or failures < max_failures:
-                    start_next()
-        why = f"not started: {failures} tenant(s) failed (--max-failures {max_failures})"
-        skipped = _skipped(list(pending), why, on_result)
-        if check_drift:
-            checked: dict[Future[TenantStatus], TenantResult] = {
-                pool.submit(_status_in_worker, *args, r.name): r
-                for r in results
-                if r.status != FAILED
-            }
-            done = [r for r in results if r.status == FAILED]
-            for fut_s in as_completed(checked):
-                r = checked[fut_s]
-                try:
-                    st = fut_s.result()
-                    if st.error:
-                        r = replace(r, status=FAILED, message=f"drift check failed: {st.error}")
-                    elif st.drift:
-                        r = replace(
-                            r,
-                            status=FAILED,
-                            message="after apply it still differs from the YAML",
-                            drift=st.drift,
-                        )
-                except Exception as exc:
-                    r = replace(r, status=FAILED, message=f"drift check failed: {exc}")
-                done.append(r)
-                if on_result is not None:
-                    on_result(r)
-            results = done
-    order = {n: i for i, n in enumerate(todo)}
-    return sorted(results + skipped, key=lambda r: order[r.name])
+    target = fleet.Target("database", live, jobs=jobs)
+    cfg = fleet.Settings(
+        str(schema_path), dev, str(ini), dict(timeouts or {}), lock_tries, check_drift,
+        canary, max_failures,
+    )  # fmt: skip
+    return fleet.Rollout([target], cfg, on_result).run([list(names)])
 
 
 # --- listing --------------------------------------------------------------------------------
@@ -571,14 +455,38 @@ def statuses(
     dev: DatabaseURL | None,
     names: Sequence[str],
     jobs: int = 4,
+    ini: str | Path = DEFAULT_CONFIG,
 ) -> list[TenantStatus]:
-    """State of each tenant; with a dev server also its drift from the YAML."""
+    """State of each tenant; with a dev server also its drift from the YAML: by catalog
+    fingerprint (fleet.py), with a full comparison only for a tenant whose fingerprint
+    differs from head's."""
     if dev is None or not names:
         return [_state_only(live, n) for n in names]
-    args = (str(Path(schema_path).resolve()), live.sqlalchemy, dev.sqlalchemy)
-    jobs = max(1, min(jobs, len(names)))
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(_status_in_worker, *zip(*[(*args, n) for n in names], strict=True)))
+    from . import fingerprint, fleet
+
+    try:
+        found = states(live, names)
+    except BinduSchemaError:  # a schema this role may not read: each says why, below
+        found = {}
+    fps = fingerprint.of_schemas(live, [n for n, st in found.items() if st.exists])
+    ref = fleet.head_reference(schema_path, dev, ini) if fps else None
+    out: dict[str, TenantStatus] = {}
+    for n, st in found.items():
+        if not st.exists:
+            out[n] = TenantStatus(st, None)
+        elif ref is not None and not ref.drift and fps.get(n) == ref.fingerprint:
+            out[n] = TenantStatus(st, ())
+    rest = [n for n in names if n not in out]
+    if rest:
+        args = (str(Path(schema_path).resolve()), live.sqlalchemy, dev.sqlalchemy)
+        workers = max(1, min(jobs, len(rest)))
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            every = [(*args, n) for n in rest]
+            out.update(
+                zip(rest, pool.map(_status_in_worker, *zip(*every, strict=True)), strict=True)
+            )
+    return [out[n] for n in names]
 
 
 __all__ = [
