@@ -69,6 +69,13 @@ def allow_hazards_option(f: click.decorators.FC) -> click.decorators.FC:
 @click.option("--rev-id", default=None, help="Revision id (default: YYYYMMDD_NNNN, next free).")
 @allow_hazards_option
 @click.option(
+    "--targets",
+    "targets_path",
+    default=None,
+    metavar="FILE",
+    help="With --all-tenants: the databases of a fleet (YAML; docs/tenants.md).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Validate and show the revision's statements like a plan; write nothing "
@@ -215,6 +222,13 @@ def revision(
     help="With --all-tenants: by schema name, or as given in --schema-list.",
 )
 @click.option(
+    "--targets",
+    "targets_path",
+    default=None,
+    metavar="FILE",
+    help="With --all-tenants: the databases of a fleet (YAML; docs/tenants.md).",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="With --all-tenants: list what would run, in order; change nothing.",
@@ -243,6 +257,7 @@ def apply(
     order: str = "name",
     dry_run: bool = False,
     fmt: str = "text",
+    targets_path: str | None = None,
 ) -> int:
     """Upgrade the target database to the head of generated/, then check for drift.
 
@@ -252,7 +267,6 @@ def apply(
     from . import apply as applier
 
     schema = load_schema(schema_path)
-    dbs = resolve_databases(database_url, dev_url)
     timeouts = {
         k: v
         for k, v in (
@@ -262,7 +276,7 @@ def apply(
         )
         if v
     }
-    if target_schema or all_tenants or schema_list:
+    if target_schema or all_tenants or schema_list or targets_path:
         from .cli_tenants import Stages, apply_tenants
 
         return apply_tenants(
@@ -281,12 +295,14 @@ def apply(
             fmt,
             Stages(canary, max_failures, order, dry_run),
             retry.configured_tries(lock_retries),
+            targets_path,
         )
     if canary or max_failures or dry_run or order != "name":
         raise BinduSchemaError(
             "--canary, --max-failures, --order and --dry-run stage a tenant rollout; use "
             "them with --all-tenants or --schema-list"
         )
+    dbs = resolve_databases(database_url, dev_url)
     if fmt != "text":
         raise BinduSchemaError(
             f"--format {fmt} is the tenant rollout's report; use it with --target-schema or "

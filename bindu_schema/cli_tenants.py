@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -17,7 +18,9 @@ from .cli import (
     db_options,
     format_option,
     load_schema,
+    refuse_same,
     resolve_databases,
+    resolve_dev,
     schema_option,
 )
 from .cli_alembic import config_option
@@ -127,84 +130,112 @@ def apply_tenants(
     fmt: str = "text",
     stages: Stages | None = None,
     lock_tries: int = 1,
+    targets_path: str | None = None,
 ) -> int:
-    """`apply --target-schema NAME` / `apply --all-tenants`: a line per tenant and a summary
-    (or the report in --format json/markdown); exit 1 if any failed."""
+    """`apply --target-schema NAME` / `apply --all-tenants [--targets FILE]`: a line per
+    tenant and a summary (or the report in --format json/markdown); exit 1 if any failed."""
     from . import apply as applier
-    from . import tenants
-
-    load_schema(schema_path)
-    dbs = resolve_databases(database_url, dev_url)
-    if target_schema and all_tenants:
-        raise BinduSchemaError("--target-schema and --all-tenants exclude each other")
-    stages = stages or Stages()
-    names = (
-        [tenants.check_name(target_schema)]
-        if target_schema
-        else selected(dbs.live, patterns, schema_list, stages.order)
-    )
-    if stages.dry_run:
-        return _dry_run(ctx, dbs.live, names, config_path, stages)
-    # Consent once, for every revision any selected tenant would run: refused = nothing applied.
-    for heads in {st.heads for st in tenants.states(dbs.live, names).values()}:
-        applier.check_consent(heads, config_path, allowed)
+    from . import fleet, tenants
     from .revision import alembic_config, script_directory, single_head
     from .tenant_report import RolloutReport, rollout_line, rollout_summary
 
+    load_schema(schema_path)
+    if target_schema and (all_tenants or targets_path):
+        raise BinduSchemaError("--target-schema and --all-tenants/--targets exclude each other")
+    stages = stages or Stages()
+    if targets_path:
+        if database_url or patterns or schema_list:
+            raise BinduSchemaError(
+                "--targets names each database and its tenants; leave out --database-url, "
+                "--pattern and --schema-list"
+            )
+        from . import targets
+
+        fleet_targets = targets.load(targets_path, jobs)
+        dev = resolve_dev(dev_url)
+        for t in fleet_targets:
+            refuse_same(t.url, dev)
+        names = [t.select(stages.order) for t in fleet_targets]
+        where = f"{targets_path} ({len(fleet_targets)} database(s))"
+    else:
+        dbs = resolve_databases(database_url, dev_url)
+        dev = dbs.dev
+        fleet_targets = [fleet.Target(dbs.live.safe, dbs.live, jobs=jobs)]
+        names = [
+            [tenants.check_name(target_schema)]
+            if target_schema
+            else selected(dbs.live, patterns, schema_list, stages.order)
+        ]
+        where = dbs.live.safe
+    urls = [t.url for t in fleet_targets]
     head = single_head(script_directory(alembic_config(config_path)))
+    found = [tenants.states(t.url, ns) for t, ns in zip(fleet_targets, names, strict=True)]
+    if stages.dry_run:
+        return _dry_run(ctx, fleet_targets, names, found, head, stages)
+    # Consent once, for every revision any selected tenant would run: refused = nothing applied.
+    for heads in {st.heads for states in found for st in states.values()}:
+        applier.check_consent(heads, config_path, allowed)
     started = time.monotonic()
+    several = len(fleet_targets) > 1
 
     def report(r: tenants.TenantResult) -> None:
         """Text streams each tenant as it ends; json and markdown print once, at the end."""
         if fmt == "text":
-            _echo(ctx, scrub(rollout_line(r), dbs.live), err=r.status == tenants.FAILED)
+            line = (f"{r.database}: " if several else "") + rollout_line(r)
+            _echo(ctx, scrub(line, *urls), err=r.status == tenants.FAILED)
 
-    results = tenants.apply_all(
-        schema_path,
-        dbs.live,
-        dbs.dev,
-        names,
-        ini=config_path,
-        jobs=jobs,
-        timeouts=timeouts,
-        on_result=report,
-        canary=stages.canary,
-        max_failures=stages.max_failures,
-        lock_tries=lock_tries,
+    cfg = fleet.Settings(
+        schema_path, dev, config_path, dict(timeouts), lock_tries, True, stages.canary,
+        stages.max_failures,
+    )  # fmt: skip
+    results = fleet.Rollout(fleet_targets, cfg, report).run(names)
+    databases = tuple((t.name, t.url.safe, t.jobs) for t in fleet_targets)
+    found_report = RolloutReport(
+        where, head, tuple(results), time.monotonic() - started, jobs, databases
     )
-    found = RolloutReport(dbs.live.safe, head, tuple(results), time.monotonic() - started, jobs)
     if fmt == "text":
-        _echo(ctx, rollout_summary(found))
+        _echo(ctx, rollout_summary(found_report))
     else:
-        _echo(ctx, scrub(formats.ROLLOUT.render(fmt, found), dbs.live).rstrip("\n"))
-    return EXIT_OK if found.ok else EXIT_ERROR
+        _echo(ctx, scrub(formats.ROLLOUT.render(fmt, found_report), *urls).rstrip("\n"))
+    return EXIT_OK if found_report.ok else EXIT_ERROR
 
 
 def _dry_run(
-    ctx: click.Context, live: DatabaseURL, names: Sequence[str], ini: str, stages: Stages
+    ctx: click.Context,
+    targets: Sequence[Any],
+    names: Sequence[Sequence[str]],
+    found: Sequence[Mapping[str, Any]],
+    head: str | None,
+    stages: Stages,
 ) -> int:
-    """What `apply --all-tenants` would do, tenant by tenant in its order; nothing runs."""
-    from . import tenants
-    from .revision import alembic_config, script_directory, single_head
-
-    head = single_head(script_directory(alembic_config(ini)))
-    found = tenants.states(live, names)
-    for n, name in enumerate(names, 1):
-        st = found[name]
-        if not st.exists:
-            what = "create it and migrate to head"
-        elif st.versioned and st.heads == ((head,) if head else ()):
-            what = "already at head: nothing"
-        elif st.versioned:
-            what = f"migrate {', '.join(st.heads) or '(none)'} -> {head}"
-        elif st.tables:
-            what = f"convert (unversioned, {st.tables} tables) -> {head}"
-        else:
-            what = f"migrate (empty) -> {head}"
-        stage = " [canary]" if n <= stages.canary else ""
-        _echo(ctx, f"{n:>4}. {name}{stage}: {what}")
+    """What `apply --all-tenants` would do, tenant by tenant in its order; nothing runs.
+    The canary is the first N tenants that have something to run, as in the rollout."""
+    n = canaries = 0
+    several = len(targets) > 1
+    for t, ns, states in zip(targets, names, found, strict=True):
+        for name in ns:
+            n += 1
+            st = states[name]
+            work = True
+            if not st.exists:
+                what = "create it and migrate to head"
+            elif st.versioned and st.heads == ((head,) if head else ()):
+                what, work = "already at head: nothing (drift check only)", False
+            elif st.versioned:
+                what = f"migrate {', '.join(st.heads) or '(none)'} -> {head}"
+            elif st.tables:
+                what = f"convert (unversioned, {st.tables} tables) -> {head}"
+            else:
+                what = f"migrate (empty) -> {head}"
+            stage = ""
+            if work and canaries < stages.canary:
+                canaries += 1
+                stage = " [canary]"
+            where = f"{t.name} " if several else ""
+            _echo(ctx, f"{n:>4}. {where}{name}{stage}: {what}")
     budget = f", stop after {stages.max_failures} failure(s)" if stages.max_failures else ""
-    _echo(ctx, f"dry run: {len(names)} tenant(s) in {live.safe}{budget}; nothing changed")
+    place = ", ".join(t.url.safe for t in targets)
+    _echo(ctx, f"dry run: {n} tenant(s) in {place}{budget}; nothing changed")
     return EXIT_OK
 
 

@@ -133,6 +133,14 @@ class _Pools:
         for pool in self.pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def kill(self) -> None:
+        """Interrupted (SIGTERM, Ctrl-C): end the workers now rather than wait for tenants
+        that may be blocked on a lock; PostgreSQL rolls back what they had not committed."""
+        for pool in self.pools.values():
+            for proc in list(pool._processes.values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+
 
 Item = tuple[int, str]  # (index of the target, schema)
 
@@ -205,8 +213,10 @@ class Rollout:
                 done.update(self.check(stage_done))
                 if not last and any(r.status == FAILED for r in stage_done.values()):
                     break
-        finally:
-            self.pools.close()
+        except BaseException:
+            self.pools.kill()
+            raise
+        self.pools.close()
         why = (
             "not started: the canary failed"
             if self.cfg.canary and any(done[i].status == FAILED for i in todo[: self.cfg.canary])

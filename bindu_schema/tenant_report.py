@@ -107,6 +107,7 @@ class RolloutReport:
     results: tuple[TenantResult, ...]
     seconds: float
     jobs: int
+    databases: tuple[tuple[str, str, int], ...] = ()  # (name, database, jobs) of each target
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -158,6 +159,15 @@ def rollout_json(r: RolloutReport, options: Options | None = None) -> str:
         "head": r.head,
         "seconds": round(r.seconds, 3),
         "jobs": r.jobs,
+        "databases": [
+            {
+                "name": name,
+                "database": db,
+                "jobs": jobs,
+                "tenants": sum(1 for t in r.results if t.database == db),
+            }
+            for name, db, jobs in r.databases
+        ],
         "counts": {s: r.count(s) for s in STATUSES},
         "drift_checks": {
             how: sum(1 for t in r.results if t.drift_check == how)
