@@ -67,11 +67,19 @@ def start(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+# A session waiting for a lock does not notice that its client is gone: without this check
+# (PostgreSQL 14+) a killed worker's session would wait on, and then migrate its tenant.
+CHECK_CLIENT = "-c client_connection_check_interval=1000"
+
+
 def _connection(live: str) -> sa.Connection:
     conn = _connections.get(live)
     if conn is None or conn.closed or conn.invalidated:
-        conn = sa.create_engine(live, poolclass=NullPool).connect()
-        _connections[live] = conn
+        url = sa.make_url(live)
+        given = url.query.get("options")
+        options = " ".join([*([given] if isinstance(given, str) else given or ()), CHECK_CLIENT])
+        engine = sa.create_engine(url, poolclass=NullPool, connect_args={"options": options})
+        conn = _connections[live] = engine.connect()
     return conn
 
 
