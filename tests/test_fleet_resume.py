@@ -80,8 +80,13 @@ def test_an_interrupted_rollout_resumes_and_migrates_no_tenant_twice(cli, make_d
         with holder.cursor() as cur:
             cur.execute("select pg_advisory_lock(%s, hashtext(%s))",
                         (tenancy.TENANT_LOCK_CLASS, blocked))  # fmt: skip
-        proc = subprocess.Popen([sys.executable, "-m", "bindu_schema", "apply", *args], cwd=ROOT,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bindu_schema", "apply", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             until(lambda: advisory_waiters(db) == 1, "the third tenant wait for its lock", proc)
             assert [version(db, n) for n in names[:2]] == [[HEAD], [HEAD]]
