@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SCHEMA ?= schema/bindu.yaml
 ARGS   ?=
 
-.PHONY: install render plan revision apply check test lint format typecheck bench clean stop
+.PHONY: install render plan revision apply check test lint format typecheck bench bench-tenants clean stop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(ARGS)
+
+# Tenant fleets (2,000 schemas at head, 500 migrated, controller RSS): see also `make bench`.
+bench-tenants: $(STAMP)
+	$(BIN)/python bench/tenants.py $(ARGS)
 
 stop: $(STAMP)
 	$(BIN)/bindu-schema server stop
