@@ -70,6 +70,7 @@ def test_fingerprint_equal_exactly_when_the_catalog_is(mutated, case):
     assert (fps[schema] == fps[reference]) == catalog_equal, fingerprint.lines(db, schema)
 
 
+@pytest.mark.acceptance
 def test_rollout_checks_drift_by_fingerprint_and_finds_hand_made_drift(cli, make_db, dev_server):
     db = make_db()
     clean = [ensure_tenant(db.sqlalchemy, f"did:clean:{n}") for n in range(3)]
