@@ -188,7 +188,7 @@ def apply_tenants(
         schema_path, dev, config_path, dict(timeouts), lock_tries, True, stages.canary,
         stages.max_failures,
     )  # fmt: skip
-    results = fleet.Rollout(fleet_targets, cfg, report).run(names)
+    results = fleet.Rollout(fleet_targets, cfg, report).run(names, found)
     databases = tuple((t.name, t.url.safe, t.jobs) for t in fleet_targets)
     found_report = RolloutReport(
         where, head, tuple(results), time.monotonic() - started, jobs, databases

@@ -6,12 +6,13 @@ catalog fidelity) only where they differ. One query per CHUNK schemas reads pg_c
 relations (kind, persistence, options, replica identity, row security, partitioning,
 view definitions), columns in order (type, nullability, default, identity, generated,
 collation, storage, compression, options, statistics target), constraints, indexes
-(definition, validity, clustering), triggers (definition, enabled), functions (arguments,
-result, language, body, volatility, security, strictness, settings, cost), sequences
-(type, bounds, increment, cache, cycle, owner column), types (domains with their
-constraints, enums with their labels, ranges), row-level policies, rules, extended
-statistics, inheritance, the names of operators, operator classes and families,
-collations, conversions and text search objects, and every comment. Owners and
+(table, method, keys with their operator classes, collations and order, expressions,
+predicate, options, uniqueness, validity, clustering), triggers (definition, enabled),
+functions (arguments, result, language, body, volatility, security, strictness,
+settings, cost), sequences (type, bounds, increment, cache, cycle, owner column), types
+(domains with their constraints, enums with their labels, ranges), row-level policies,
+rules, extended statistics, inheritance, the names of operators, operator classes and
+families, collations, conversions and text search objects, and every comment. Owners and
 privileges are left out, as in `pg_dump --no-owner --no-privileges`.
 
 Each object becomes one line of text, every field through quote_nullable (so a NULL and
@@ -26,11 +27,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from .server import connect
 from .settings import DatabaseURL
 
-CHUNK = 500
+CHUNK = 250
 EMPTY = hashlib.sha256(b"").hexdigest()  # a schema without objects
 
 # Each kind of object: (tag, fields, FROM ... WHERE ...). A field is an SQL expression;
@@ -46,6 +48,17 @@ _OWNED_BY = """(SELECT string_agg(CASE WHEN t.relnamespace = c.relnamespace THEN
 _COLLATION = """CASE WHEN a.attcollation <> t.typcollation THEN (SELECT quote_ident(cn.nspname)
     || '.' || quote_ident(co.collname) FROM pg_collation co JOIN pg_namespace cn
     ON cn.oid = co.collnamespace WHERE co.oid = a.attcollation) END"""
+# Each key of an index: column (or an expression: indexprs), operator class, collation,
+# options (DESC, NULLS FIRST), operator class parameters.
+_INDEX_KEYS = """(SELECT string_agg(concat_ws(' ', quote_nullable(a.attname::text),
+      quote_nullable(oc.opcname::text), quote_nullable(co.collname::text), u.opt,
+      quote_nullable(ia.attoptions::text)), ',' ORDER BY u.ord)
+    FROM unnest(i.indkey::int2[], i.indclass::oid[], i.indcollation::oid[], i.indoption::int2[])
+      WITH ORDINALITY AS u(k, cls, coll, opt, ord)
+    LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = u.k AND u.k > 0
+    LEFT JOIN pg_attribute ia ON ia.attrelid = i.indexrelid AND ia.attnum = u.ord
+    LEFT JOIN pg_opclass oc ON oc.oid = u.cls
+    LEFT JOIN pg_collation co ON co.oid = u.coll)"""
 _ROLES = """(SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC'
     ELSE (SELECT rolname FROM pg_roles WHERE oid = r) END, ',' ORDER BY 1)
     FROM unnest(p.polroles) r)"""
@@ -84,8 +97,13 @@ _KINDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         WHERE k.contype IN ('p', 'u', 'f', 'c', 'x')""",
     ),
     (
+        # the parts of pg_get_indexdef read as data (deparsing each index costs 4x as much)
         "idx",
-        ("R(pg_get_indexdef(c.oid))", "i.indisvalid", "i.indisclustered", "i.indisreplident",
+        ("c.relname", "(SELECT t.relname FROM pg_class t WHERE t.oid = i.indrelid)",
+         "(SELECT am.amname FROM pg_am am WHERE am.oid = c.relam)", "i.indisunique",
+         "i.indnullsnotdistinct", "i.indimmediate", "i.indnkeyatts", _INDEX_KEYS,
+         "R(pg_get_expr(i.indexprs, i.indrelid))", "R(pg_get_expr(i.indpred, i.indrelid))",
+         "c.reloptions", "i.indisvalid", "i.indisclustered", "i.indisreplident",
          "obj_description(c.oid, 'pg_class')"),
         "pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN ns ON ns.oid = c.relnamespace",
     ),
@@ -201,23 +219,29 @@ FROM ns LEFT JOIN lines l ON l.nsp = ns.nspname GROUP BY ns.nspname"""
 )
 
 
-def of_schemas(url: DatabaseURL, names: Sequence[str], chunk: int = CHUNK) -> dict[str, str]:
-    """{schema: fingerprint} of those of `names` that exist, in one query per `chunk`."""
-    out: dict[str, str] = {}
-    if not names:
-        return out
-    conn = connect(url)
-    try:
-        with conn.cursor() as cur:
-            # a consistent view of the catalogs across the chunks
-            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-            for i in range(0, len(names), chunk):
-                cur.execute(_SQL, {"names": list(names[i : i + chunk])})
-                out.update((str(n), str(fp)) for n, fp in cur.fetchall())
-        conn.rollback()
-    finally:
-        conn.close()
-    return out
+def of_schemas(
+    url: DatabaseURL, names: Sequence[str], chunk: int = CHUNK, connections: int = 2
+) -> dict[str, str]:
+    """{schema: fingerprint} of those of `names` that exist: one query per `chunk` schemas,
+    on up to `connections` connections at once (the deparsing runs in the server, so a
+    second connection uses a second core). Each schema is read by one query: one snapshot."""
+    parts = [list(names[i : i + chunk]) for i in range(0, len(names), chunk)]
+    if not parts:
+        return {}
+
+    def read(part: list[str]) -> list[tuple[str, str]]:
+        conn = connect(url, autocommit=True)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(_SQL, {"names": part})
+                return [(str(n), str(fp)) for n, fp in cur.fetchall()]
+        finally:
+            conn.close()
+
+    if len(parts) == 1 or connections <= 1:
+        return dict(row for part in parts for row in read(part))
+    with ThreadPoolExecutor(min(connections, len(parts))) as pool:
+        return dict(row for rows in pool.map(read, parts) for row in rows)
 
 
 def lines(url: DatabaseURL, name: str) -> list[str]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -184,15 +184,21 @@ class Rollout:
 
     # --- the rollout ------------------------------------------------------------------------
 
-    def run(self, names: Sequence[Sequence[str]]) -> list[TenantResult]:
-        """names[i]: the tenants of targets[i], in order. Results in the same order."""
+    def run(
+        self,
+        names: Sequence[Sequence[str]],
+        states: Sequence[Mapping[str, TenantState]] | None = None,
+    ) -> list[TenantResult]:
+        """names[i]: the tenants of targets[i], in order (states[i]: their states, when the
+        caller has just read them). Results in the same order."""
         head = single_head(script_directory(alembic_config(self.cfg.ini)))
         at_head = (head,) if head else ()
         order: list[Item] = [(t, n) for t, ns in enumerate(names) for n in ns]
         found: dict[Item, TenantState] = {}
         for t, ns in enumerate(names):
-            for n, st in tenants.states(self.targets[t].url, ns).items():
-                found[(t, n)] = st
+            read = states[t] if states is not None else tenants.states(self.targets[t].url, ns)
+            for n in ns:
+                found[(t, n)] = read[n]
         todo = [i for i in order if not (found[i].versioned and found[i].heads == at_head)]
         waiting = set(todo)
         current = [i for i in order if i not in waiting]
