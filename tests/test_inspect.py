@@ -23,6 +23,7 @@ from pgcatalog import snapshot
 
 from bindu_schema import compile as compiler
 from bindu_schema import differ, introspect, loader, model, server
+from bindu_schema.kinds.triggers import trigger_when
 from bindu_schema.settings import DatabaseURL
 
 FIXTURE = ROOT / "tests" / "fixtures" / "bindu_head.sql"
@@ -368,7 +369,7 @@ def test_text_helpers() -> None:
     assert introspect.short_type('"Order Status"', {"Order Status"}) == "Order Status"
     assert introspect.short_type('"Other"', {"Order Status"}) == '"Other"'
     assert (
-        introspect.trigger_when(
+        trigger_when(
             "CREATE TRIGGER t AFTER UPDATE ON x FOR EACH ROW WHEN ((old.a)::text <> 'x)') "
             "EXECUTE FUNCTION f()"
         )
