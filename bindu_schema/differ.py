@@ -189,13 +189,15 @@ def _known_names(*inspections: Any) -> set[str]:
 def _parsed(sqls: list[str], known: set[str]) -> list[Record]:
     """migra's statements, each parsed; one that is not exactly one statement, or that
     names an object neither database has, stops the plan (StatementError, exit 1)."""
+    from . import kinds
+
     out = []
     for sql in sqls:
         try:
             recs = [statements.parse(sql)]
         except statements.StatementError as exc:
-            # A disabled trigger: CREATE TRIGGER and its DISABLE TRIGGER in one string.
-            pair = statements.parse_trigger_with_state(sql)
+            # Some kinds' objects come as two statements in one string (kinds' hooks).
+            pair = next((p for k in kinds.KINDS if (p := k.split_migra(sql)) is not None), None)
             if pair is None:
                 raise statements.StatementError(
                     f"migra produced a statement that is not exactly one statement, so "
@@ -214,25 +216,21 @@ def _parsed(sqls: list[str], known: set[str]) -> list[Record]:
     return out
 
 
-# schemainspect reads a function's body and argument defaults only for its owner (what
-# information_schema.routines does): for any other role each function would look changed.
-# pg_proc.prosrc and pg_get_function_arg_default are readable by every role.
-_OWNER_ONLY = "pg_has_role(p.proowner, 'USAGE'::text)"
-
-
-def _functions_for_every_role() -> None:
+def _patch_queries() -> None:
+    """The kinds' changes to schemainspect's catalog queries (kinds' patch_migra_queries)."""
     import schemainspect.pg.obj as pg_obj
 
-    query = str(pg_obj.FUNCTIONS_QUERY)
-    if _OWNER_ONLY in query:
-        pg_obj.FUNCTIONS_QUERY = query.replace(_OWNER_ONLY, "true")
+    from . import kinds
+
+    for kind in kinds.KINDS:
+        kind.patch_migra_queries(pg_obj)
 
 
 def inspect(url: DatabaseURL, schema: str = "public") -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _import_schemainspect()
-        _functions_for_every_role()
+        _patch_queries()
         from schemainspect import get_inspector
 
     with _connection(url) as conn:

@@ -125,6 +125,4 @@ def classify(rec: Record, facts: Facts) -> tuple[str, ...]:
         found |= kind.hazards(rec, facts)
     if rec.kind == "DropStmt" and rec.objtype == "schema":
         found |= {DELETES_DATA, ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
-    elif rec.kind == "DropStmt" and rec.objtype == "view":  # declared or not
-        found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
     return tuple(h for h in ALL if h in found)

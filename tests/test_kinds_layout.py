@@ -98,7 +98,7 @@ def violations(source: str) -> list[str]:
                 and node.attr not in ALLOWED_MODEL
             ):
                 found.append(f"{where}: model.{node.attr}")
-            elif node.attr in FORBIDDEN and not (
+            elif set(node.attr.lower().split("_")) & FORBIDDEN and not (
                 isinstance(node.value, ast.Name) and node.value.id == "psycopg2"
             ):
                 found.append(f"{where}: .{node.attr}")
@@ -128,6 +128,7 @@ def test_orchestrator_knows_no_kind(name: str) -> None:
 def test_the_scan_catches_kind_specific_code() -> None:
     """The scan is not vacuous: each way of naming a kind is caught."""
     assert violations("x = t.triggers\n")
+    assert violations("pair = statements.parse_trigger_with_state(sql)\n")
     assert violations("x = model.Trigger\n")
     assert violations("x = data['functions']\n")
     assert violations("from .kinds.triggers import trigger_sql\n")

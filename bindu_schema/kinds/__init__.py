@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import base, enums, extensions, functions, tables
+from . import base, enums, extensions, functions, tables, views
 
 KINDS: tuple[base.Kind, ...] = (
     extensions.KIND,
     enums.KIND,
     functions.KIND,
     tables.KIND,
+    views.KIND,
 )
 
 EXCLUDE_KEY = "exclude"

@@ -272,6 +272,14 @@ class Kind:
         schemainspect.pg.obj) where it pastes names or values into SQL unescaped; `lit`
         quotes a literal, `ident` is schemainspect's quoted_identifier(name, schema)."""
 
+    def patch_migra_queries(self, obj: Any) -> None:
+        """Change schemainspect's catalog queries (module `obj`) before it inspects."""
+
+    def split_migra(self, sql: str) -> list[Record] | None:
+        """The records of a migra string that holds two statements for one object of this
+        kind (exactly the expected pair), else None."""
+        return None
+
     def differ_exclude(self, i: Any, exclude: model.Exclude) -> None:
         """Remove the excluded objects of this kind from an inspection."""
 
@@ -359,6 +367,10 @@ class TablePart:
         self, obj: Any, lit: Callable[[object], str], ident: Callable[..., str]
     ) -> None:
         """As Kind.escape_migra, for the part's objects."""
+
+    def split_migra(self, sql: str) -> list[Record] | None:
+        """As Kind.split_migra, for the part's objects."""
+        return None
 
     def inside_dropped(self, r: Record, dropped: set[str], i_from: Any) -> bool:
         """A drop migra emits for an object of a table it drops anyway."""

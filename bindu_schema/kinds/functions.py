@@ -131,6 +131,7 @@ WHERE p.pronamespace = %(ns)s
 ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)
 """
 _VOLATILITY = {"i": "immutable", "s": "stable", "v": None}
+_OWNER_ONLY = "pg_has_role(p.proowner, 'USAGE'::text)"
 
 
 def _is_drop(r: Record, what: str) -> bool:
@@ -275,6 +276,15 @@ SELECT 'f', p.proname, NULL, NULL FROM pg_proc p
         if rec.kind == "CreateFunctionStmt" and rec.name in facts.functions:
             return {FUNCTION_CHANGE}
         return set()
+
+    def patch_migra_queries(self, obj: Any) -> None:
+        """schemainspect reads a function's body and argument defaults only for its owner
+        (what information_schema.routines does): for any other role each function would
+        look changed. pg_proc.prosrc and pg_get_function_arg_default are readable by every
+        role."""
+        query = str(obj.FUNCTIONS_QUERY)
+        if _OWNER_ONLY in query:
+            obj.FUNCTIONS_QUERY = query.replace(_OWNER_ONLY, "true")
 
     def differ_exclude(self, i: Any, exclude: model.Exclude) -> None:
         names = set(exclude.functions)

@@ -382,6 +382,9 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
         for part in PARTS:
             part.escape_migra(obj, lit, ident)
 
+    def split_migra(self, sql: str) -> list[Record] | None:
+        return next((p for part in PARTS if (p := part.split_migra(sql)) is not None), None)
+
     def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
         """migra drops every index and trigger of a table before the table itself. DROP
         TABLE removes them anyway; the separate index drops would even become DROP INDEX

@@ -221,6 +221,13 @@ SELECT 'g', g.tgname, t.relname, NULL FROM pg_trigger g
             )
         )
 
+    def split_migra(self, sql: str) -> list[Record] | None:
+        """A trigger that is not simply enabled: CREATE TRIGGER and its ALTER TABLE ...
+        DISABLE (or ENABLE REPLICA/ALWAYS) TRIGGER in one string."""
+        from .. import statements
+
+        return statements.parse_trigger_with_state(sql)
+
     def inside_dropped(self, r: Record, dropped: set[str], i_from: Any) -> bool:
         return r.kind == "DropStmt" and r.objtype == "trigger" and r.table in dropped
 
