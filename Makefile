@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 SCHEMA ?= schema/bindu.yaml
 ARGS   ?=
 
-.PHONY: install render plan revision apply check test lint format typecheck bench bench-tenants clean stop
+.PHONY: install render plan revision apply check test lint format typecheck bench bench-tenants clean stop schema-json
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ check: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)
+
+# schema/bindu-schema.json (for editors) is generated from bindu_schema/kinds/.
+schema-json: $(STAMP)
+	$(BIN)/python -m bindu_schema.kinds > schema/bindu-schema.json
 
 lint: $(STAMP)
 	$(BIN)/ruff check bindu_schema tests bench

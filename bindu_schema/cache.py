@@ -54,8 +54,9 @@ def tool_fingerprint() -> str:
     """Our own sources and the identity (path, size, mtime) of the libraries' files."""
     h = hashlib.sha256()
     package = Path(__file__).resolve().parent
-    for path in sorted([*package.glob("*.py"), *package.glob("*.json")]):
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for path in sorted([*package.rglob("*.py"), *package.glob("*.json")]):
+        name = path.relative_to(package).as_posix()  # kinds/*.py too
+        h.update(name.encode() + b"\0" + path.read_bytes() + b"\0")
     for name in _LIBRARIES:
         spec = importlib.util.find_spec(name)
         origin = spec.origin if spec else None

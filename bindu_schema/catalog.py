@@ -1,46 +1,18 @@
 """Facts about a live database read from the catalogs: what exists, by name.
 
 Hazards and renames depend on what is already there; migra's inspector is heavier
-than these few queries and lives behind differ.py.
+than these few queries and lives behind differ.py. Each kind (and table part) gives one
+SELECT of (tag, name, relation, type) rows and turns its rows into Facts fields; the
+queries run as one UNION ALL.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import server
 from .settings import DatabaseURL
-
-_SQL = """
-SELECT 't', c.relname, NULL, NULL FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
- WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
-UNION ALL
-SELECT 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_class c
-  JOIN pg_namespace n ON n.oid = c.relnamespace
-  JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
- WHERE n.nspname = %(schema)s AND c.relkind IN ('r', 'p')
-UNION ALL
-SELECT 'f', p.proname, NULL, NULL FROM pg_proc p
-  JOIN pg_namespace n ON n.oid = p.pronamespace
- WHERE n.nspname = %(schema)s
-UNION ALL
-SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
-  JOIN pg_class i ON i.oid = x.indexrelid
-  JOIN pg_class t ON t.oid = x.indrelid
-  JOIN pg_namespace n ON n.oid = i.relnamespace
- WHERE n.nspname = %(schema)s
-UNION ALL
-SELECT 'k', k.conname, t.relname, NULL FROM pg_constraint k
-  JOIN pg_class t ON t.oid = k.conrelid
-  JOIN pg_namespace n ON n.oid = t.relnamespace
- WHERE n.nspname = %(schema)s
-UNION ALL
-SELECT 'g', g.tgname, t.relname, NULL FROM pg_trigger g
-  JOIN pg_class t ON t.oid = g.tgrelid
-  JOIN pg_namespace n ON n.oid = t.relnamespace
- WHERE n.nspname = %(schema)s AND NOT g.tgisinternal
-"""
 
 
 @dataclass(frozen=True)
@@ -53,40 +25,33 @@ class Facts:
     indexes: dict[str, str] = field(default_factory=dict)  # index -> table
     constraints: frozenset[tuple[str, str]] = frozenset()  # (table, name)
     triggers: frozenset[tuple[str, str]] = frozenset()  # (table, name)
+    # Facts of kinds without a field above, by the name the kind gives them.
+    others: dict[str, Any] = field(default_factory=dict)
+
+
+def _sources() -> list[Any]:
+    """Every kind and table part that reads the catalog."""
+    from . import kinds
+
+    found: list[Any] = [*kinds.KINDS, *kinds.part_kinds()]
+    return [k for k in found if k.catalog_sql]
 
 
 def read(url: DatabaseURL, schema: str = "public") -> Facts:
+    sources = _sources()
+    sql = "\nUNION ALL".join(k.catalog_sql for k in sources)
     conn = server.connect(url)
     try:
         with conn.cursor() as cur:
-            cur.execute(_SQL, {"schema": schema})
+            cur.execute(sql, {"schema": schema})
             rows = cur.fetchall()
     finally:
         conn.close()
-    tables: set[str] = set()
-    columns: dict[tuple[str, str], str] = {}
-    functions: set[str] = set()
-    indexes: dict[str, str] = {}
-    constraints: set[tuple[str, str]] = set()
-    triggers: set[tuple[str, str]] = set()
-    for kind, name, rel, typ in rows:
-        if kind == "t":
-            tables.add(name)
-        elif kind == "c":
-            columns[(name, rel)] = typ
-        elif kind == "f":
-            functions.add(name)
-        elif kind == "i":
-            indexes[name] = rel
-        elif kind == "k":
-            constraints.add((rel, name))
-        else:
-            triggers.add((rel, name))
-    return Facts(
-        frozenset(tables),
-        columns,
-        frozenset(functions),
-        indexes,
-        frozenset(constraints),
-        frozenset(triggers),
-    )
+    own = set(Facts.__dataclass_fields__) - {"others"}
+    fields: dict[str, Any] = {}
+    others: dict[str, Any] = {}
+    for k in sources:
+        found = k.facts([r for r in rows if r[0] in k.catalog_tags])
+        for name, value in found.items():
+            (fields if name in own else others)[name] = value
+    return Facts(**fields, others=others)

@@ -33,30 +33,20 @@ END = "<!-- bindu-schema diagram: end -->"
 _WORD = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
-def _entity(name: str) -> str:
+def entity(name: str) -> str:
     return name if _WORD.match(name) else '"' + name.replace('"', "'") + '"'
 
 
-def _attr_name(name: str) -> str:
+def attr_name(name: str) -> str:
     word = re.sub(r"[^A-Za-z0-9_-]", "_", name)
     return word if re.match(r"^[A-Za-z_]", word) else "_" + word
 
 
-def _attr_type(spec: str) -> str:
+def attr_type(spec: str) -> str:
     word = re.sub(r"\s*,\s*", "_", spec.strip())
     word = re.sub(r"\s+", "_", word)
     word = re.sub(r"[^A-Za-z0-9_\-\[\]()]", "_", word)
     return word if re.match(r"^[A-Za-z_]", word) else "_" + word
-
-
-def _unique_sets(t: model.Table) -> list[frozenset[str]]:
-    sets = [frozenset(u.columns) for u in t.uniques]
-    if t.primary_key:
-        sets.append(frozenset(t.primary_key.columns))
-    for ix in t.indexes:
-        if ix.unique and ix.where is None and all(i.column for i in ix.items):
-            sets.append(frozenset(i.column for i in ix.items if i.column))
-    return sets
 
 
 def render(
@@ -65,43 +55,14 @@ def render(
     marks: Mapping[str, Mapping[str, str]] | None = None,
 ) -> str:
     """The erDiagram text. `tables` limits it to those tables (relationships among them);
-    `marks` adds a quoted note to columns: {table: {column: "added"}}."""
+    `marks` adds a quoted note to columns: {table: {column: "added"}}. Each kind draws its
+    own objects (kinds/), in registry order."""
+    from . import kinds
+
     wanted = set(tables) if tables is not None else None
-    shown = [t for t in schema.tables if wanted is None or t.name in wanted]
-    names = {t.name for t in shown}
-    marks = marks or {}
     lines = ["erDiagram"]
-    for t in shown:
-        pk = set(t.primary_key.columns) if t.primary_key else set()
-        fk = {c for f in t.foreign_keys for c in f.columns}
-        uk = {next(iter(s)) for s in _unique_sets(t) if len(s) == 1} - pk
-        lines.append(f"    {_entity(t.name)} {{")
-        for c in t.columns:
-            flags = (("PK", c.name in pk), ("FK", c.name in fk), ("UK", c.name in uk))
-            keys = [k for k, on in flags if on]
-            parts = [_attr_type(c.type), _attr_name(c.name)]
-            if keys:
-                parts.append(", ".join(keys))
-            note = marks.get(t.name, {}).get(c.name)
-            if note:
-                parts.append('"' + note.replace('"', "'") + '"')
-            lines.append("        " + " ".join(parts))
-        lines.append("    }")
-    for t in shown:
-        pk = set(t.primary_key.columns) if t.primary_key else set()
-        uniques = _unique_sets(t)
-        for f in t.foreign_keys:
-            if f.ref_table not in names:
-                continue
-            required = all((col := t.column(c)) is not None and not col.nullable for c in f.columns)
-            one_child = frozenset(f.columns) in uniques
-            left = "||" if required else "|o"
-            right = "o|" if one_child else "o{"
-            line = "--" if set(f.columns) <= pk else ".."
-            label = '"' + ", ".join(f.columns) + '"'
-            lines.append(
-                f"    {_entity(f.ref_table)} {left}{line}{right} {_entity(t.name)} : {label}"
-            )
+    for kind in kinds.KINDS:
+        lines += kind.diagram(schema, wanted, marks)
     return "\n".join(lines) + "\n"
 
 

@@ -1,9 +1,13 @@
 """The diff between two databases: migra, plus gap fillers where migra is blind.
 
-This is the only module that imports migra/schemainspect. What it adds to migra:
+This is the only module that imports migra/schemainspect. What it adds to migra, through
+the kinds' differ hooks (kinds/base.py), in registry order:
 - excluded objects and alembic_version are removed from both inspections first;
-- function bodies that differ only in whitespace are treated as equal;
-- table, column and index comments are compared (migra never emits COMMENT ON).
+- differences migra should not see are made equal (function bodies that differ only in
+  whitespace);
+- migra's order is mended where it is wrong for a kind (functions that table defaults
+  call, drops of the parts of a dropped table);
+- the comments each kind names are compared (migra never emits COMMENT ON).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from sqlalchemy.pool import NullPool
 from . import cache, model, server, statements
 from .compile import qualified
 from .errors import DatabaseError
+from .kinds.base import CommentSource
 from .literals import quote_literal, quote_literal_or_null
 from .settings import DatabaseURL, scrub
 from .statements import Record
@@ -150,131 +155,49 @@ def _escape_schemainspect() -> None:
     from schemainspect.misc import quoted_identifier
     from schemainspect.pg import obj
 
-    def enum_changes(self: Any, new: Any) -> list[str]:
-        if not self.can_be_changed_to(new):
-            raise ValueError
-        out: list[str] = []
-        previous = None
-        for c in new.elements:
-            if c not in self.elements:
-                where = (
-                    f"before {_lit(self.elements[0])}"
-                    if previous is None
-                    else (f"after {_lit(previous)}")
-                )
-                out.append(f"alter type {self.quoted_full_name} add value {_lit(c)} {where};")
-            previous = c
-        return out
+    from . import kinds
 
-    obj.InspectedEnum.quoted_elements = property(
-        lambda self: ", ".join(_lit(e) for e in self.elements)
-    )
-    obj.InspectedEnum.change_statements = enum_changes
-    obj.InspectedTrigger.drop_statement = property(
-        lambda self: (
-            f"drop trigger if exists {quoted_identifier(self.name)} on "
-            f"{quoted_identifier(self.table_name, self.schema)};"
-        )
-    )
+    for kind in kinds.KINDS:
+        kind.escape_migra(obj, _lit, quoted_identifier)
     obj.InspectedCollation.create_statement = property(
         lambda self: (
             f"create collation if not exists {self.quoted_full_name} "
             f"(provider = {_lit(self.provider)}, locale = {_lit(self.locale)});"
         )
     )
-    obj.InspectedExtension.update_statement = property(
-        lambda self: (
-            None
-            if not self.version
-            else f"alter extension {self.quoted_name} update to {_lit(self.version)};"
-        )
-    )
-
-
-def _is_drop(r: Record, what: str) -> bool:
-    return r.kind == "DropStmt" and r.objtype == what
-
-
-def _function_drops_after_tables(records: list[Record]) -> list[Record]:
-    """migra drops functions before the tables whose defaults call them; move them after."""
-    last_table = max((i for i, r in enumerate(records) if _is_drop(r, "table")), default=-1)
-    moving = [i for i, r in enumerate(records) if i < last_table and _is_drop(r, "function")]
-    if not moving:
-        return records
-    kept = [r for i, r in enumerate(records) if i not in set(moving)]
-    at = max(i for i, r in enumerate(kept) if _is_drop(r, "table")) + 1
-    return kept[:at] + [records[i] for i in moving] + kept[at:]
-
-
-def _functions_before_tables(
-    records: list[Record], new_functions: set[tuple[str | None, str]]
-) -> list[Record]:
-    """migra creates functions after tables; a default or check that calls a new function
-    then fails. New functions (bodies unchecked) move in front of the first CREATE TABLE."""
-    first_table = next((i for i, r in enumerate(records) if r.kind == "CreateStmt"), None)
-    if first_table is None:
-        return records
-    moving = [
-        i
-        for i, r in enumerate(records)
-        if i > first_table
-        and r.kind == "CreateFunctionStmt"
-        and r.name is not None
-        and (r.schema, r.name) in new_functions
-    ]
-    if not moving:
-        return records
-    off = statements.parse("set check_function_bodies = off;", "VariableSetStmt")
-    head = [off] + [records[i] for i in moving]
-    rest = [r for i, r in enumerate(records) if i not in set(moving)]
-    return rest[:first_table] + head + rest[first_table:]
-
-
-def _no_drops_inside_dropped_tables(records: list[Record], i_from: Any) -> list[Record]:
-    """migra drops every index and trigger of a table before the table itself. DROP TABLE
-    removes them anyway; the separate index drops would even become DROP INDEX
-    CONCURRENTLY (online.py), each outside the transaction. Constraint drops stay: a
-    foreign key must go before the table it references."""
-    dropped = {n for r in records if _is_drop(r, "table") for n in r.names}
-    if not dropped:
-        return records
-    index_table = {v.name: v.table_name for v in i_from.indexes.values()}
-    out = []
-    for r in records:
-        if _is_drop(r, "index") and r.names and index_table.get(r.names[0]) in dropped:
-            continue
-        if _is_drop(r, "trigger") and r.table in dropped:
-            continue
-        out.append(r)
-    return out
 
 
 def _known_names(*inspections: Any) -> set[str]:
-    """Every name an inspected object or its table or column carries."""
+    """Every name an inspected object (of any kind schemainspect reads), its table or its
+    columns carries."""
     names: set[str] = set()
     for i in inspections:
-        for rel in i.relations.values():
-            names.add(rel.name)
-            names.update(rel.columns)
-        for attr in ("indexes", "constraints", "triggers", "functions", "sequences", "enums"):
-            names.update(v.name for v in getattr(i, attr).values())
-        names.update(v.name for v in i.extensions.values())
-        names.update(v.name for v in getattr(i, "domains", {}).values())
-        names.update(v.name for v in getattr(i, "types", {}).values())
-        names.update(v.schema for v in getattr(i, "schemas", {}).values())
+        for attr, found in vars(i).items():
+            if not isinstance(found, dict) or attr == "c":
+                continue
+            for v in found.values():
+                # a schema object's name is its `schema`
+                value = getattr(v, "schema" if attr == "schemas" else "name", None)
+                if isinstance(value, str):
+                    names.add(value)
+                columns = getattr(v, "columns", None)
+                if isinstance(columns, dict):
+                    names.update(k for k in columns if isinstance(k, str))
     return names
 
 
 def _parsed(sqls: list[str], known: set[str]) -> list[Record]:
     """migra's statements, each parsed; one that is not exactly one statement, or that
     names an object neither database has, stops the plan (StatementError, exit 1)."""
+    from . import kinds
+
     out = []
     for sql in sqls:
         try:
             recs = [statements.parse(sql)]
         except statements.StatementError as exc:
-            # A disabled trigger: CREATE TRIGGER and its DISABLE TRIGGER in one string.
-            pair = statements.parse_trigger_with_state(sql)
+            # Some kinds' objects come as two statements in one string (kinds' hooks).
+            pair = next((p for k in kinds.KINDS if (p := k.split_migra(sql)) is not None), None)
             if pair is None:
                 raise statements.StatementError(
                     f"migra produced a statement that is not exactly one statement, so "
@@ -293,116 +216,53 @@ def _parsed(sqls: list[str], known: set[str]) -> list[Record]:
     return out
 
 
-# schemainspect reads a function's body and argument defaults only for its owner (what
-# information_schema.routines does): for any other role each function would look changed.
-# pg_proc.prosrc and pg_get_function_arg_default are readable by every role.
-_OWNER_ONLY = "pg_has_role(p.proowner, 'USAGE'::text)"
-
-
-def _functions_for_every_role() -> None:
+def _patch_queries() -> None:
+    """The kinds' changes to schemainspect's catalog queries (kinds' patch_migra_queries)."""
     import schemainspect.pg.obj as pg_obj
 
-    query = str(pg_obj.FUNCTIONS_QUERY)
-    if _OWNER_ONLY in query:
-        pg_obj.FUNCTIONS_QUERY = query.replace(_OWNER_ONLY, "true")
+    from . import kinds
+
+    for kind in kinds.KINDS:
+        kind.patch_migra_queries(pg_obj)
 
 
 def inspect(url: DatabaseURL, schema: str = "public") -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _import_schemainspect()
-        _functions_for_every_role()
+        _patch_queries()
         from schemainspect import get_inspector
 
     with _connection(url) as conn:
         return get_inspector(conn, schema=schema)
 
 
-def _unquote_name(quoted_full: str) -> str:
+def unquote_name(quoted_full: str) -> str:
     # '"public"."tasks"' -> 'tasks'
     return quoted_full.rsplit(".", 1)[-1].strip('"')
 
 
-def _drop_excluded(i: Any, exclude: model.Exclude) -> None:
-    tables = {ALEMBIC_TABLE, *exclude.tables}
-    for attr in ("tables", "relations", "selectables"):
-        d = getattr(i, attr)
-        for k in [
-            k
-            for k, v in d.items()
-            if getattr(v, "relationtype", None) in ("r", "p") and _unquote_name(k) in tables
-        ]:
-            del d[k]
-    for attr in ("indexes", "constraints", "triggers"):
-        d = getattr(i, attr)
-        for k in [k for k, v in d.items() if v.table_name in tables]:
-            del d[k]
-    for k in [k for k, v in i.sequences.items() if v.table_name in tables]:
-        del i.sequences[k]
-    names = set(exclude.functions)
-    for attr in ("functions", "selectables"):
-        d = getattr(i, attr)
-        for k in [k for k, v in d.items() if _function_excluded(v, names)]:
-            del d[k]
+CommentKey = tuple[str, str, str | None]  # (target: table|column|index..., relation, column)
 
 
-def _function_excluded(obj: Any, names: set[str]) -> bool:
-    if getattr(obj, "relationtype", None) != "f":
-        return False
-    bare = obj.name
-    full = f"{obj.name}({obj.identity_arguments})"
-    return (
-        bare in names
-        or full in names
-        or full.replace(" ", "") in {n.replace(" ", "") for n in names}
-    )
+def _comment_sources() -> list[CommentSource]:
+    from . import kinds
 
-
-def _norm_body(body: str | None) -> str:
-    return " ".join((body or "").split())
-
-
-def _equalize_whitespace_only(i_from: Any, i_target: Any) -> None:
-    """A function whose body differs only in whitespace is not a change."""
-    for key, f in i_from.functions.items():
-        t = i_target.functions.get(key)
-        if t is None or f.definition == t.definition:
-            continue
-        if _norm_body(f.definition) == _norm_body(t.definition):
-            # The body only: each side keeps its own full definition, which is what a
-            # CREATE OR REPLACE in either direction must carry (STRICT, STABLE, ...).
-            f.definition = t.definition
-            i_from.selectables[key] = f
-
-
-_COMMENTS_SQL = """
-SELECT c.relname, c.relkind, NULL::text AS attname, d.description
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
-     AND d.objsubid = 0
-WHERE n.nspname = :schema AND c.relkind IN ('r', 'p', 'i')
-UNION ALL
-SELECT c.relname, 'c', a.attname, d.description
-FROM pg_class c
-JOIN pg_namespace n ON n.oid = c.relnamespace
-JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
-     AND d.objsubid = a.attnum
-WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')
-"""
-
-CommentKey = tuple[str, str, str | None]  # (kind: table|index|column, relation, column)
+    return [c for kind in kinds.KINDS for c in kind.comments]
 
 
 def comments(url: DatabaseURL, schema: str = "public") -> dict[CommentKey, str | None]:
+    """The comments of every object some kind compares (each kind's CommentSource)."""
+    sources = _comment_sources()
+    sql = "\nUNION ALL".join(
+        f"\nSELECT {quote_literal(c.target)}, * FROM ({c.sql}\n) AS {c.target}_comments"
+        for c in sources
+    )
     with _connection(url) as conn:
-        rows = conn.execute(sa.text(_COMMENTS_SQL), {"schema": schema}).all()
-    out: dict[CommentKey, str | None] = {}
-    for relname, relkind, attname, description in rows:
-        kind = "column" if relkind == "c" else ("index" if relkind == "i" else "table")
-        out[(kind, relname, attname)] = description
-    return out
+        rows = conn.execute(sa.text(sql), {"schema": schema}).all()
+    return {
+        (target, relname, attname): description for target, relname, attname, description in rows
+    }
 
 
 def comment_statements(
@@ -412,12 +272,11 @@ def comment_statements(
     schema: str = "public",
 ) -> list[str]:
     """COMMENT ON for every object that exists in the desired state with another comment."""
+    rank = {c.target: c.rank for c in _comment_sources()}
     skip = {ALEMBIC_TABLE, *exclude.tables}
     out = []
-    for key in sorted(
-        desired, key=lambda k: ({"table": 0, "column": 1, "index": 2}[k[0]], k[1], k[2] or "")
-    ):
-        kind, rel, col = key
+    for key in sorted(desired, key=lambda k: (rank[k[0]], k[1], k[2] or "")):
+        target, rel, col = key
         if rel in skip:
             continue
         want = desired[key]
@@ -426,12 +285,11 @@ def comment_statements(
             continue
         if key not in current and want is None:
             continue  # a new object without a comment
-        target = qualified(rel, schema)
-        if kind == "column":
-            assert col is not None
-            target = f"{target}.{qualified(col, None)}"
+        name = qualified(rel, schema)
+        if col is not None:
+            name = f"{name}.{qualified(col, None)}"
         lit = quote_literal_or_null(want)
-        out.append(_proved_comment(f"COMMENT ON {kind.upper()} {target} IS {lit};", want))
+        out.append(_proved_comment(f"COMMENT ON {target.upper()} {name} IS {lit};", want))
     return out
 
 
@@ -495,9 +353,13 @@ def diff_snapshot(
 
 def _comparable(i_from: Any, i_target: Any, exclude: model.Exclude) -> None:
     """Both inspections without excluded objects, whitespace-only body changes equalized."""
-    for i in (i_from, i_target):
-        _drop_excluded(i, exclude)
-    _equalize_whitespace_only(i_from, i_target)
+    from . import kinds
+
+    for kind in kinds.KINDS:
+        for i in (i_from, i_target):
+            kind.differ_exclude(i, exclude)
+    for kind in kinds.KINDS:
+        kind.differ_equalize(i_from, i_target)
 
 
 def _statements(
@@ -516,12 +378,11 @@ def _statements(
         + comment_statements(c_from, c_target, exclude, schema),
         _known_names(i_from, i_target),
     )
-    new_functions = {
-        (f.schema, f.name) for key, f in i_target.functions.items() if key not in i_from.functions
-    }
-    records = _functions_before_tables(records, new_functions)
-    records = _function_drops_after_tables(records)
-    return _no_drops_inside_dropped_tables(records, i_from)
+    from . import kinds
+
+    for kind in kinds.KINDS:
+        records = kind.differ_order(records, i_from, i_target)
+    return records
 
 
 Inspection = tuple[Any, dict[CommentKey, str | None]]

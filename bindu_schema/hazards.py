@@ -9,6 +9,7 @@ harmless on a new table and dangerous on a populated one. Pure: no server, no SQ
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from .catalog import Facts
 from .statements import Record
@@ -110,87 +111,18 @@ def without_dropped_tables(records: Iterable[Record], facts: Facts) -> Facts:
     }
     if not dropped:
         return facts
-    return Facts(
-        facts.tables - dropped,
-        facts.columns,
-        facts.functions,
-        facts.indexes,
-        facts.constraints,
-        facts.triggers,
-    )
-
-
-# ALTER TABLE sub-commands that take a weaker lock than ACCESS EXCLUSIVE.
-_WEAKER_LOCK = ("validate_constraint",)
-
-
-def _alter_table(rec: Record, facts: Facts) -> set[str]:
-    found: set[str] = set()
-    table = rec.table or ""
-    existing = table in facts.tables
-    cmds = rec.commands
-    # VALIDATE (SHARE UPDATE EXCLUSIVE) and ADD FOREIGN KEY (SHARE ROW EXCLUSIVE).
-    weaker = bool(cmds) and all(
-        c.op in _WEAKER_LOCK or (c.op == "add_constraint" and c.constraint == "foreign")
-        for c in cmds
-    )
-    if existing and not weaker:
-        found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
-    for c in cmds:
-        if c.op == "drop_column":
-            found.add(DELETES_DATA)
-        elif c.op == "alter_type" and c.type_name is not None:
-            old = facts.columns.get((table, c.name or ""))
-            found |= type_change_hazards(old, c.type_name)
-        elif c.op == "set_not_null" and existing:
-            found.add(NOT_NULL_SCAN)
-        elif c.op == "add_column" and existing:
-            if c.not_null and not c.has_default:
-                found.add(NOT_NULL_SCAN)
-            if c.volatile_default:
-                found.add(TABLE_REWRITE)
-        elif c.op == "validate_constraint" and existing:
-            found.add(CONSTRAINT_VALIDATION)
-        elif c.op == "add_constraint" and existing and not c.not_valid:
-            if c.constraint in ("primary", "unique") and not c.using_index:
-                found.add(INDEX_BUILD)
-            else:
-                found.add(CONSTRAINT_VALIDATION)
-    return found
+    return replace(facts, tables=facts.tables - dropped)
 
 
 def classify(rec: Record, facts: Facts) -> tuple[str, ...]:
     """The hazards of one parsed statement, in the fixed order of ALL: a pure function of
-    the record and the facts about the database it runs on."""
+    the record and the facts about the database it runs on. Each kind names the hazards
+    of statements on its objects (kinds/); a schema no kind declares is dropped here."""
+    from . import kinds
+
     found: set[str] = set()
-    if rec.kind == "DropStmt":
-        if rec.objtype in ("table", "sequence", "schema"):
-            found |= {DELETES_DATA, ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
-        elif rec.object_type == "index":
-            table = facts.indexes.get(rec.name or "")
-            # An index whose table goes away in the same plan is not a loss of its own.
-            if table is None or table in facts.tables:
-                found.add(INDEX_DROPPED)
-                if not rec.concurrently:
-                    found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
-        elif rec.object_type == "function":
-            found.add(FUNCTION_CHANGE)
-        elif rec.objtype in ("trigger", "type", "view"):
-            found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
-    elif rec.kind == "IndexStmt":
-        if rec.table in facts.tables and not rec.concurrently:
-            found.add(INDEX_BUILD)
-    elif rec.kind == "CreateFunctionStmt":
-        if rec.name in facts.functions:
-            found.add(FUNCTION_CHANGE)
-    elif rec.kind == "AlterSeqStmt":
-        found.add(SEQUENCE_CHANGE)
-    elif rec.kind == "AlterTableStmt" and rec.object_type != "index":
-        found |= _alter_table(rec, facts)
-    elif (
-        rec.kind == "RenameStmt"
-        and rec.object_type in ("table", "column", "constraint")
-        and rec.table in facts.tables
-    ):
-        found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
+    for kind in kinds.KINDS:
+        found |= kind.hazards(rec, facts)
+    if rec.kind == "DropStmt" and rec.objtype == "schema":
+        found |= {DELETES_DATA, ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
     return tuple(h for h in ALL if h in found)

@@ -2,31 +2,31 @@
 
 Errors carry file:line:column. The YAML is composed into nodes (which keep their
 marks) so that every key and value can be located; the structural rules come from
-the JSON Schema shipped in the package (the same one editors use), the semantic
-rules (references, duplicates, identifier length) are checked below.
+the JSON Schema generated from the kinds' fragments (kinds.json_schema(), the same one
+editors use), the semantic rules (references, duplicates, identifier length) from each
+kind's check().
 """
 
 from __future__ import annotations
 
-import difflib
+import dataclasses
 import hashlib
 import io
-import json
 import re
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from . import cache, fragments, limits, model, statements
+from . import cache, fragments, limits, model
+from .kinds import base
 
 if TYPE_CHECKING:
     import jsonschema
 from .errors import BinduSchemaError
 
-MAX_IDENT_BYTES = 63
+MAX_IDENT_BYTES = base.MAX_IDENT_BYTES
 
 Loc = tuple[int, int]  # 1-based line, column
 PathKey = tuple[str | int, ...]
@@ -71,9 +71,10 @@ def _compose(text: str) -> yaml.Node | None:
 
 
 def json_schema() -> dict[str, Any]:
-    text = resources.files("bindu_schema").joinpath("bindu-schema.json").read_text()
-    data: dict[str, Any] = json.loads(text)
-    return data
+    """The JSON Schema the file is validated with: generated from the kinds' fragments."""
+    from . import kinds
+
+    return kinds.json_schema()
 
 
 class _Converter:
@@ -146,12 +147,7 @@ class _Converter:
 
 
 def _suggest(word: str, choices: list[str]) -> str | None:
-    """The closest choice to a misspelt word, if one is close enough."""
-    lowered = {c.lower(): c for c in choices}
-    if word.lower() in lowered:
-        return lowered[word.lower()]
-    close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-    return lowered[close[0]] if close else None
+    return base.suggest(word, choices)
 
 
 def _schema_messages(err: jsonschema.ValidationError) -> list[tuple[PathKey, str, bool]]:
@@ -292,26 +288,25 @@ def load(path: str | Path) -> model.Schema:
     return schema
 
 
+def _context(schema: model.Schema, data: Any, conv: _Converter) -> base.CheckContext:
+    return base.CheckContext(schema, data, lambda path, key: conv.locate(path, key=key))
+
+
+def _problems(ctx: base.CheckContext) -> list[LocatedError]:
+    return [LocatedError(line, col, msg) for line, col, msg in ctx.problems]
+
+
 def _count_problems(data: Any, conv: _Converter) -> list[LocatedError]:
     """Object counts beyond limits.py (PostgreSQL itself caps columns per table)."""
-    tables = data.get("tables") if isinstance(data, dict) else None
-    if not isinstance(tables, dict):
+    from . import kinds
+
+    if not isinstance(data, dict):
         return []
-    out: list[LocatedError] = []
-    if len(tables) > limits.MAX_TABLES:
-        line, col = conv.locate(("tables",), key=True)
-        msg = f"{len(tables):,} tables (at most {limits.MAX_TABLES:,}); split the schema"
-        out.append(LocatedError(line, col, msg))
-    for name, table in tables.items():
-        columns = table.get("columns") if isinstance(table, dict) else None
-        if isinstance(columns, dict) and len(columns) > limits.MAX_COLUMNS:
-            line, col = conv.locate(("tables", name, "columns"), key=True)
-            msg = (
-                f"table {name}: {len(columns):,} columns; PostgreSQL allows at most "
-                f"{limits.MAX_COLUMNS:,}"
-            )
-            out.append(LocatedError(line, col, msg))
-    return out
+    ctx = _context(model.Schema(tables=()), data, conv)
+    for kind in kinds.KINDS:
+        if kind.key in data:
+            kind.count_problems(data[kind.key], ctx)
+    return _problems(ctx)
 
 
 def loads(raw: bytes | str, filename: str = "<string>") -> model.Schema:
@@ -387,14 +382,7 @@ def loads(raw: bytes | str, filename: str = "<string>") -> model.Schema:
     if semantic:
         raise SchemaValidationError(filename, semantic)
     digest = hashlib.sha256(data_bytes).hexdigest()
-    return model.Schema(
-        tables=schema.tables,
-        functions=schema.functions,
-        enums=schema.enums,
-        extensions=schema.extensions,
-        exclude=schema.exclude,
-        source_sha256=digest,
-    )
+    return dataclasses.replace(schema, source_sha256=digest)
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError) -> LocatedError:
@@ -452,429 +440,34 @@ def _dedupe(problems: list[LocatedError]) -> list[LocatedError]:
     return out
 
 
-def _sql_literal(value: Any) -> str | None:
-    """A default as SQL text: YAML's `default: 0` / `default: false` mean those literals."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _build(data: dict[str, Any]) -> model.Schema:
-    tables = []
-    for tname, t in (data.get("tables") or {}).items():
-        columns = tuple(
-            model.Column(
-                name=cname,
-                type=str(c["type"]),
-                nullable=c.get("nullable", True),
-                default=_sql_literal(c.get("default")),
-                serial=c.get("serial", False),
-                identity=c.get("identity"),
-                comment=c.get("comment"),
-                renamed_from=c.get("renamed_from"),
-            )
-            for cname, c in t["columns"].items()
-        )
-        pk = t.get("primary_key")
-        indexes = []
-        for iname, i in (t.get("indexes") or {}).items():
-            items = []
-            for it in i["columns"]:
-                if isinstance(it, str):
-                    items.append(model.IndexItem(column=it))
-                else:
-                    items.append(
-                        model.IndexItem(
-                            column=it.get("column"),
-                            expression=it.get("expression"),
-                            order=it.get("order"),
-                            nulls=it.get("nulls"),
-                            opclass=it.get("opclass"),
-                        )
-                    )
-            indexes.append(
-                model.Index(
-                    name=iname,
-                    items=tuple(items),
-                    method=i.get("method", "btree"),
-                    unique=i.get("unique", False),
-                    where=i.get("where"),
-                    include=tuple(i.get("include") or ()),
-                    comment=i.get("comment"),
-                    renamed_from=i.get("renamed_from"),
-                )
-            )
-        tables.append(
-            model.Table(
-                name=tname,
-                columns=columns,
-                comment=t.get("comment"),
-                primary_key=model.PrimaryKey(pk.get("name"), tuple(pk["columns"])) if pk else None,
-                foreign_keys=tuple(
-                    model.ForeignKey(
-                        name=fname,
-                        columns=tuple(f["columns"]),
-                        ref_table=f["references"]["table"],
-                        ref_columns=tuple(f["references"]["columns"]),
-                        on_delete=f.get("on_delete"),
-                        on_update=f.get("on_update"),
-                        deferrable=f.get("deferrable", False),
-                        initially_deferred=f.get("initially_deferred", False),
-                        renamed_from=f.get("renamed_from"),
-                    )
-                    for fname, f in (t.get("foreign_keys") or {}).items()
-                ),
-                uniques=tuple(
-                    model.Unique(uname, tuple(u["columns"]), u.get("renamed_from"))
-                    for uname, u in (t.get("unique") or {}).items()
-                ),
-                checks=tuple(
-                    model.Check(cname, c["expression"], c.get("renamed_from"))
-                    for cname, c in (t.get("checks") or {}).items()
-                ),
-                renamed_from=t.get("renamed_from"),
-                indexes=tuple(indexes),
-                triggers=tuple(
-                    model.Trigger(
-                        name=trname,
-                        timing=tr["timing"],
-                        events=tuple(tr["events"]),
-                        function=tr["function"],
-                        for_each=tr.get("for_each", "row"),
-                        when=tr.get("when"),
-                        renamed_from=tr.get("renamed_from"),
-                    )
-                    for trname, tr in (t.get("triggers") or {}).items()
-                ),
-            )
-        )
-    functions = tuple(
-        model.Function(
-            name=fname,
-            arguments=tuple(
-                model.Argument(a.get("name"), str(a["type"]), _sql_literal(a.get("default")))
-                for a in f.get("arguments") or ()
-            ),
-            returns=f["returns"],
-            language=f["language"],
-            body=f["body"],
-            volatility=f.get("volatility"),
-            security_definer=f.get("security_definer", False),
-        )
-        for fname, f in (data.get("functions") or {}).items()
+    """The model: each kind builds its objects from its section of the YAML."""
+    from . import kinds
+
+    own = {f.name for f in dataclasses.fields(model.Schema)}
+    fields: dict[str, Any] = {}
+    others: list[tuple[str, tuple[Any, ...]]] = []
+    for kind in kinds.KINDS:
+        objects = kind.build(data.get(kind.key))
+        if kind.key in own:
+            fields[kind.key] = objects
+        else:
+            others.append((kind.key, objects))
+    ex = data.get(kinds.EXCLUDE_KEY) or {}
+    exclude = model.Exclude(
+        **{k.key: tuple(ex.get(k.key) or ()) for k in kinds.KINDS if k.excludable}
     )
-    enums = tuple(
-        model.Enum(ename, tuple(str(v) for v in e["values"]))
-        for ename, e in (data.get("enums") or {}).items()
-    )
-    extensions = tuple(
-        model.Extension(e) if isinstance(e, str) else model.Extension(e["name"], e.get("schema"))
-        for e in data.get("extensions") or ()
-    )
-    ex = data.get("exclude") or {}
-    exclude = model.Exclude(tuple(ex.get("tables") or ()), tuple(ex.get("functions") or ()))
-    return model.Schema(
-        tables=tuple(tables),
-        functions=functions,
-        enums=enums,
-        extensions=extensions,
-        exclude=exclude,
-    )
+    return model.Schema(**fields, exclude=exclude, others=tuple(others))
 
 
 def _check(schema: model.Schema, data: dict[str, Any], conv: _Converter) -> list[LocatedError]:
     """Semantic rules the JSON Schema cannot express. Each message says what to change."""
-    problems: list[LocatedError] = []
+    from . import kinds
 
-    def err(path: PathKey, msg: str, key: bool = False) -> None:
-        line, col = conv.locate(path, key=key)
-        problems.append(LocatedError(line, col, msg))
-
+    ctx = _context(schema, data, conv)
     # SQL fragments (defaults, expressions, types, opclasses): each exactly one of its kind.
     for fpath, msg in fragments.problems(schema):
-        err(fpath, msg)
-
-    def check_ident(path: PathKey, name: str, what: str) -> None:
-        size = len(name.encode())
-        if size > MAX_IDENT_BYTES:
-            err(
-                path,
-                f"{what} name '{name[:20]}...' is {size} bytes; PostgreSQL truncates names to "
-                f"{MAX_IDENT_BYTES} bytes (UTF-8), use a shorter name",
-                key=True,
-            )
-        if "\x00" in name:
-            err(path, f"{what} name contains a NUL character; remove it", key=True)
-
-    def did_you_mean(word: str, choices: list[str]) -> str:
-        guess = _suggest(word, choices)
-        return f"did you mean '{guess}'?" if guess and guess != word else ""
-
-    # Relation-level names share one namespace per schema in PostgreSQL.
-    relation_names: dict[str, PathKey] = {}
-    constraint_names: dict[tuple[str, str], PathKey] = {}
-
-    def clash(name: str, path: PathKey, first_path: PathKey, what: str, scope: str) -> None:
-        # Report at the later of the two, pointing back at the earlier one.
-        first, here = conv.locate(first_path, key=True), conv.locate(path, key=True)
-        if here < first:
-            path, first = first_path, here
-        err(
-            path,
-            f"{what} name '{name}' is already used at line {first[0]} ({scope}); "
-            "rename one of them",
-            key=True,
-        )
-
-    def claim(name: str, path: PathKey, what: str) -> None:
-        if name in relation_names:
-            clash(
-                name,
-                path,
-                relation_names[name],
-                what,
-                "tables, indexes, sequences and key constraints share one namespace",
-            )
-        else:
-            relation_names[name] = path
-
-    def claim_constraint(table: str, name: str, path: PathKey, what: str) -> None:
-        key = (table, name)
-        if key in constraint_names:
-            clash(
-                name,
-                path,
-                constraint_names[key],
-                what,
-                f"constraint names are unique per table, here '{table}'",
-            )
-        else:
-            constraint_names[key] = path
-
-    fn_names = [f.name for f in schema.functions]
-    table_names = [t.name for t in schema.tables]
-    for f in schema.functions:
-        check_ident(("functions", f.name), f.name, "function")
-        if f.name in schema.exclude.functions:
-            err(
-                ("functions", f.name),
-                f"function '{f.name}' is both declared and excluded; remove it from one of the two",
-                key=True,
-            )
-
-    for e in schema.enums:
-        check_ident(("enums", e.name), e.name, "enum")
-
-    serial_types = ("integer", "int", "int4", "bigint", "int8", "smallint", "int2")
-    for t in schema.tables:
-        tp: PathKey = ("tables", t.name)
-        check_ident(tp, t.name, "table")
-        claim(t.name, tp, "table")
-        if t.name in schema.exclude.tables:
-            err(
-                tp,
-                f"table '{t.name}' is both declared and excluded; remove it from one of the two",
-                key=True,
-            )
-        if t.name == "alembic_version":
-            err(
-                tp,
-                "'alembic_version' belongs to Alembic and cannot be declared; remove this "
-                "table (Alembic creates and updates it)",
-                key=True,
-            )
-        column_names = [c.name for c in t.columns]
-        for c in t.columns:
-            cp: PathKey = (*tp, "columns", c.name)
-            what = f"column '{t.name}.{c.name}'"
-            check_ident(cp, c.name, "column")
-            if c.serial and c.identity:
-                err(cp, f"{what}: choose serial or identity, not both; remove one of them")
-            explicit = data["tables"][t.name]["columns"][c.name].get("nullable")
-            if (c.serial or c.identity) and explicit is True:
-                err(
-                    (*cp, "nullable"),
-                    f"{what}: serial and identity columns are always NOT NULL; remove "
-                    "'nullable: true'",
-                )
-            if (c.serial or c.identity) and c.default is not None:
-                err(
-                    (*cp, "default"),
-                    f"{what}: a serial or identity column takes no default; remove the default",
-                )
-            if c.serial and " ".join(c.type.lower().split()) not in serial_types:
-                err(
-                    (*cp, "type"),
-                    f"{what}: serial needs type integer, bigint or smallint; "
-                    "change the type or remove 'serial: true'",
-                )
-            if c.identity and " ".join(c.type.lower().split()) not in serial_types:
-                err(
-                    (*cp, "type"),
-                    f"{what}: identity needs type integer, bigint or smallint; "
-                    "change the type or remove 'identity'",
-                )
-            if c.type.strip().lower() in (
-                "serial",
-                "bigserial",
-                "smallserial",
-                "serial4",
-                "serial8",
-                "serial2",
-            ):
-                err(
-                    (*cp, "type"),
-                    f"{what}: write the integer type and 'serial: true' instead of type '{c.type}'",
-                )
-
-        def need_cols(
-            path: PathKey, names: tuple[str, ...], what: str, table: model.Table = t
-        ) -> None:
-            known = [c.name for c in table.columns]
-            for i, n in enumerate(names):
-                if table.column(n) is None:
-                    hint = did_you_mean(n, known) or f"known columns: {', '.join(known)}"
-                    err(
-                        (*path, i),
-                        f"{what}: column '{n}' does not exist in table '{table.name}'; {hint}",
-                    )
-            if len(set(names)) != len(names):
-                err(path, f"{what}: a column is listed twice; list each column once")
-
-        if t.primary_key:
-            pkp: PathKey = (*tp, "primary_key")
-            need_cols((*pkp, "columns"), t.primary_key.columns, f"primary key of '{t.name}'")
-            if t.primary_key.name:
-                check_ident((*pkp, "name"), t.primary_key.name, "primary key")
-                claim(t.primary_key.name, (*pkp, "name"), "primary key")
-        for fk in t.foreign_keys:
-            fp: PathKey = (*tp, "foreign_keys", fk.name)
-            check_ident(fp, fk.name, "foreign key")
-            claim_constraint(t.name, fk.name, fp, "foreign key")
-            need_cols((*fp, "columns"), fk.columns, f"foreign key '{fk.name}'")
-            ref = schema.table(fk.ref_table)
-            if ref is None:
-                hint = did_you_mean(fk.ref_table, table_names) or (
-                    "declare it under 'tables' or fix the name; declared tables: "
-                    + ", ".join(table_names)
-                )
-                err(
-                    (*fp, "references", "table"),
-                    f"foreign key '{fk.name}' references table '{fk.ref_table}', which is not "
-                    f"declared; {hint}",
-                )
-            else:
-                need_cols(
-                    (*fp, "references", "columns"),
-                    fk.ref_columns,
-                    f"foreign key '{fk.name}' reference",
-                    table=ref,
-                )
-            if len(fk.ref_columns) != len(fk.columns):
-                err(
-                    (*fp, "references", "columns"),
-                    f"foreign key '{fk.name}' has {len(fk.columns)} column(s) but references "
-                    f"{len(fk.ref_columns)}; list one referenced column per column",
-                )
-            if fk.initially_deferred and not fk.deferrable:
-                err(
-                    (*fp, "initially_deferred"),
-                    f"foreign key '{fk.name}': initially_deferred needs 'deferrable: true'",
-                )
-        for u in t.uniques:
-            up: PathKey = (*tp, "unique", u.name)
-            check_ident(up, u.name, "unique constraint")
-            claim(u.name, up, "unique constraint")
-            claim_constraint(t.name, u.name, up, "unique constraint")
-            need_cols((*up, "columns"), u.columns, f"unique constraint '{u.name}'")
-        for ch in t.checks:
-            chp: PathKey = (*tp, "checks", ch.name)
-            check_ident(chp, ch.name, "check constraint")
-            claim_constraint(t.name, ch.name, chp, "check constraint")
-        if t.primary_key and t.primary_key.name:
-            claim_constraint(
-                t.name, t.primary_key.name, (*tp, "primary_key", "name"), "primary key"
-            )
-        for ix in t.indexes:
-            ip: PathKey = (*tp, "indexes", ix.name)
-            check_ident(ip, ix.name, "index")
-            claim(ix.name, ip, "index")
-            for n, item in enumerate(ix.items):
-                ipath: PathKey = (*ip, "columns", n)
-                if (item.column is None) == (item.expression is None):
-                    err(
-                        ipath,
-                        f"index '{ix.name}': each key needs exactly one of 'column' or "
-                        "'expression'; keep one of them",
-                    )
-                elif item.column is not None and t.column(item.column) is None:
-                    hint = did_you_mean(item.column, column_names) or (
-                        f"known columns: {', '.join(column_names)}"
-                    )
-                    err(
-                        ipath,
-                        f"index '{ix.name}': column '{item.column}' does not exist in "
-                        f"table '{t.name}'; {hint}",
-                    )
-                if (item.order or item.nulls) and ix.method != "btree":
-                    err(
-                        ipath,
-                        f"index '{ix.name}': ASC/DESC and NULLS order need method btree; "
-                        "remove 'order' and 'nulls' or use method btree",
-                    )
-            if ix.include:
-                need_cols((*ip, "include"), ix.include, f"index '{ix.name}' INCLUDE")
-                if ix.method not in ("btree", "gist", "spgist"):
-                    err(
-                        (*ip, "include"),
-                        f"index '{ix.name}': INCLUDE needs method btree, gist "
-                        "or spgist; remove 'include' or change the method",
-                    )
-            if ix.unique and ix.method != "btree":
-                err(
-                    (*ip, "unique"),
-                    f"index '{ix.name}': only btree indexes can be unique; "
-                    "remove 'unique' or use method btree",
-                )
-        for tr in t.triggers:
-            trp: PathKey = (*tp, "triggers", tr.name)
-            check_ident(trp, tr.name, "trigger")
-            if tr.function not in fn_names:
-                hint = did_you_mean(tr.function, fn_names) or (
-                    "declare it under 'functions' (returns: trigger) or fix the name"
-                )
-                err(
-                    (*trp, "function"),
-                    f"trigger '{tr.name}' calls function '{tr.function}', which is not declared; "
-                    f"{hint}",
-                )
-            else:
-                fn = schema.function(tr.function)
-                if fn is not None and fn.returns.strip().lower() != "trigger":
-                    err(
-                        (*trp, "function"),
-                        f"trigger '{tr.name}': function '{tr.function}' "
-                        "must be declared with 'returns: trigger'",
-                    )
-                if fn is not None and fn.arguments:
-                    err(
-                        (*trp, "function"),
-                        f"trigger '{tr.name}': function '{tr.function}' "
-                        "must take no arguments (a trigger function reads "
-                        "TG_ARGV instead)",
-                    )
-            if tr.timing == "instead of" and tr.for_each != "row":
-                err(
-                    trp,
-                    f"trigger '{tr.name}': INSTEAD OF triggers must be FOR EACH ROW; set "
-                    "'for_each: row'",
-                )
-            if tr.for_each == "statement" and tr.when and statements.refers_to_row(tr.when):
-                err(
-                    (*trp, "when"),
-                    f"trigger '{tr.name}': a FOR EACH STATEMENT trigger cannot "
-                    "refer to OLD or NEW in 'when'; use 'for_each: row'",
-                )
-    return problems
+        ctx.err(fpath, msg)
+    for kind in kinds.KINDS:
+        kind.check(ctx)
+    return _problems(ctx)

@@ -1,141 +1,43 @@
-"""The desired schema as frozen dataclasses. Nothing but data lives here."""
+"""The desired schema as frozen dataclasses. Nothing but data lives here.
+
+Each kind's dataclasses live in its module under kinds/ and are re-exported here, so
+`model.Table`, `model.Trigger`, ... keep working; the Schema holds each kind's objects
+under the kind's key (its own field for the kinds that have one, `others` for the rest).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
+from .kinds.columns import Column
+from .kinds.constraints import Check, ForeignKey, PrimaryKey, Unique
+from .kinds.enums import Enum
+from .kinds.extensions import Extension
+from .kinds.functions import Argument, Function
+from .kinds.indexes import Index, IndexItem
+from .kinds.tables import Table
+from .kinds.triggers import Trigger
 
-@dataclass(frozen=True)
-class Column:
-    name: str
-    type: str
-    nullable: bool = True
-    default: str | None = None
-    serial: bool = False
-    identity: str | None = None  # "always" | "by default"
-    comment: str | None = None
-    renamed_from: str | None = None
-
-
-@dataclass(frozen=True)
-class PrimaryKey:
-    name: str | None
-    columns: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class ForeignKey:
-    name: str
-    columns: tuple[str, ...]
-    ref_table: str
-    ref_columns: tuple[str, ...]
-    on_delete: str | None = None
-    on_update: str | None = None
-    deferrable: bool = False
-    initially_deferred: bool = False
-    renamed_from: str | None = None
-
-
-@dataclass(frozen=True)
-class Unique:
-    name: str
-    columns: tuple[str, ...]
-    renamed_from: str | None = None
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    expression: str
-    renamed_from: str | None = None
-
-
-@dataclass(frozen=True)
-class IndexItem:
-    """One key of an index: a column name or an SQL expression."""
-
-    column: str | None = None
-    expression: str | None = None
-    order: str | None = None  # "asc" | "desc"
-    nulls: str | None = None  # "first" | "last"
-    opclass: str | None = None
-
-
-@dataclass(frozen=True)
-class Index:
-    name: str
-    items: tuple[IndexItem, ...]
-    method: str = "btree"
-    unique: bool = False
-    where: str | None = None
-    include: tuple[str, ...] = ()
-    comment: str | None = None
-    renamed_from: str | None = None
-
-
-@dataclass(frozen=True)
-class Trigger:
-    name: str
-    timing: str  # "before" | "after" | "instead of"
-    events: tuple[str, ...]
-    function: str
-    for_each: str = "row"
-    when: str | None = None
-    renamed_from: str | None = None
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str
-    columns: tuple[Column, ...]
-    comment: str | None = None
-    primary_key: PrimaryKey | None = None
-    foreign_keys: tuple[ForeignKey, ...] = ()
-    uniques: tuple[Unique, ...] = ()
-    checks: tuple[Check, ...] = ()
-    indexes: tuple[Index, ...] = ()
-    triggers: tuple[Trigger, ...] = ()
-    renamed_from: str | None = None
-
-    def column(self, name: str) -> Column | None:
-        return next((c for c in self.columns if c.name == name), None)
-
-
-@dataclass(frozen=True)
-class Argument:
-    name: str | None
-    type: str
-    default: str | None = None
-
-
-@dataclass(frozen=True)
-class Function:
-    name: str
-    arguments: tuple[Argument, ...]
-    returns: str
-    language: str
-    body: str
-    volatility: str | None = None  # "volatile" | "stable" | "immutable"
-    security_definer: bool = False
-
-    @property
-    def identity(self) -> str:
-        """name(type, type): how PostgreSQL identifies the function."""
-        return f"{self.name}({', '.join(a.type for a in self.arguments)})"
-
-
-@dataclass(frozen=True)
-class Enum:
-    name: str
-    values: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Extension:
-    name: str
-    schema: str | None = None
+__all__ = [
+    "Argument",
+    "Check",
+    "Column",
+    "Enum",
+    "Exclude",
+    "Extension",
+    "ForeignKey",
+    "Function",
+    "Index",
+    "IndexItem",
+    "PrimaryKey",
+    "Schema",
+    "Table",
+    "Trigger",
+    "Unique",
+]
 
 
 @dataclass(frozen=True)
@@ -154,6 +56,15 @@ class Schema:
     extensions: tuple[Extension, ...] = ()
     exclude: Exclude = field(default_factory=Exclude)
     source_sha256: str = ""
+    # Kinds without a field of their own: (key, objects) in registry order.
+    others: tuple[tuple[str, tuple[Any, ...]], ...] = ()
+
+    def objects(self, key: str) -> tuple[Any, ...]:
+        """The objects of the kind with this YAML key."""
+        if key in _fields():
+            found: tuple[Any, ...] = getattr(self, key)
+            return found
+        return next((objs for k, objs in self.others if k == key), ())
 
     def table(self, name: str) -> Table | None:
         return next((t for t in self.tables if t.name == name), None)
@@ -165,4 +76,11 @@ class Schema:
         """Hash of the model itself (independent of YAML formatting and comments)."""
         data = asdict(self)
         data.pop("source_sha256")
+        if not data["others"]:
+            data.pop("others")  # the same hash as before kinds without a field existed
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+def _fields() -> set[str]:
+    """The kinds with a field of their own."""
+    return {f.name for f in fields(Schema)} - {"exclude", "source_sha256", "others"}

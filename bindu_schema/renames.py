@@ -1,5 +1,8 @@
 """`renamed_from` hints -> ALTER ... RENAME statements (and their reverse).
 
+Each kind writes its own RENAME statement (kinds/); this module checks the hint against
+the database and parses what the kind wrote.
+
 migra sees a rename as drop + add, which loses data. A hint applies when the old name
 exists in the current database and the new one does not; when the new name already
 exists the hint has done its job and is ignored; when neither exists it is an error.
@@ -7,12 +10,11 @@ exists the hint has done its job and is ignored; when neither exists it is an er
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import model, statements
 from .catalog import Facts
-from .compile import qualified, quote
 from .errors import BinduSchemaError
 from .statements import Record
 
@@ -46,7 +48,7 @@ def _parsed(sql: str, new: str, obj: str) -> Record:
     return rec
 
 
-def _hint(
+def hint(
     kind: str,
     name: str,
     old: str,
@@ -70,94 +72,9 @@ def _hint(
 def plan_renames(
     schema: model.Schema, facts: Facts, where: str, target_schema: str | None = None
 ) -> list[Rename]:
-    """Renames to run before the diff, in dependency order (tables before their parts)."""
-    out: list[Rename] = []
+    """Renames to run before the diff, in dependency order (each kind in registry order;
+    a table before its parts)."""
+    from . import kinds
+
     ts = target_schema or "public"
-    for t in schema.tables:
-        table_rename = None
-        if t.renamed_from:
-            table_rename = _hint(
-                "table",
-                t.name,
-                t.renamed_from,
-                t.name,
-                facts.tables.__contains__,
-                lambda a, b: f"ALTER TABLE {qualified(a, ts)} RENAME TO {quote(b)};",
-                where,
-            )
-        if table_rename is not None:
-            out.append(table_rename)
-        elif t.name not in facts.tables:
-            continue  # a new table: hints on its parts have nothing to rename
-        src = t.renamed_from if table_rename is not None else t.name
-        out += _part_renames(t, src or t.name, ts, facts, where)
-    return out
-
-
-def _part_renames(t: model.Table, src: str, ts: str, facts: Facts, where: str) -> list[Rename]:
-    """Hints on the columns, indexes, constraints and triggers of table t, which is named
-    `src` in the current database."""
-    qt = qualified(t.name, ts)
-
-    def on_table(names: Collection[tuple[str, str]]) -> Callable[[str], bool]:
-        return lambda n: (src, n) in names
-
-    found = [
-        *(
-            _hint(
-                "column",
-                f"{t.name}.{c.name}",
-                c.renamed_from,
-                c.name,
-                on_table(facts.columns),
-                lambda a, b: f"ALTER TABLE {qt} RENAME COLUMN {quote(a)} TO {quote(b)};",
-                where,
-            )
-            for c in t.columns
-            if c.renamed_from
-        ),
-        *(
-            _hint(
-                "index",
-                ix.name,
-                ix.renamed_from,
-                ix.name,
-                facts.indexes.__contains__,
-                lambda a, b: f"ALTER INDEX {qualified(a, ts)} RENAME TO {quote(b)};",
-                where,
-            )
-            for ix in t.indexes
-            if ix.renamed_from
-        ),
-        *(
-            _hint(
-                "constraint",
-                f"{t.name}.{name}",
-                old,
-                name,
-                on_table(facts.constraints),
-                lambda a, b: f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(a)} TO {quote(b)};",
-                where,
-            )
-            for name, old in (
-                *((fk.name, fk.renamed_from) for fk in t.foreign_keys),
-                *((u.name, u.renamed_from) for u in t.uniques),
-                *((ch.name, ch.renamed_from) for ch in t.checks),
-            )
-            if old
-        ),
-        *(
-            _hint(
-                "trigger",
-                f"{t.name}.{tr.name}",
-                tr.renamed_from,
-                tr.name,
-                on_table(facts.triggers),
-                lambda a, b: f"ALTER TRIGGER {quote(a)} ON {qt} RENAME TO {quote(b)};",
-                where,
-            )
-            for tr in t.triggers
-            if tr.renamed_from
-        ),
-    ]
-    return [r for r in found if r is not None]
+    return [r for kind in kinds.KINDS for r in kind.renames(schema, facts, where, ts)]

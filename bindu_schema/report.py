@@ -46,18 +46,16 @@ class Change:
 
 def classify(rec: Record, index_tables: Mapping[str, str] | None = None) -> Change:
     """The object type and action of one parsed statement (and the table and column it
-    touches). `index_tables` maps index names to tables for DROP/ALTER INDEX and index
-    comments, which do not name the table."""
-    idx = index_tables or {}
+    touches). `index_tables` maps the names of objects whose statements do not name their
+    table (DROP/ALTER INDEX, index comments) to the table (kinds' owners())."""
+    from . import kinds
+
+    owners = index_tables or {}
     otype = rec.object_type if rec.object_type in OBJECT_TYPES else "other"
-    if rec.kind == "RenameStmt" and otype == "table":
-        return Change("table", "alter", rec.new_name)
-    if otype == "index" and rec.action != "create":
-        return Change("index", rec.action, idx.get(rec.new_name or rec.name or ""))
-    if otype == "comment" and rec.objtype == "index":
-        return Change("comment", rec.action, idx.get(rec.name or ""))
-    if otype in ("table", "column", "constraint", "index", "trigger", "comment"):
-        return Change(otype, rec.action, rec.table, rec.column, rec.note)
+    for kind in kinds.KINDS:
+        found = kind.change(rec, otype, owners)
+        if found is not None:
+            return Change(*found)
     return Change(otype, rec.action)
 
 
@@ -74,9 +72,12 @@ def summary(
 
 
 def _index_tables(schema: model.Schema | None) -> dict[str, str]:
+    """{object name: table} for the objects whose statements do not name their table."""
+    from . import kinds
+
     if schema is None:
         return {}
-    return {ix.name: t.name for t in schema.tables for ix in t.indexes}
+    return {k: v for kind in kinds.KINDS for k, v in kind.owners(schema).items()}
 
 
 # -------------------------------------------------------------------------------- markdown

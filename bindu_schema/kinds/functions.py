@@ -1,0 +1,407 @@
+"""Functions: `functions: {name: {arguments, returns, language, body, ...}}`.
+
+Plain SQL (SQLAlchemy has no DDL construct for functions). Ordering: a function that a
+table expression calls (default, check, index key or predicate) is created before the
+tables; an SQL-language function otherwise after them, because PostgreSQL parses its body
+at CREATE time and rejects names of tables that do not exist yet.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import base
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from .. import model
+    from ..catalog import Facts
+    from ..compile import DDL
+    from ..statements import Record
+
+
+@dataclass(frozen=True)
+class Argument:
+    name: str | None
+    type: str
+    default: str | None = None
+
+
+@dataclass(frozen=True)
+class Function:
+    name: str
+    arguments: tuple[Argument, ...]
+    returns: str
+    language: str
+    body: str
+    volatility: str | None = None  # "volatile" | "stable" | "immutable"
+    security_definer: bool = False
+
+    @property
+    def identity(self) -> str:
+        """name(type, type): how PostgreSQL identifies the function."""
+        return f"{self.name}({', '.join(a.type for a in self.arguments)})"
+
+
+def sql_literal(value: Any) -> str | None:
+    """A default as SQL text: YAML's `default: 0` / `default: false` mean those literals."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _dollar_quote(body: str) -> str:
+    tag = "$function$"
+    n = 0
+    while tag in body:
+        n += 1
+        tag = f"$function{n}$"
+    return f"{tag}{body}{tag}"
+
+
+def function_sql(f: Function, target_schema: str | None = None) -> str:
+    from ..compile import qualified, quote
+
+    args = ", ".join(
+        " ".join(
+            x
+            for x in (
+                quote(a.name) if a.name else None,
+                a.type,
+                f"DEFAULT {a.default}" if a.default else None,
+            )
+            if x
+        )
+        for a in f.arguments
+    )
+    parts = [
+        f"CREATE OR REPLACE FUNCTION {qualified(f.name, target_schema)}({args})",
+        f"RETURNS {f.returns}",
+        f"LANGUAGE {f.language}",
+    ]
+    if f.volatility:
+        parts.append(f.volatility.upper())
+    if f.security_definer:
+        parts.append("SECURITY DEFINER")
+    # No `SET search_path` for a tenant schema: the revisions in generated/ create the same
+    # function text in public and in every tenant (env.py runs them with search_path set to
+    # the schema), so the desired tenant schema must not differ from what they build.
+    # Unqualified names in a body resolve through the caller's search_path, as in public;
+    # a trigger is bound to the tenant's own function when it is created.
+    body = f.body if f.body.endswith("\n") else f.body + "\n"
+    body = body if body.startswith("\n") else "\n" + body
+    return "\n".join(parts) + "\nAS " + _dollar_quote(body)
+
+
+def split(schema: model.Schema) -> tuple[list[Function], list[Function]]:
+    """Functions to create before the tables, and SQL functions to create after them.
+
+    Keeping check_function_bodies on means a syntax error in a body is still reported,
+    for the function that has it."""
+    from .. import kinds, statements
+
+    texts = [x for k in kinds.KINDS for x in k.expressions(schema)]
+    used = {name for x in texts for name in statements.called_functions(x)}
+    early, late = [], []
+    for f in schema.functions:
+        if f.language.lower() == "sql" and f.name not in used:
+            late.append(f)
+        else:
+            early.append(f)
+    return early, late
+
+
+_FUNCTIONS = """
+SELECT p.proname, p.prokind, l.lanname, pg_get_function_arguments(p.oid),
+       pg_get_function_result(p.oid), p.prosrc, p.provolatile, p.prosecdef, p.proisstrict,
+       p.proconfig, p.pronargs, p.proargnames, p.proargmodes::text[],
+       ARRAY(SELECT format_type(u.t, NULL) FROM unnest(p.proargtypes::oid[])
+             WITH ORDINALITY u(t, n) ORDER BY u.n),
+       {sqlbody} AS has_sql_body, p.proleakproof, p.proparallel,
+       pg_get_function_identity_arguments(p.oid)
+FROM pg_proc p
+JOIN pg_language l ON l.oid = p.prolang
+WHERE p.pronamespace = %(ns)s
+  AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                  AND d.objid = p.oid AND d.deptype = 'e')
+ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)
+"""
+_VOLATILITY = {"i": "immutable", "s": "stable", "v": None}
+_OWNER_ONLY = "pg_has_role(p.proowner, 'USAGE'::text)"
+
+
+def _is_drop(r: Record, what: str) -> bool:
+    return r.kind == "DropStmt" and r.objtype == what
+
+
+def _function_drops_after_tables(records: list[Record]) -> list[Record]:
+    """migra drops functions before the tables whose defaults call them; move them after."""
+    last_table = max((i for i, r in enumerate(records) if _is_drop(r, "table")), default=-1)
+    moving = [i for i, r in enumerate(records) if i < last_table and _is_drop(r, "function")]
+    if not moving:
+        return records
+    kept = [r for i, r in enumerate(records) if i not in set(moving)]
+    at = max(i for i, r in enumerate(kept) if _is_drop(r, "table")) + 1
+    return kept[:at] + [records[i] for i in moving] + kept[at:]
+
+
+def _functions_before_tables(
+    records: list[Record], new_functions: set[tuple[str | None, str]]
+) -> list[Record]:
+    """migra creates functions after tables; a default or check that calls a new function
+    then fails. New functions (bodies unchecked) move in front of the first CREATE TABLE."""
+    from .. import statements
+
+    first_table = next((i for i, r in enumerate(records) if r.kind == "CreateStmt"), None)
+    if first_table is None:
+        return records
+    moving = [
+        i
+        for i, r in enumerate(records)
+        if i > first_table
+        and r.kind == "CreateFunctionStmt"
+        and r.name is not None
+        and (r.schema, r.name) in new_functions
+    ]
+    if not moving:
+        return records
+    off = statements.parse("set check_function_bodies = off;", "VariableSetStmt")
+    head = [off] + [records[i] for i in moving]
+    rest = [r for i, r in enumerate(records) if i not in set(moving)]
+    return rest[:first_table] + head + rest[first_table:]
+
+
+def _excluded(obj: Any, names: set[str]) -> bool:
+    if getattr(obj, "relationtype", None) != "f":
+        return False
+    bare = obj.name
+    full = f"{obj.name}({obj.identity_arguments})"
+    return (
+        bare in names
+        or full in names
+        or full.replace(" ", "") in {n.replace(" ", "") for n in names}
+    )
+
+
+def _norm_body(body: str | None) -> str:
+    return " ".join((body or "").split())
+
+
+class Functions(base.Kind):
+    key = "functions"
+    word = "function"
+    excludable = True
+    object_types = ("function",)
+
+    def fragment(self) -> dict[str, Any]:
+        default = {
+            "type": ["string", "number", "boolean"],
+            "minLength": 1,
+            "description": "default value as an SQL expression; a bare number or "
+            "true/false is written as that literal",
+        }
+        argument = base.entry(
+            {"name": dict(base.NAME), "type": dict(base.NAME), "default": default}, ["type"]
+        )
+        return base.named_map(
+            {
+                "arguments": {"type": "array", "items": argument},
+                "returns": dict(base.NAME),
+                "language": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
+                "body": dict(base.NAME),
+                "volatility": {"enum": ["volatile", "stable", "immutable"]},
+                "security_definer": {"type": "boolean"},
+            },
+            ["returns", "language", "body"],
+        )
+
+    def build(self, section: Any) -> tuple[Function, ...]:
+        return tuple(
+            Function(
+                name=fname,
+                arguments=tuple(
+                    Argument(a.get("name"), str(a["type"]), sql_literal(a.get("default")))
+                    for a in f.get("arguments") or ()
+                ),
+                returns=f["returns"],
+                language=f["language"],
+                body=f["body"],
+                volatility=f.get("volatility"),
+                security_definer=f.get("security_definer", False),
+            )
+            for fname, f in (section or {}).items()
+        )
+
+    def check(self, ctx: base.CheckContext) -> None:
+        for f in ctx.schema.functions:
+            ctx.check_ident(("functions", f.name), f.name, "function")
+            if f.name in ctx.schema.exclude.functions:
+                ctx.err(
+                    ("functions", f.name),
+                    f"function '{f.name}' is both declared and excluded; remove it from one "
+                    "of the two",
+                    key=True,
+                )
+
+    def ddl(
+        self, schema: model.Schema, target_schema: str | None, md: sa.MetaData
+    ) -> list[tuple[int, DDL]]:
+        from ..compile import DDL
+
+        early, late = split(schema)
+        return [
+            (phase, DDL(function_sql(f, target_schema), f"function {f.identity}"))
+            for phase, fs in ((base.ROUTINES, early), (base.LATE_ROUTINES, late))
+            for f in fs
+        ]
+
+    catalog_sql = """
+SELECT 'f', p.proname, NULL, NULL FROM pg_proc p
+  JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = %(schema)s"""
+    catalog_tags = ("f",)
+
+    def facts(self, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+        return {"functions": frozenset(name for _, name, _, _ in rows)}
+
+    def hazards(self, rec: Record, facts: Facts) -> set[str]:
+        from ..hazards import FUNCTION_CHANGE
+
+        if rec.kind == "DropStmt" and rec.object_type == "function":
+            return {FUNCTION_CHANGE}
+        if rec.kind == "CreateFunctionStmt" and rec.name in facts.functions:
+            return {FUNCTION_CHANGE}
+        return set()
+
+    def patch_migra_queries(self, obj: Any) -> None:
+        """schemainspect reads a function's body and argument defaults only for its owner
+        (what information_schema.routines does): for any other role each function would
+        look changed. pg_proc.prosrc and pg_get_function_arg_default are readable by every
+        role."""
+        query = str(obj.FUNCTIONS_QUERY)
+        if _OWNER_ONLY in query:
+            obj.FUNCTIONS_QUERY = query.replace(_OWNER_ONLY, "true")
+
+    def differ_exclude(self, i: Any, exclude: model.Exclude) -> None:
+        names = set(exclude.functions)
+        for attr in ("functions", "selectables"):
+            d = getattr(i, attr)
+            for k in [k for k, v in d.items() if _excluded(v, names)]:
+                del d[k]
+
+    def differ_equalize(self, i_from: Any, i_target: Any) -> None:
+        """A function whose body differs only in whitespace is not a change."""
+        for key, f in i_from.functions.items():
+            t = i_target.functions.get(key)
+            if t is None or f.definition == t.definition:
+                continue
+            if _norm_body(f.definition) == _norm_body(t.definition):
+                # The body only: each side keeps its own full definition, which is what a
+                # CREATE OR REPLACE in either direction must carry (STRICT, STABLE, ...).
+                f.definition = t.definition
+                i_from.selectables[key] = f
+
+    def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
+        new = {
+            (f.schema, f.name)
+            for key, f in i_target.functions.items()
+            if key not in i_from.functions
+        }
+        return _function_drops_after_tables(_functions_before_tables(records, new))
+
+    def inspect(self, state: base.InspectState) -> Any:
+        return _inspect(state)
+
+
+def _inspect(state: base.InspectState) -> dict[str, Any]:
+    from ..introspect import FlowMap, clean_body, find_top_level, short_type, split_top_level
+
+    warn = state.warn
+    sqlbody = "p.prosqlbody IS NOT NULL" if state.version >= 140000 else "false"
+    out: dict[str, Any] = {}
+    for (
+        name,
+        kind,
+        language,
+        arguments,
+        result,
+        body,
+        volatility,
+        secdef,
+        strict,
+        config,
+        nargs,
+        argnames,
+        argmodes,
+        argtypes,
+        has_sql_body,
+        leakproof,
+        parallel,
+        identity,
+    ) in state.rows(_FUNCTIONS.format(sqlbody=sqlbody)):
+        where = f"function {name}({identity})"
+        if kind != "f":
+            what = {"p": "procedure", "a": "aggregate", "w": "window function"}.get(kind, kind)
+            warn(f"{what} {name}({identity}): not in the format; left out")
+            continue
+        if name in out:
+            warn(f"{where}: an overload of {name}; the format has one function per name; left out")
+            continue
+        if has_sql_body or language in ("c", "internal"):
+            warn(
+                f"{where}: a {'BEGIN ATOMIC' if has_sql_body else language} body is not in "
+                "the format; left out"
+            )
+            continue
+        modes = set(argmodes or ())
+        if modes - {"i", "t"}:
+            warn(f"{where}: OUT, INOUT and VARIADIC parameters are not in the format; left out")
+            continue
+        pieces = split_top_level(arguments) if arguments else []
+        if len(pieces) != nargs:
+            warn(f"{where}: could not read its argument list ({arguments}); left out")
+            continue
+        args: list[Any] = []
+        for i in range(nargs):
+            a: dict[str, Any] = {}
+            if argnames and i < len(argnames) and argnames[i]:
+                a["name"] = argnames[i]
+            a["type"] = short_type(argtypes[i])
+            at = find_top_level(pieces[i], " DEFAULT ")
+            if at >= 0:
+                a["default"] = pieces[i][at + len(" DEFAULT ") :].strip()
+            args.append(FlowMap(a))
+        # compile.py sets search_path to the target schema itself (--target-schema).
+        own_path = {f"search_path={state.schema_name}", f'search_path="{state.schema_name}"'}
+        config = [c for c in config or () if c not in own_path]
+        extras = [
+            label
+            for label, on in (
+                ("STRICT", strict),
+                ("LEAKPROOF", leakproof),
+                ("PARALLEL SAFE/RESTRICTED", parallel != "u"),
+                (f"SET {', '.join(config or ())}", bool(config)),
+            )
+            if on
+        ]
+        if extras:
+            warn(f"{where}: {', '.join(extras)} is not in the format; it renders without")
+        f: dict[str, Any] = {}
+        if args:
+            f["arguments"] = args
+        f["returns"] = short_type(result)
+        f["language"] = language
+        if _VOLATILITY.get(volatility):
+            f["volatility"] = _VOLATILITY[volatility]
+        if secdef:
+            f["security_definer"] = True
+        f["body"] = clean_body(body)
+        out[name] = f
+    return out
+
+
+KIND = Functions()

@@ -1,0 +1,434 @@
+"""Indexes of a table: `indexes: {name: {columns, method, unique, where, include, ...}}`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import base
+from .base import need_cols
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from ..catalog import Facts
+    from ..compile import DDL
+    from ..renames import Rename
+    from ..statements import Record
+    from .tables import Table
+
+
+@dataclass(frozen=True)
+class IndexItem:
+    """One key of an index: a column name or an SQL expression."""
+
+    column: str | None = None
+    expression: str | None = None
+    order: str | None = None  # "asc" | "desc"
+    nulls: str | None = None  # "first" | "last"
+    opclass: str | None = None
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    items: tuple[IndexItem, ...]
+    method: str = "btree"
+    unique: bool = False
+    where: str | None = None
+    include: tuple[str, ...] = ()
+    comment: str | None = None
+    renamed_from: str | None = None
+
+
+METHODS = ("btree", "gin", "gist", "brin", "hash", "spgist")
+# An operator class name: a plain or "quoted" identifier, optionally schema-qualified.
+_IDENT = '(?:[A-Za-z_\\u0080-\\uffff][A-Za-z0-9_$\\u0080-\\uffff]*|"(?:[^"]|"")+")'
+OPCLASS_PATTERN = f"^{_IDENT}(?:\\.{_IDENT})?$"
+
+_INDEXES = """
+SELECT x.indrelid, i.relname, am.amname, x.indisunique, x.indnkeyatts, x.indnatts,
+       x.indkey::int2[], x.indoption::int2[],
+       ARRAY(SELECT CASE WHEN o.opcdefault THEN NULL ELSE o.opcname END
+             FROM unnest(x.indclass::oid[]) WITH ORDINALITY u(oid, n)
+             JOIN pg_opclass o ON o.oid = u.oid ORDER BY u.n),
+       ARRAY(SELECT CASE WHEN u.coll = 0 OR u.coll = coalesce(a.attcollation, u.coll)
+                         OR u.coll = 'pg_catalog.default'::regcollation THEN NULL
+                         ELSE u.coll::regcollation::text END
+             FROM unnest(x.indcollation::oid[], x.indkey::int2[]) WITH ORDINALITY
+                  u(coll, attnum, n)
+             LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.attnum
+             ORDER BY u.n),
+       ARRAY(SELECT pg_get_indexdef(x.indexrelid, k, true)
+             FROM generate_series(1, x.indnatts) k ORDER BY k),
+       ARRAY(SELECT coalesce(a.attname, '')
+             FROM unnest(x.indkey::int2[]) WITH ORDINALITY u(n, i)
+             LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.n
+             ORDER BY u.i),
+       pg_get_expr(x.indpred, x.indrelid, true), obj_description(i.oid, 'pg_class'),
+       x.indisvalid, pg_get_indexdef(x.indexrelid)
+FROM pg_index x
+JOIN pg_class i ON i.oid = x.indexrelid
+JOIN pg_class t ON t.oid = x.indrelid
+JOIN pg_am am ON am.oid = i.relam
+WHERE t.relnamespace = %(ns)s AND t.relkind = 'r'
+  AND NOT EXISTS (SELECT 1 FROM pg_constraint k
+                  WHERE k.conindid = x.indexrelid AND k.conrelid = x.indrelid
+                    AND k.contype IN ('p', 'u', 'x'))
+ORDER BY x.indrelid, i.relname
+"""
+
+_INDEX_COMMENTS = """
+SELECT c.relname, NULL::text, d.description
+FROM pg_class c
+JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
+     AND d.objsubid = 0
+WHERE n.nspname = :schema AND c.relkind = 'i'"""
+
+
+def _add_index(table: sa.Table, ix: Index) -> None:
+    import sqlalchemy as sa
+
+    from ..compile import quote
+
+    exprs: list[sa.ColumnElement[object]] = []
+    ops: dict[str, str] = {}
+    for n, item in enumerate(ix.items):
+        e: sa.ColumnElement[object]
+        ordered = bool(item.order or item.nulls)
+        if item.opclass and ordered:
+            # postgresql_ops only finds keys that are bare columns or labels; once wrapped in
+            # DESC / NULLS the opclass would be dropped silently. PostgreSQL wants
+            # `key opclass DESC NULLS LAST`, so the opclass goes into the key's text.
+            key = quote(item.column) if item.column is not None else f"({item.expression})"
+            e = sa.literal_column(f"{key} {item.opclass}")
+        elif item.column is not None:
+            e = table.c[item.column]
+            if item.opclass:
+                ops[item.column] = item.opclass
+        else:
+            assert item.expression is not None
+            # A labelled expression lets postgresql_ops find the key for its opclass.
+            label = f"expr_{n}"
+            e = sa.literal_column(f"({item.expression})").label(label)
+            if item.opclass:
+                ops[label] = item.opclass
+        if item.order == "desc":
+            e = e.desc()
+        elif item.order == "asc":
+            e = e.asc()
+        if item.nulls == "first":
+            e = e.nulls_first()
+        elif item.nulls == "last":
+            e = e.nulls_last()
+        exprs.append(e)
+    kw: dict[str, Any] = {}
+    if ix.method != "btree":
+        kw["postgresql_using"] = ix.method
+    if ix.where:
+        kw["postgresql_where"] = sa.literal_column(ix.where)
+    if ix.include:
+        kw["postgresql_include"] = list(ix.include)
+    if ops:
+        kw["postgresql_ops"] = ops
+    sa.Index(ix.name, *exprs, unique=ix.unique, _table=table, **kw)
+
+
+class Indexes(base.TablePart):
+    rename_rank = 1
+    comments = (base.CommentSource("index", 2, _INDEX_COMMENTS),)
+    inspection_attrs = ("indexes",)
+
+    def fragments(self) -> dict[str, dict[str, Any]]:
+        item = base.entry(
+            {
+                "column": dict(base.NAME),
+                "expression": dict(base.NAME),
+                "order": {"enum": ["asc", "desc"]},
+                "nulls": {"enum": ["first", "last"]},
+                "opclass": {"type": "string", "minLength": 1, "pattern": OPCLASS_PATTERN},
+            }
+        )
+        return {
+            "indexes": base.named_map(
+                {
+                    "columns": {
+                        "type": "array",
+                        "items": {"oneOf": [dict(base.NAME), item]},
+                        "minItems": 1,
+                    },
+                    "method": {"enum": list(METHODS)},
+                    "unique": {"type": "boolean"},
+                    "where": dict(base.NAME),
+                    "include": base.names_list(),
+                    "comment": {"type": "string"},
+                    "renamed_from": dict(base.RENAMED_FROM),
+                },
+                ["columns"],
+            )
+        }
+
+    def build(self, section: dict[str, Any]) -> dict[str, Any]:
+        indexes = []
+        for iname, i in (section.get("indexes") or {}).items():
+            items = []
+            for it in i["columns"]:
+                if isinstance(it, str):
+                    items.append(IndexItem(column=it))
+                else:
+                    items.append(
+                        IndexItem(
+                            column=it.get("column"),
+                            expression=it.get("expression"),
+                            order=it.get("order"),
+                            nulls=it.get("nulls"),
+                            opclass=it.get("opclass"),
+                        )
+                    )
+            indexes.append(
+                Index(
+                    name=iname,
+                    items=tuple(items),
+                    method=i.get("method", "btree"),
+                    unique=i.get("unique", False),
+                    where=i.get("where"),
+                    include=tuple(i.get("include") or ()),
+                    comment=i.get("comment"),
+                    renamed_from=i.get("renamed_from"),
+                )
+            )
+        return {"indexes": tuple(indexes)}
+
+    def check(self, ctx: base.CheckContext, t: Table, tp: base.PathKey) -> None:
+        err = ctx.err
+        column_names = [c.name for c in t.columns]
+        for ix in t.indexes:
+            ip: base.PathKey = (*tp, "indexes", ix.name)
+            ctx.check_ident(ip, ix.name, "index")
+            ctx.claim(ix.name, ip, "index")
+            for n, item in enumerate(ix.items):
+                ipath: base.PathKey = (*ip, "columns", n)
+                if (item.column is None) == (item.expression is None):
+                    err(
+                        ipath,
+                        f"index '{ix.name}': each key needs exactly one of 'column' or "
+                        "'expression'; keep one of them",
+                    )
+                elif item.column is not None and t.column(item.column) is None:
+                    hint = ctx.did_you_mean(item.column, column_names) or (
+                        f"known columns: {', '.join(column_names)}"
+                    )
+                    err(
+                        ipath,
+                        f"index '{ix.name}': column '{item.column}' does not exist in "
+                        f"table '{t.name}'; {hint}",
+                    )
+                if (item.order or item.nulls) and ix.method != "btree":
+                    err(
+                        ipath,
+                        f"index '{ix.name}': ASC/DESC and NULLS order need method btree; "
+                        "remove 'order' and 'nulls' or use method btree",
+                    )
+            if ix.include:
+                need_cols(ctx, (*ip, "include"), ix.include, f"index '{ix.name}' INCLUDE", t)
+                if ix.method not in ("btree", "gist", "spgist"):
+                    err(
+                        (*ip, "include"),
+                        f"index '{ix.name}': INCLUDE needs method btree, gist "
+                        "or spgist; remove 'include' or change the method",
+                    )
+            if ix.unique and ix.method != "btree":
+                err(
+                    (*ip, "unique"),
+                    f"index '{ix.name}': only btree indexes can be unique; "
+                    "remove 'unique' or use method btree",
+                )
+
+    def expressions(self, t: Table) -> list[str]:
+        out: list[str] = []
+        for ix in t.indexes:
+            out += [i.expression for i in ix.items if i.expression]
+            out += [ix.where] if ix.where else []
+        return out
+
+    def sa_after(self, table: sa.Table, t: Table) -> None:
+        for ix in t.indexes:
+            _add_index(table, ix)
+
+    def ddl(self, t: Table, table: sa.Table, target_schema: str | None) -> list[tuple[int, DDL]]:
+        from sqlalchemy.schema import CreateIndex
+
+        from ..compile import DDL, DIALECT, clean, qualified
+        from ..literals import quote_literal
+
+        out = [
+            (
+                base.RELATION_PARTS,
+                DDL(
+                    clean(CreateIndex(index).compile(dialect=DIALECT)),
+                    f"index {index.name} on table {table.name}",
+                ),
+            )
+            for index in sorted(table.indexes, key=lambda i: str(i.name))
+        ]
+        for ix in t.indexes:
+            if ix.comment is not None:
+                sql = (
+                    f"COMMENT ON INDEX {qualified(ix.name, target_schema)} IS "
+                    f"{quote_literal(ix.comment)}"
+                )
+                out.append((base.PART_COMMENTS, DDL(sql, f"comment on index {ix.name}")))
+        return out
+
+    def renames(
+        self,
+        t: Table,
+        hint: Callable[..., Rename | None],
+        on_table: Callable[[Any], Callable[[str], bool]],
+        facts: Facts,
+        ts: str,
+    ) -> list[Rename | None]:
+        from ..compile import qualified, quote
+
+        return [
+            hint(
+                "index",
+                ix.name,
+                ix.renamed_from,
+                ix.name,
+                facts.indexes.__contains__,
+                lambda a, b: f"ALTER INDEX {qualified(a, ts)} RENAME TO {quote(b)};",
+            )
+            for ix in t.indexes
+            if ix.renamed_from
+        ]
+
+    catalog_sql = """
+SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
+  JOIN pg_class i ON i.oid = x.indexrelid
+  JOIN pg_class t ON t.oid = x.indrelid
+  JOIN pg_namespace n ON n.oid = i.relnamespace
+ WHERE n.nspname = %(schema)s"""
+    catalog_tags = ("i",)
+
+    def facts(self, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+        return {"indexes": {name: rel for _, name, rel, _ in rows}}
+
+    def hazards(self, rec: Record, facts: Facts) -> set[str]:
+        from ..hazards import ACQUIRES_ACCESS_EXCLUSIVE_LOCK, INDEX_BUILD, INDEX_DROPPED
+
+        found: set[str] = set()
+        if rec.kind == "DropStmt" and rec.object_type == "index":
+            table = facts.indexes.get(rec.name or "")
+            # An index whose table goes away in the same plan is not a loss of its own.
+            if table is None or table in facts.tables:
+                found.add(INDEX_DROPPED)
+                if not rec.concurrently:
+                    found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
+        elif rec.kind == "IndexStmt":
+            if rec.table in facts.tables and not rec.concurrently:
+                found.add(INDEX_BUILD)
+        return found
+
+    def owners(self, t: Table) -> dict[str, str]:
+        return {ix.name: t.name for ix in t.indexes}
+
+    def change(self, rec: Record, owners: Mapping[str, str]) -> base.Change | None:
+        if rec.object_type == "index" and rec.action != "create":
+            return ("index", rec.action, owners.get(rec.new_name or rec.name or ""), None, None)
+        if rec.object_type == "comment" and rec.objtype == "index":
+            return ("comment", rec.action, owners.get(rec.name or ""), None, None)
+        if rec.object_type == "index":
+            return ("index", rec.action, rec.table, rec.column, rec.note)
+        return None
+
+    def inside_dropped(self, r: Record, dropped: set[str], i_from: Any) -> bool:
+        if not (r.kind == "DropStmt" and r.objtype == "index" and r.names):
+            return False
+        index_table = {v.name: v.table_name for v in i_from.indexes.values()}
+        return index_table.get(r.names[0]) in dropped
+
+    def inspect(self, state: base.InspectState, tables: dict[int, dict[str, Any]]) -> None:
+        from ..introspect import FlowList, FlowMap, compact, strip_outer_parens
+        from .columns import NAME
+
+        warn = state.warn
+        for (
+            relid,
+            name,
+            method,
+            unique,
+            nkey,
+            natts,
+            indkey,
+            indoption,
+            opclasses,
+            collations,
+            keydefs,
+            attnames,
+            predicate,
+            comment,
+            valid,
+            definition,
+        ) in state.rows(_INDEXES):
+            if relid not in tables:
+                continue
+            where = f"index {name} on {tables[relid][NAME]}"
+            if method not in METHODS:
+                warn(f"{where}: method {method} is not in the format; left out")
+                continue
+            if not valid:
+                warn(f"{where}: the index is INVALID (a failed CONCURRENTLY build?); kept anyway")
+            if "NULLS NOT DISTINCT" in definition:
+                warn(f"{where}: NULLS NOT DISTINCT is not in the format; left out of the index")
+            items: list[Any] = []
+            simple = True
+            for k in range(nkey):
+                item: dict[str, Any] = {}
+                if indkey[k] != 0:
+                    item["column"] = attnames[k]
+                else:
+                    item["expression"] = strip_outer_parens(keydefs[k])
+                if method == "btree":
+                    opt = indoption[k]
+                    desc, nulls_first = bool(opt & 1), bool(opt & 2)
+                    if desc:
+                        item["order"] = "desc"
+                        if not nulls_first:
+                            item["nulls"] = "last"
+                    elif nulls_first:
+                        item["nulls"] = "first"
+                if opclasses[k]:
+                    item["opclass"] = opclasses[k]
+                if collations[k]:
+                    warn(f"{where}: COLLATE {collations[k]} is not in the format; left out")
+                if list(item) == ["column"]:
+                    items.append(item["column"])
+                else:
+                    simple = False
+                    items.append(FlowMap(item))
+            ix: dict[str, Any] = {"columns": FlowList(items)}
+            if method != "btree":
+                ix["method"] = method
+            if unique:
+                ix["unique"] = True
+            if predicate:
+                ix["where"] = strip_outer_parens(predicate)
+            if natts > nkey:
+                ix["include"] = FlowList(attnames[nkey:natts])
+            if comment is not None:
+                ix["comment"] = comment
+            t = tables[relid]
+            t.setdefault("indexes", {})[name] = compact(ix) if simple or len(ix) == 1 else ix
+
+    def unique_sets(self, t: Table) -> list[frozenset[str]]:
+        return [
+            frozenset(i.column for i in ix.items if i.column)
+            for ix in t.indexes
+            if ix.unique and ix.where is None and all(i.column for i in ix.items)
+        ]
+
+
+PART = Indexes()
