@@ -9,6 +9,7 @@ online.py. Rendering lives in report.py.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -87,6 +88,12 @@ def build(
     built here."""
     ns = target_schema or "public"
     ex = schema.exclude
+    # differ inspects both databases in two threads, and each thread imports schemainspect
+    # on first use: two imports at once can deadlock on Python's module locks. Once here,
+    # before any thread starts.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        differ._import_schemainspect()
     live_facts = catalog.read(live, ns)
     hints = renames.plan_renames(schema, live_facts, live.safe, target_schema)
     given = nullcontext(desired) if desired is not None else None

@@ -600,12 +600,14 @@ def _publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
 
 def _evict_soon(server: DatabaseURL) -> None:
     """Make room (keep MAX_TEMPLATES - 1) in a thread, beside the command's own work: a
-    DROP DATABASE of a large database can take seconds (a checkpoint, thousands of files
-    to unlink). Not a daemon thread, so the process waits for it before it exits."""
+    DROP DATABASE of a large database can take seconds (thousands of files to unlink).
+    A daemon thread: the command does not wait for it at exit, and a DROP DATABASE the
+    server has started runs to its end when the client goes away (PostgreSQL does not
+    poll the client during it); an eviction cut short is done by the next command."""
     import threading
 
     thread = threading.Thread(
-        target=_evict_quietly, args=(server,), name="bindu-evict", daemon=False
+        target=_evict_quietly, args=(server,), name="bindu-evict", daemon=True
     )
     _evicting.append(thread)
     thread.start()
@@ -690,7 +692,8 @@ def _derive(server: DatabaseURL, ddl: list[DDL]) -> DatabaseURL | None:
     if not (incremental.enabled() and cache.enabled()):
         return None
     best: tuple[str, list[str]] | None = None
-    for candidate in reversed(list_templates(server)):  # most recently used first
+    # The most recently used first, and only those eviction keeps (_evict_soon runs now).
+    for candidate in list(reversed(list_templates(server)))[: MAX_TEMPLATES - 1]:
         previous = cache.get("template-ddl", _ddl_key(candidate))
         if not isinstance(previous, list):
             continue
