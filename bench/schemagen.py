@@ -96,3 +96,56 @@ def bindu(extra_column: bool = False) -> str:
 def schema_text(size: int, extra_column: bool = False) -> str:
     """Size 4 is Bindu's schema; any other size is generated."""
     return bindu(extra_column) if size == 4 else generate(size, extra_column)
+
+
+# The edit loop (issue 18): small cumulative edits of one table, each one step after the
+# previous YAML, the way a developer edits and re-plans.
+EDITS = ("column", "index", "comment")
+
+
+def _first_table(text: str) -> tuple[str, str, str]:
+    """(table name, an anchor after its last column, an anchor at its first index)."""
+    if "  tasks:\n" in text and "tasks_pkey" in text:
+        return (
+            "tasks",
+            "      owner_did: {type: varchar(255)}\n    primary_key: {name: tasks_pkey",
+            "    indexes:\n      idx_tasks_context_id:",
+        )
+    t = table_name(0)
+    return (
+        t,
+        f"      updated_at: {{type: timestamptz, nullable: false, default: now()}}\n"
+        f"    primary_key: {{name: {t}_pkey",
+        f"    indexes:\n      {t}_name_idx:",
+    )
+
+
+def edited(size: int, kind: str, step: int, tag: str = "e") -> str:
+    """The schema after `step` edits of `kind` to its first table: columns and indexes
+    accumulate (step k has k of them, named by tag), a comment is rewritten each step.
+    Step 0 is the schema itself."""
+    text = schema_text(size)
+    if step == 0:
+        return text
+    table, columns_at, indexes_at = _first_table(text)
+    if kind == "column":
+        head, _, rest = columns_at.partition("\n")
+        added = "".join(f"      {tag}_note{j}: {{type: text}}\n" for j in range(1, step + 1))
+        new = f"{head}\n{added}{rest}"
+        anchor = columns_at
+    elif kind == "index":
+        head, _, rest = indexes_at.partition("\n")
+        added = "".join(
+            f"      {table}_{tag}{j}_idx: {{columns: [state, created_at]}}\n"
+            for j in range(1, step + 1)
+        )
+        new = f"{head}\n{added}{rest}"
+        anchor = indexes_at
+    elif kind == "comment":
+        anchor = f"  {table}:\n    comment: "
+        new = f"{anchor}({tag} edit {step}) "
+    else:
+        raise ValueError(f"unknown edit {kind!r}; one of {EDITS}")
+    if anchor not in text:
+        raise RuntimeError("the schema changed shape: update bench/schemagen.py")
+    return text.replace(anchor, new, 1)

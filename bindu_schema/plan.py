@@ -8,6 +8,8 @@ online.py. Rendering lives in report.py.
 
 from __future__ import annotations
 
+import os
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
@@ -30,12 +32,16 @@ from . import (
 )
 from . import compile as compiler
 from .catalog import Facts
+from .compile import DDL
 from .errors import BinduSchemaError
 from .planned import Plan, Statement
 from .settings import DatabaseURL
 from .statements import Record
 
 __all__ = ["Plan", "Statement", "build", "desired_database", "PlanValidationError"]
+
+REHEARSAL_BASE_ENV = "BINDU_SCHEMA_REHEARSAL_BASE"
+_REHEARSAL_MARK = "-- bindu-schema rehearsal copy of a live schema\n"
 
 
 @contextmanager
@@ -82,6 +88,12 @@ def build(
     built here."""
     ns = target_schema or "public"
     ex = schema.exclude
+    # differ inspects both databases in two threads, and each thread imports schemainspect
+    # on first use: two imports at once can deadlock on Python's module locks. Once here,
+    # before any thread starts.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        differ._import_schemainspect()
     live_facts = catalog.read(live, ns)
     hints = renames.plan_renames(schema, live_facts, live.safe, target_schema)
     given = nullcontext(desired) if desired is not None else None
@@ -143,6 +155,53 @@ def _with_lint(statements: tuple[Statement, ...]) -> tuple[Statement, ...]:
     )
 
 
+def _rehearsal_base_enabled() -> bool:
+    return os.environ.get(REHEARSAL_BASE_ENV, "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+
+
+@contextmanager
+def _rehearsal_copy(live: DatabaseURL, dev: DatabaseURL, dump: str) -> Iterator[DatabaseURL]:
+    """A scratch database with live's schema (from `dump`), dropped afterwards.
+
+    The restored dump is kept on the dev server as a cached database named by the dump's
+    hash (server.publish), so the next rehearsal against the same live schema, the one
+    after each edit of the YAML, copies it file by file instead of restoring the dump
+    again (on 1,000 tables: psql replays ~9,000 statements). The copy is checked against
+    the catalog fingerprint the kept database was published with. Nothing of this runs
+    on the live server. BINDU_SCHEMA_REHEARSAL_BASE=0: restore the dump every time."""
+    if not _rehearsal_base_enabled():
+        with replica.schema_copy(live, dev, dump) as restored:
+            yield restored
+        return
+    name = server.template_name([DDL(_REHEARSAL_MARK + pgtools.dump_identity(dump), "copy")])
+    copy: DatabaseURL | None = server.copy_of_cached(dev, name)
+    if copy is None:
+        base = server.create_scratch(dev)
+        try:
+            pgtools.restore_sql(base, dump)
+            kept = server.publish(dev, base, name)
+        except BaseException:
+            server.drop_scratch(dev, base.database or "")
+            raise
+        if kept:
+            copy = server.copy_of_cached(dev, name)  # None when another command reads it
+        else:
+            copy = base
+    if copy is None:
+        with replica.schema_copy(live, dev, dump) as fresh:
+            yield fresh
+        return
+    try:
+        yield copy
+    finally:
+        server.drop_scratch(dev, copy.database or "")
+
+
 # Statements per transaction in a rehearsal (a scratch copy needs no atomicity, and one
 # transaction over a thousand-table plan runs out of max_locks_per_transaction).
 REHEARSAL_BATCH = 200
@@ -180,7 +239,7 @@ def _rehearse(
         k = cache.key("rehearsal", token, *parts)
         if cache.get("rehearsal", k) is True:
             return
-    with replica.schema_copy(live, dev, dump) as copy:
+    with _rehearsal_copy(live, dev, dump) as copy:
         executor.run(copy, up, batch=REHEARSAL_BATCH)
         left = differ.diff(copy, desired, exclude, ns) + [
             d for d in fidelity.differences(copy, desired, exclude, ns) if d not in drift

@@ -39,7 +39,7 @@ from .settings import DatabaseURL, normalize, scrub
 
 SCRATCH_PREFIX = "bindu_schema_scratch_"
 TEMPLATE_PREFIX = "bindu_schema_tmpl_"
-MAX_TEMPLATES = 3
+MAX_TEMPLATES = 4  # the desired databases before and after an edit, a rehearsal copy
 EVICTION_GRACE = 30.0  # seconds since last use before a cached database may be evicted
 TEMPLATE_CACHE_ENV = "BINDU_SCHEMA_TEMPLATE_CACHE"
 _TEMPLATE_COMMENT = "bindu-schema template cache; last used "
@@ -73,7 +73,53 @@ def embedded_server_url() -> DatabaseURL:
                 f"could not start the embedded PostgreSQL server in {root / 'pgdata'}: {exc}; "
                 "see its log in that folder, or pass --dev-url to use another server"
             ) from None
-        return normalize(srv.get_uri("postgres"), "embedded server")
+        url = normalize(srv.get_uri("postgres"), "embedded server")
+    scratch_only_settings(url)
+    return url
+
+
+# The embedded server holds scratch databases and the dev playground only: nothing on it
+# needs to survive a crash, so it skips the work that makes writes durable (each CREATE
+# DATABASE / DROP DATABASE / DDL load otherwise waits for fsyncs and full-page images).
+# Never applied to a server given by URL (--dev-url, DATABASE_URL, the live database).
+SCRATCH_ONLY = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+FAST_DEV_SERVER_ENV = "BINDU_SCHEMA_FAST_DEV_SERVER"
+
+
+def fast_dev_server_enabled() -> bool:
+    return os.environ.get(FAST_DEV_SERVER_ENV, "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+
+
+def scratch_only_settings(url: DatabaseURL) -> None:
+    """Turn durability off on the embedded server (BINDU_SCHEMA_FAST_DEV_SERVER=0: back on).
+
+    ALTER SYSTEM + reload, only when a setting differs: these three need no restart."""
+    want = SCRATCH_ONLY if fast_dev_server_enabled() else {}
+    try:
+        with admin_cursor(url) as cur:
+            cur.execute(
+                "SELECT name, setting, source FROM pg_settings WHERE name = ANY(%s)",
+                (list(SCRATCH_ONLY),),
+            )
+            now = {str(n): (str(v), str(src)) for n, v, src in cur.fetchall()}
+            changed = False
+            for name in SCRATCH_ONLY:
+                value, source = now.get(name, ("", ""))
+                if name in want and value != want[name]:
+                    cur.execute(f"ALTER SYSTEM SET {name} = {want[name]}")
+                    changed = True
+                elif name not in want and source == "configuration file" and value == "off":
+                    cur.execute(f"ALTER SYSTEM RESET {name}")
+                    changed = True
+            if changed:
+                cur.execute("SELECT pg_reload_conf()")
+    except (psycopg2.Error, DatabaseError):
+        pass  # an optimization only: the server works either way
 
 
 def stop_embedded() -> bool:
@@ -259,7 +305,12 @@ def sweep_dead_scratch(server: DatabaseURL) -> list[str]:
     return dropped
 
 
-def create_scratch(server: DatabaseURL, template: str | None = None) -> DatabaseURL:
+def create_scratch(
+    server: DatabaseURL, template: str | None = None, file_copy: bool = False
+) -> DatabaseURL:
+    """A new scratch database (a copy of `template` when given; file_copy: copied file by
+    file, STRATEGY FILE_COPY, which on a server without fsync beats WAL-logging every
+    page of a large template)."""
     if server.server_key() not in _swept:
         _swept.add(server.server_key())
         try:
@@ -271,6 +322,11 @@ def create_scratch(server: DatabaseURL, template: str | None = None) -> Database
         try:
             with admin_cursor(server) as cur:
                 tmpl = f' TEMPLATE "{template}"' if template else ""
+                if template and file_copy:
+                    cur.execute("SELECT current_setting('server_version_num')::int >= 150000")
+                    row = cur.fetchone()
+                    if row and row[0]:  # older servers copy files anyway (and lack the word)
+                        tmpl += " STRATEGY FILE_COPY"
                 cur.execute(f'CREATE DATABASE "{name}"{tmpl}')
                 _live_scratch.add((server.sqlalchemy, name))
                 # The owner, so that a later run drops it if this process dies first.
@@ -539,8 +595,140 @@ def _publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
             except psycopg2.Error:
                 return False  # published concurrently by another process
             _live_scratch.discard((server.sqlalchemy, scratch_name))
-    _evict_templates(server)
     return True
+
+
+def _evict_soon(server: DatabaseURL) -> None:
+    """Make room (keep MAX_TEMPLATES - 1) in a thread, beside the command's own work: a
+    DROP DATABASE of a large database can take seconds (thousands of files to unlink).
+    A daemon thread: the command does not wait for it at exit, and a DROP DATABASE the
+    server has started runs to its end when the client goes away (PostgreSQL does not
+    poll the client during it); an eviction cut short is done by the next command."""
+    import threading
+
+    thread = threading.Thread(
+        target=_evict_quietly, args=(server,), name="bindu-evict", daemon=True
+    )
+    _evicting.append(thread)
+    thread.start()
+
+
+_evicting: list[Any] = []
+
+
+def wait_for_eviction() -> None:
+    """Until the evictions this process started are done."""
+    while _evicting:
+        _evicting.pop().join()
+
+
+def _evict_quietly(server: DatabaseURL) -> None:
+    try:
+        _evict_templates(server, keep=MAX_TEMPLATES - 1)
+    except (psycopg2.Error, DatabaseError, BinduSchemaError):
+        pass  # best effort: the next command tries again
+
+
+def publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
+    """Keep a loaded scratch database as the read-only cached database `name` (the
+    rehearsal's copy of a live schema, plan.py); False when it could not be (the scratch
+    database is then still the caller's to drop)."""
+    if not template_cache_enabled():
+        return False
+    _evict_soon(server)
+    return _publish(server, scratch_url, name)
+
+
+def copy_of_cached(server: DatabaseURL, name: str) -> DatabaseURL | None:
+    """A scratch copy of the cached database `name` (dropped by the caller), or None when
+    there is none, it is in use (a template cannot be copied while someone is connected)
+    or its catalog is not what was published."""
+    if not (template_cache_enabled() and name.startswith(TEMPLATE_PREFIX)):
+        return None
+    with admin_cursor(server) as cur:
+        facts = _database_facts(cur, name)
+    if facts is None:
+        return None
+    try:
+        url = create_scratch(server, template=name, file_copy=True)
+    except DatabaseError:
+        return None
+    try:
+        fingerprint = catalog_fingerprint(url)
+    except BaseException:
+        drop_scratch(server, url.database or "")
+        raise
+    if _comment(fingerprint).rsplit(" ", 1)[0] != facts[1].rsplit(" ", 1)[0]:
+        drop_scratch(server, url.database or "")
+        drop_template(server, name)  # written to since it was published
+        return None
+    with admin_cursor(server) as cur:  # used: the least recently used go first
+        cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (_comment(fingerprint),))
+    return url
+
+
+def _ddl_key(name: str) -> str:
+    from . import cache
+
+    return cache.key("template-ddl", name)
+
+
+def _remember_ddl(name: str, ddl: list[DDL]) -> None:
+    """The DDL a cached database holds, for deriving the next one from it (_derive)."""
+    from . import cache
+
+    cache.put("template-ddl", _ddl_key(name), list(ddl))
+
+
+def _derive(server: DatabaseURL, ddl: list[DDL]) -> DatabaseURL | None:
+    """A scratch database holding `ddl`, copied from the cached database of an earlier DDL
+    and brought up to date by incremental.delta's statements; None when no cached
+    database is close enough (or it is in use, or anything fails): then build in full.
+
+    The copy must carry the catalog fingerprint its source was published with, so a
+    cached database written to behind our back is never built upon."""
+    from . import cache, incremental
+
+    if not (incremental.enabled() and cache.enabled()):
+        return None
+    best: tuple[str, list[str]] | None = None
+    # The most recently used first, and only those eviction keeps (_evict_soon runs now).
+    for candidate in list(reversed(list_templates(server)))[: MAX_TEMPLATES - 1]:
+        previous = cache.get("template-ddl", _ddl_key(candidate))
+        if not isinstance(previous, list):
+            continue
+        steps = incremental.delta(previous, ddl)
+        if steps is not None and (best is None or len(steps) < len(best[1])):
+            best = (candidate, steps)
+    if best is None:
+        return None
+    source, steps = best
+    try:
+        url = create_scratch(server, template=source, file_copy=True)
+    except DatabaseError:  # another command is reading it: a template must be unused
+        return None
+    try:
+        with admin_cursor(server) as cur:
+            facts = _database_facts(cur, source)
+        published = facts[1].rsplit(" ", 1)[0] if facts else None
+        if _comment(catalog_fingerprint(url)).rsplit(" ", 1)[0] != published:
+            drop_scratch(server, url.database or "")
+            return None
+        conn = connect(url)
+        try:
+            with conn.cursor() as cur:
+                if steps:
+                    cur.execute("\n;\n".join(steps))
+            conn.commit()
+        finally:
+            conn.close()
+    except (psycopg2.Error, DatabaseError):
+        drop_scratch(server, url.database or "")
+        return None
+    except BaseException:
+        drop_scratch(server, url.database or "")
+        raise
+    return url
 
 
 @contextmanager
@@ -564,10 +752,16 @@ def scratch_with_ddl(
         pin = _open_cached(server, name) if use_cache else None
         if pin is not None:
             break
-        url = create_scratch(server)
+        if use_cache and attempt == 0:
+            _evict_soon(server)
+        derived = _derive(server, ddl) if use_cache and attempt == 0 else None
+        url = derived or create_scratch(server)
         try:
-            load_ddl(url, ddl)
+            if derived is None:
+                load_ddl(url, ddl)
             published = use_cache and attempt == 0 and _publish(server, url, name)
+            if published:
+                _remember_ddl(name, ddl)
         except BaseException:
             drop_scratch(server, url.database)
             raise

@@ -41,3 +41,20 @@ def test_generated_schema_loads_and_plans(cli, make_db, dev_server, tmp_path):
     )
     assert again.code == 0, again.text
     assert scratch_databases(dev_server) == []
+
+
+def test_edits_accumulate_one_step_at_a_time():
+    """The edit loop's YAMLs: step k has k added columns (or indexes) and the k-th comment."""
+    for size, table in ((4, "tasks"), (3, schemagen.table_name(0))):
+        base = loader.loads(schemagen.edited(size, "column", 0)).table(table)
+        assert base is not None
+        for k in (1, 3):
+            cols = loader.loads(schemagen.edited(size, "column", k, "x")).table(table)
+            assert cols is not None
+            assert [c.name for c in cols.columns] == [c.name for c in base.columns] + [
+                f"x_note{j}" for j in range(1, k + 1)
+            ]
+            ixs = loader.loads(schemagen.edited(size, "index", k, "x")).table(table)
+            assert ixs is not None and len(ixs.indexes) == len(base.indexes) + k
+            com = loader.loads(schemagen.edited(size, "comment", k, "x")).table(table)
+            assert com is not None and com.comment == f"(x edit {k}) {base.comment}"

@@ -11,7 +11,7 @@ import pytest
 from conftest import sql
 from test_template_cache import unique_yaml
 
-from bindu_schema import cache, differ, executor, lint, loader, plan, replica
+from bindu_schema import cache, differ, executor, lint, loader, plan
 from bindu_schema import compile as compiler
 from bindu_schema.loader import SchemaValidationError
 
@@ -108,7 +108,7 @@ def test_desired_inspection_and_rehearsal_are_reused_until_live_changes(
     schema = loader.load(unique_yaml(tmp_path, tables=3))
     db = make_db()
     inspections = counting(monkeypatch, differ, "inspect")
-    copies = counting(monkeypatch, replica, "schema_copy")
+    copies = counting(monkeypatch, plan, "_rehearsal_copy")
     squawk_runs: list[object] = []
     real_run = lint.subprocess.run
 
