@@ -24,6 +24,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -121,13 +122,21 @@ class _Pools:
     def submit(self, t: int, fn: Callable[[Job], object], job: Job) -> Future[object]:
         pool = self.pools.get(t)
         if pool is None:
-            pool = self.pools[t] = ProcessPoolExecutor(
-                self.targets[t].jobs,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=tenant_worker.start,
-                initargs=(os.getpid(),),
-            )
-        return pool.submit(fn, job)
+            pool = self.pools[t] = self._new(t)
+        try:
+            return pool.submit(fn, job)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): a fresh pool
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.pools[t] = self._new(t)
+            return self.pools[t].submit(fn, job)
+
+    def _new(self, t: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.targets[t].jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=tenant_worker.start,
+            initargs=(os.getpid(),),
+        )
 
     def close(self) -> None:
         for pool in self.pools.values():
