@@ -225,8 +225,9 @@ class Rollout:
                     {i: TenantResult(i[1], CURRENT, found[i].heads, found[i].heads,
                                      database=self.targets[i[0]].url.safe) for i in extra}
                 )  # fmt: skip
-                done.update(self.check(stage_done))
-                if not last and any(r.status == FAILED for r in stage_done.values()):
+                checked = self.check(stage_done)  # the canary's drift check included
+                done.update(checked)
+                if not last and any(r.status == FAILED for r in checked.values()):
                     break
         except BaseException:
             self.pools.kill()
@@ -234,7 +235,8 @@ class Rollout:
         self.pools.close()
         why = (
             "not started: the canary failed"
-            if self.cfg.canary and any(done[i].status == FAILED for i in todo[: self.cfg.canary])
+            if self.cfg.canary
+            and any(i in done and done[i].status == FAILED for i in todo[: self.cfg.canary])
             else f"not started: {self.failures} tenant(s) failed "
             f"(--max-failures {self.cfg.max_failures})"
         )
