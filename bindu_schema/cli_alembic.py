@@ -69,13 +69,6 @@ def allow_hazards_option(f: click.decorators.FC) -> click.decorators.FC:
 @click.option("--rev-id", default=None, help="Revision id (default: YYYYMMDD_NNNN, next free).")
 @allow_hazards_option
 @click.option(
-    "--targets",
-    "targets_path",
-    default=None,
-    metavar="FILE",
-    help="With --all-tenants: the databases of a fleet (YAML; docs/tenants.md).",
-)
-@click.option(
     "--dry-run",
     is_flag=True,
     help="Validate and show the revision's statements like a plan; write nothing "

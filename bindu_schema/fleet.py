@@ -24,6 +24,7 @@ import multiprocessing
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -121,13 +122,21 @@ class _Pools:
     def submit(self, t: int, fn: Callable[[Job], object], job: Job) -> Future[object]:
         pool = self.pools.get(t)
         if pool is None:
-            pool = self.pools[t] = ProcessPoolExecutor(
-                self.targets[t].jobs,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=tenant_worker.start,
-                initargs=(os.getpid(),),
-            )
-        return pool.submit(fn, job)
+            pool = self.pools[t] = self._new(t)
+        try:
+            return pool.submit(fn, job)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): a fresh pool
+            pool.shutdown(wait=False, cancel_futures=True)
+            self.pools[t] = self._new(t)
+            return self.pools[t].submit(fn, job)
+
+    def _new(self, t: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            self.targets[t].jobs,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=tenant_worker.start,
+            initargs=(os.getpid(),),
+        )
 
     def close(self) -> None:
         for pool in self.pools.values():
@@ -216,8 +225,9 @@ class Rollout:
                     {i: TenantResult(i[1], CURRENT, found[i].heads, found[i].heads,
                                      database=self.targets[i[0]].url.safe) for i in extra}
                 )  # fmt: skip
-                done.update(self.check(stage_done))
-                if not last and any(r.status == FAILED for r in stage_done.values()):
+                checked = self.check(stage_done)  # the canary's drift check included
+                done.update(checked)
+                if not last and any(r.status == FAILED for r in checked.values()):
                     break
         except BaseException:
             self.pools.kill()
@@ -225,7 +235,8 @@ class Rollout:
         self.pools.close()
         why = (
             "not started: the canary failed"
-            if self.cfg.canary and any(done[i].status == FAILED for i in todo[: self.cfg.canary])
+            if self.cfg.canary
+            and any(i in done and done[i].status == FAILED for i in todo[: self.cfg.canary])
             else f"not started: {self.failures} tenant(s) failed "
             f"(--max-failures {self.cfg.max_failures})"
         )

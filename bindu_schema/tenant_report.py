@@ -203,11 +203,23 @@ def rollout_markdown(r: RolloutReport, options: Options | None = None) -> str:
         f"{r.count(SKIPPED)} skipped "
         f"({r.seconds:.1f} s, {r.jobs} job(s)).",
     ]
+    if len(r.databases) > 1:
+        lines += ["", "| database | jobs | tenants | failed | skipped |", "|" + " --- |" * 5]
+        for name, db, jobs in r.databases:
+            mine = [t for t in r.results if t.database == db]
+            lines.append(
+                f"| `{_cell(name)}` | {jobs} | {len(mine)} | "
+                f"{sum(t.status == FAILED for t in mine)} | "
+                f"{sum(t.status == SKIPPED for t in mine)} |"
+            )
     failed = [t for t in r.results if t.status == FAILED]
     if failed:
-        lines += ["", "| schema | before | error |", "| --- | --- | --- |"]
+        several = len(r.databases) > 1  # then each row names its database
+        columns = ["database"] * several + ["schema", "before", "error"]
+        lines += ["", "| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
         lines += [
-            f"| `{_cell(t.name)}` | {_cell(', '.join(t.before) or '(none)')} | "
+            (f"| {_cell(t.database)} " if several else "")
+            + f"| `{_cell(t.name)}` | {_cell(', '.join(t.before) or '(none)')} | "
             f"{_cell(t.message.splitlines()[0] if t.message else '')} |"
             for t in failed
         ]

@@ -92,6 +92,17 @@ def _forget(live: str) -> None:
             pass
 
 
+def _reset(live: str, conn: sa.Connection) -> None:
+    """env.py set search_path and the timeouts for the session: not for the next tenant.
+    A connection that cannot be reset is dropped (the next tenant opens another)."""
+    try:
+        conn.rollback()
+        conn.exec_driver_sql("RESET ALL")
+        conn.commit()
+    except sa.exc.SQLAlchemyError:
+        _forget(live)
+
+
 def read(conn: sa.Connection, name: str) -> tuple[bool, bool, int, tuple[str, ...]]:
     """(exists, versioned, tables other than alembic_version, heads) on this connection."""
     row = conn.execute(
@@ -154,13 +165,9 @@ def migrate(job: Job) -> Outcome:
                         notes.append,
                     )
             finally:
-                # env.py set search_path and the timeouts for the session: not for the next one
-                if not conn.invalidated:
-                    conn.rollback()
-                    conn.exec_driver_sql("RESET ALL")
-                    conn.commit()
+                _reset(job.live, conn)
             status = tenants.MIGRATED
-        after = read(conn, job.name)[3]
+        after = read(_connection(job.live), job.name)[3]
         if status == tenants.MIGRATED and after == before:
             status = tenants.CURRENT
         return Outcome(job.name, status, before, after, "; ".join(notes), _since(started))

@@ -77,6 +77,17 @@ def test_two_databases_in_one_run(tmp_path, cli, make_db, second_db, dev_server)
     env = {"BINDU_TEST_SECOND_URL": with_password}
     second = normalize(with_password).safe  # the password shown as ***
     assert "***" in second and PASSWORD not in second
+    dry = cli("apply", "--all-tenants", "--targets", str(targets), "--dry-run", "--canary", "2",
+              *dev_args(dev_server), env=env)  # fmt: skip
+    assert dry.code == 0, dry.text
+    assert [line.split(":")[0].split() for line in dry.out.splitlines()[:4]] == [
+        ["1.", "first", at_head],
+        ["2.", "first", "did_one_new", "[canary]"],
+        ["3.", "second", "did_two_a", "[canary]"],
+        ["4.", "second", "did_two_c"],
+    ]
+    assert "nothing changed" in dry.out and PASSWORD not in dry.text
+    assert not sql(second_db, "select 1 from pg_tables where schemaname = 'did_two_a'")
     r = cli("apply", "--all-tenants", "--targets", str(targets), "--format", "json",
             *dev_args(dev_server), env=env)  # fmt: skip
     assert r.code == 0, r.text
@@ -107,6 +118,10 @@ def test_two_databases_in_one_run(tmp_path, cli, make_db, second_db, dev_server)
     assert again.code == 0, again.text
     assert f"{second}: did_two_a: already at head" in again.out
     assert "already current 4" in again.out and PASSWORD not in again.text
+    md = cli("apply", "--all-tenants", "--targets", str(targets), "--format", "markdown",
+             *dev_args(dev_server), env=env)  # fmt: skip
+    assert md.code == 0, md.text
+    assert "| `first` | 2 | 2 | 0 | 0 |" in md.out and "| `second` | 1 | 2 | 0 | 0 |" in md.out
 
 
 BAD_TARGETS = [

@@ -86,3 +86,23 @@ def test_states_reads_a_fleet_in_a_few_queries_and_agrees_with_state(make_db):
     assert many == {n: tenants.state(db, n) for n in names}
     assert many[at_head].versioned and many[at_head].heads
     assert many[BROKEN].tables == 1 and not many["did_missing"].exists
+
+
+def test_a_canary_that_drifts_after_its_upgrade_stops_the_rollout(cli, make_db, dev_server):
+    db = make_db()
+    # an extra sequence: not a table, so did_a is migrated from nothing, and then drifts
+    sql(db, "create schema did_a; create sequence did_a.extra_seq; create schema did_c")
+    code, seen = rollout(cli, db, dev_server, ("did_a", "did_c"), "--canary", "1")
+    assert code == 1
+    assert seen == [("did_a", "FAILED"), ("did_c", "SKIPPED")]
+    assert versioned(db, "did_a") and not versioned(db, "did_c")
+
+
+def test_the_failure_budget_can_end_inside_the_canary(cli, make_db, dev_server):
+    db = tenants_db(make_db)
+    order = (BROKEN, "did_a", "did_c")
+    code, seen = rollout(cli, db, dev_server, order, "--canary", "2", "--jobs", "1",
+                         "--max-failures", "1")  # fmt: skip
+    assert code == 1
+    assert seen == [(BROKEN, "FAILED"), ("did_a", "SKIPPED"), ("did_c", "SKIPPED")]
+    assert not any(versioned(db, n) for n in order)
