@@ -34,6 +34,9 @@ from bindu_schema import compile as compiler
 from bindu_schema import executor, loader, server
 from bindu_schema.settings import DatabaseURL
 
+# Every kind's cases run on both servers (PostgreSQL 18 and 15).
+pytestmark = pytest.mark.acceptance
+
 ALL = sorted((ROOT / "tests" / "cases" / "kinds").glob("*/*.yaml"))
 CASES = [c for c in ALL if "invalid" not in yaml.safe_load(c.read_text())]
 INVALID = [c for c in ALL if c not in CASES]

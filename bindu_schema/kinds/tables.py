@@ -8,7 +8,7 @@ a table, its fields of `Table`, its validation, DDL, renames, inspection and haz
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import base
@@ -487,10 +487,6 @@ def _unique_sets(t: Table) -> list[frozenset[str]]:
 
 def _sa_table(md: sa.MetaData, name: str, target_schema: str | None) -> sa.Table:
     return md.tables[f"{target_schema}.{name}" if target_schema else name]
-
-
-def with_tables(facts: Facts, tables: frozenset[str]) -> Facts:
-    return replace(facts, tables=tables)
 
 
 KIND = Tables()
