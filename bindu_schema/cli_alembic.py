@@ -209,10 +209,11 @@ def revision(
 )
 @click.option(
     "--order",
-    type=click.Choice(["name", "list"]),
+    type=click.Choice(["name", "list", "size"]),
     default="name",
     show_default=True,
-    help="With --all-tenants: by schema name, or as given in --schema-list.",
+    help="With --all-tenants: by schema name, as given in --schema-list, or by size "
+    "(smallest first).",
 )
 @click.option(
     "--targets",

@@ -51,7 +51,7 @@ class Stages:
 
     canary: int = 0
     max_failures: int | None = None
-    order: str = "name"  # or "list": as given in --schema-list
+    order: str = "name"  # "list": as given in --schema-list; "size": smallest first
     dry_run: bool = False
 
 
@@ -167,6 +167,8 @@ def apply_tenants(
             else selected(dbs.live, patterns, schema_list, stages.order)
         ]
         where = dbs.live.safe
+    if stages.order == "size":
+        names = [tenants.by_size(t.url, ns) for t, ns in zip(fleet_targets, names, strict=True)]
     urls = [t.url for t in fleet_targets]
     head = single_head(script_directory(alembic_config(config_path)))
     found = [tenants.states(t.url, ns) for t, ns in zip(fleet_targets, names, strict=True)]

@@ -1,7 +1,7 @@
 """Staged tenant rollouts against real PostgreSQL (issue 19 item 2): a failing canary stops
 the rollout, --max-failures stops launching new tenants, --order list keeps the given
-order, --dry-run changes nothing, and running again resumes. The report is read as data
-(--format json, docs/tenant-rollout.schema.json)."""
+order, --order size runs the smallest first, --dry-run changes nothing, and running again
+resumes. The report is read as data (--format json, docs/tenant-rollout.schema.json)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,20 @@ def test_dry_run_lists_the_order_and_changes_nothing(cli, make_db, dev_server):
     assert lines[2].startswith("   3. did_a: migrate (empty)")
     assert "nothing changed" in lines[-1]
     assert not any(versioned(db, n) for n in (*GOOD, BROKEN))
+
+
+def test_order_size_runs_the_smallest_tenants_first(cli, make_db, dev_server):
+    db = make_db()
+    rows = {"did_big": 20000, "did_empty": 0, "did_small": 10, "did_mid": 2000}
+    for name, n in rows.items():
+        sql(db, f"create schema {name}; create table {name}.filler (x text)")
+        sql(db, f"insert into {name}.filler select repeat('x', 100) from generate_series(1, {n})")
+    r = cli("apply", "--schema-list", ",".join(rows), "--order", "size", "--dry-run",
+            "--canary", "1", "--database-url", db.sqlalchemy, *dev_args(dev_server))  # fmt: skip
+    assert r.code == 0, r.text
+    seen = [line.split()[1].rstrip(":") for line in r.out.splitlines()[:-1]]
+    assert seen == ["did_empty", "did_small", "did_mid", "did_big"]
+    assert "[canary]" in r.out.splitlines()[0]  # the canary is the cheapest tenant
 
 
 def test_states_reads_a_fleet_in_a_few_queries_and_agrees_with_state(make_db):
