@@ -45,6 +45,7 @@ OBJECT_TYPES = (
     "sequence",
     "type",
     "extension",
+    "view",
     "other",
 )
 ACTIONS = ("create", "alter", "drop")
@@ -214,8 +215,8 @@ _DROP_TYPES: dict[ObjectType, str] = {
     ObjectType.OBJECT_TYPE: "type",
     ObjectType.OBJECT_DOMAIN: "type",
     ObjectType.OBJECT_EXTENSION: "extension",
-    ObjectType.OBJECT_VIEW: "other",
-    ObjectType.OBJECT_MATVIEW: "other",
+    ObjectType.OBJECT_VIEW: "view",
+    ObjectType.OBJECT_MATVIEW: "view",
     ObjectType.OBJECT_SCHEMA: "other",
 }
 DROPS_DATA = frozenset({"table", "sequence"})  # plus schemas (DropStmt OBJECT_SCHEMA)
@@ -429,6 +430,8 @@ _RENAMED = {
     ObjectType.OBJECT_TABCONSTRAINT: "constraint",
     ObjectType.OBJECT_INDEX: "index",
     ObjectType.OBJECT_TRIGGER: "trigger",
+    ObjectType.OBJECT_VIEW: "view",
+    ObjectType.OBJECT_MATVIEW: "view",
 }
 
 
@@ -543,6 +546,9 @@ def _describe(sql: str, stmt: ast.Node, kind: str) -> Record:
     if isinstance(stmt, ast.AlterFunctionStmt):
         schema, name = _qualified(_strings(stmt.func.objname if stmt.func else ()))
         return replace(rec, object_type="function", schema=schema, name=name)
+    if isinstance(stmt, ast.ViewStmt):
+        schema, name = _rel(stmt.view)
+        return replace(rec, object_type="view", action="create", schema=schema, name=name)
     if isinstance(stmt, ast.CreateTrigStmt):
         schema, table = _rel(stmt.relation)
         return replace(rec, object_type="trigger", schema=schema, name=stmt.trigname, table=table)
