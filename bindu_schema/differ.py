@@ -16,6 +16,7 @@ import copy
 import importlib.util
 import os
 import sys
+import threading
 import types
 import warnings
 from collections.abc import Iterator
@@ -125,13 +126,18 @@ def _import_schemainspect() -> None:
         import schemainspect  # noqa: F401  (the slow but plain way)
 
 
+# The two inspections of a diff run in two threads; two first imports of schemainspect at
+# once (the shim above swaps sys.modules entries) deadlocked once. One import at a time.
+_IMPORT_LOCK = threading.Lock()
+
+
 def _import_migra() -> Any:
-    with warnings.catch_warnings():
+    with _IMPORT_LOCK, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         _import_schemainspect()
         from migra import Migration
 
-    _escape_schemainspect()
+        _escape_schemainspect()
     return Migration
 
 
