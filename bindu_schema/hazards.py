@@ -23,6 +23,7 @@ CONSTRAINT_VALIDATION = "CONSTRAINT_VALIDATION"
 INDEX_DROPPED = "INDEX_DROPPED"
 FUNCTION_CHANGE = "FUNCTION_CHANGE"
 SEQUENCE_CHANGE = "SEQUENCE_CHANGE"
+ROW_ACCESS_CHANGE = "ROW_ACCESS_CHANGE"
 
 EXPLANATIONS: dict[str, str] = {
     DELETES_DATA: "data is deleted or may be truncated (drop table/column/sequence/schema, "
@@ -39,6 +40,9 @@ EXPLANATIONS: dict[str, str] = {
     "included) as soon as it commits",
     SEQUENCE_CHANGE: "changes a sequence's type or limits: a narrower type fails if the "
     "sequence is already past its maximum, and nextval() fails once the new limit is reached",
+    ROW_ACCESS_CHANGE: "changes which rows roles may read or write (a policy created, changed "
+    "or dropped; row level security enabled, disabled or forced): access widens or narrows "
+    "as soon as it commits",
 }
 ALL = tuple(EXPLANATIONS)
 

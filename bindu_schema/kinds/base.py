@@ -372,6 +372,10 @@ class TablePart:
         """As Kind.split_migra, for the part's objects."""
         return None
 
+    def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
+        """As Kind.differ_order: mend or add to migra's statements for the part's objects."""
+        return records
+
     def inside_dropped(self, r: Record, dropped: set[str], i_from: Any) -> bool:
         """A drop migra emits for an object of a table it drops anyway."""
         return False

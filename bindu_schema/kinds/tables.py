@@ -29,10 +29,12 @@ from .constraints import PART as CONSTRAINTS
 from .constraints import Check, ForeignKey, PrimaryKey, Unique
 from .indexes import PART as INDEXES
 from .indexes import Index, IndexItem
+from .policies import PART as POLICIES
+from .policies import Policy, RowLevelSecurity
 from .triggers import PART as TRIGGERS
 from .triggers import Trigger
 
-PARTS: tuple[base.TablePart, ...] = (COLUMNS, CONSTRAINTS, INDEXES, TRIGGERS)
+PARTS: tuple[base.TablePart, ...] = (COLUMNS, CONSTRAINTS, INDEXES, TRIGGERS, POLICIES)
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class Table:
     checks: tuple[Check, ...] = ()
     indexes: tuple[Index, ...] = ()
     triggers: tuple[Trigger, ...] = ()
+    row_level_security: RowLevelSecurity | None = None
+    policies: tuple[Policy, ...] = ()
     renamed_from: str | None = None
 
     def column(self, name: str) -> Column | None:
@@ -390,6 +394,8 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
         TABLE removes them anyway; the separate index drops would even become DROP INDEX
         CONCURRENTLY (online.py), each outside the transaction. Constraint drops stay: a
         foreign key must go before the table it references."""
+        for part in PARTS:
+            records = part.differ_order(records, i_from, i_target)
         dropped = {
             n for r in records if r.kind == "DropStmt" and r.objtype == "table" for n in r.names
         }
@@ -406,7 +412,7 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
         elsewhere = {rk for k in kinds.KINDS if k is not self for rk in k.relkinds}
         tables: dict[int, dict[str, Any]] = {}
         names: dict[int, str] = {}
-        for oid, name, relkind, is_partition, comment, persistence, rls in state.rows(_TABLES):
+        for oid, name, relkind, is_partition, comment, persistence, _ in state.rows(_TABLES):
             if name == ALEMBIC_TABLE:
                 continue
             if relkind in elsewhere and not is_partition:
@@ -422,8 +428,6 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
                 continue
             if persistence == "u":
                 warn(f"table {name}: UNLOGGED is not in the format; it renders as a logged table")
-            if rls:
-                warn(f"table {name}: row level security is not in the format; left out")
             t: dict[str, Any] = {"__name__": name}
             if comment is not None:
                 t["comment"] = comment
