@@ -46,6 +46,7 @@ OBJECT_TYPES = (
     "type",
     "extension",
     "view",
+    "policy",
     "other",
 )
 ACTIONS = ("create", "alter", "drop")
@@ -217,6 +218,7 @@ _DROP_TYPES: dict[ObjectType, str] = {
     ObjectType.OBJECT_EXTENSION: "extension",
     ObjectType.OBJECT_VIEW: "view",
     ObjectType.OBJECT_MATVIEW: "view",
+    ObjectType.OBJECT_POLICY: "policy",
     ObjectType.OBJECT_SCHEMA: "other",
 }
 DROPS_DATA = frozenset({"table", "sequence"})  # plus schemas (DropStmt OBJECT_SCHEMA)
@@ -432,6 +434,7 @@ _RENAMED = {
     ObjectType.OBJECT_TRIGGER: "trigger",
     ObjectType.OBJECT_VIEW: "view",
     ObjectType.OBJECT_MATVIEW: "view",
+    ObjectType.OBJECT_POLICY: "policy",
 }
 
 
@@ -444,7 +447,7 @@ def _rename(sql: str, stmt: ast.RenameStmt) -> Record:
         return replace(rec, table=rel)  # acts on the old name; reports show new_name
     if otype == "column":
         return replace(rec, name=stmt.subname, table=rel, column=new, note="renamed")
-    if otype in ("constraint", "trigger"):
+    if otype in ("constraint", "trigger", "policy"):
         return replace(rec, name=stmt.subname, table=rel)
     return rec  # an index (or other relation): its own name
 
@@ -549,6 +552,9 @@ def _describe(sql: str, stmt: ast.Node, kind: str) -> Record:
     if isinstance(stmt, ast.ViewStmt):
         schema, name = _rel(stmt.view)
         return replace(rec, object_type="view", action="create", schema=schema, name=name)
+    if isinstance(stmt, ast.CreatePolicyStmt | ast.AlterPolicyStmt):
+        schema, table = _rel(stmt.table)
+        return replace(rec, object_type="policy", schema=schema, name=stmt.policy_name, table=table)
     if isinstance(stmt, ast.CreateTrigStmt):
         schema, table = _rel(stmt.relation)
         return replace(rec, object_type="trigger", schema=schema, name=stmt.trigname, table=table)
