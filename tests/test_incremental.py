@@ -101,13 +101,12 @@ def apply_edit(doc: dict[str, Any], edit: str, n: int) -> bool:
             return False
         del table["columns"][extra_cols[0]]
     elif edit == "add_index":
-        table.setdefault("indexes", {})[f"{t}_i{n}"] = {
-            "columns": ["name", "id"],
-            "where": "(id > 0)",
-        }
+        # an added table (add_table below) has no `name` column
+        keys = ["name", "id"] if "name" in table["columns"] else ["id"]
+        table.setdefault("indexes", {})[f"{t}_i{n}"] = {"columns": keys, "where": "(id > 0)"}
     elif edit in ("drop_index", "change_index"):
         names = sorted(table.get("indexes", {}))
-        if not names:
+        if not names or (edit == "change_index" and "name" not in table["columns"]):
             return False
         if edit == "drop_index":
             del table["indexes"][names[0]]
