@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.sql
 
@@ -662,8 +663,11 @@ def copy_of_cached(server: DatabaseURL, name: str) -> DatabaseURL | None:
         drop_scratch(server, url.database or "")
         drop_template(server, name)  # written to since it was published
         return None
-    with admin_cursor(server) as cur:  # used: the least recently used go first
-        cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (_comment(fingerprint),))
+    try:
+        with admin_cursor(server) as cur:  # used: the least recently used go first
+            cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (_comment(fingerprint),))
+    except psycopg2.errors.InvalidCatalogName:
+        pass  # evicted (by another command's eviction thread) since the copy: the copy stands
     return url
 
 

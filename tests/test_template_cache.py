@@ -71,11 +71,14 @@ def test_unchanged_yaml_reuses_the_template_and_a_changed_one_gets_a_new(
     assert first.code == 2, first.text
     name = template_for(path)
     assert name in templates(dev_server)
-    assert len(count_loads) == 1
+    # one full load, or none when another test's cached database was close enough to
+    # derive this one from (incremental.py)
+    loads = len(count_loads)
+    assert loads <= 1
 
     again = cli(*args)
     assert again.out == first.out
-    assert len(count_loads) == 1, "the unchanged YAML must be cloned, not loaded again"
+    assert len(count_loads) == loads, "the unchanged YAML must be cloned, not loaded again"
 
     changed = unique_yaml(tmp_path, extra_column=True)
     other = cli(
@@ -89,7 +92,7 @@ def test_unchanged_yaml_reuses_the_template_and_a_changed_one_gets_a_new(
     )
     assert other.code == 2, other.text
     # Derived from the previous database plus the difference (incremental.py), not loaded.
-    assert len(count_loads) == 1
+    assert len(count_loads) == loads
     assert template_for(changed) != name
     assert template_for(changed) in templates(dev_server)
     assert scratch_databases(dev_server) == []
