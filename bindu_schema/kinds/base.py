@@ -345,6 +345,18 @@ class TablePart:
     ) -> list[Rename | None]:
         return []
 
+    def rename_hints(
+        self,
+        hint: Callable[..., Rename | None],
+        what: str,
+        table: str,
+        pairs: Iterable[tuple[str, str | None]],
+        exists: Callable[[str], bool],
+        sql: Callable[[str, str], str],
+    ) -> list[Rename | None]:
+        """The hints of a part's `renamed_from`s: (name, renamed_from) pairs of `table`."""
+        return [hint(what, f"{table}.{new}", old, new, exists, sql) for new, old in pairs if old]
+
     catalog_sql: str = ""
     catalog_tags: tuple[str, ...] = ()
 

@@ -261,18 +261,14 @@ class Columns(base.TablePart):
         from ..compile import qualified, quote
 
         qt = qualified(t.name, ts)
-        return [
-            hint(
-                "column",
-                f"{t.name}.{c.name}",
-                c.renamed_from,
-                c.name,
-                on_table(facts.columns),
-                lambda a, b: f"ALTER TABLE {qt} RENAME COLUMN {quote(a)} TO {quote(b)};",
-            )
-            for c in t.columns
-            if c.renamed_from
-        ]
+        return self.rename_hints(
+            hint,
+            "column",
+            t.name,
+            ((c.name, c.renamed_from) for c in t.columns),
+            on_table(facts.columns),
+            lambda a, b: f"ALTER TABLE {qt} RENAME COLUMN {quote(a)} TO {quote(b)};",
+        )
 
     catalog_sql = """
 SELECT 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_class c

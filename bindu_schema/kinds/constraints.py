@@ -261,22 +261,18 @@ class Constraints(base.TablePart):
         from ..compile import qualified, quote
 
         qt = qualified(t.name, ts)
-        return [
-            hint(
-                "constraint",
-                f"{t.name}.{name}",
-                old,
-                name,
-                on_table(facts.constraints),
-                lambda a, b: f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(a)} TO {quote(b)};",
-            )
-            for name, old in (
+        return self.rename_hints(
+            hint,
+            "constraint",
+            t.name,
+            (
                 *((fk.name, fk.renamed_from) for fk in t.foreign_keys),
                 *((u.name, u.renamed_from) for u in t.uniques),
                 *((ch.name, ch.renamed_from) for ch in t.checks),
-            )
-            if old
-        ]
+            ),
+            on_table(facts.constraints),
+            lambda a, b: f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(a)} TO {quote(b)};",
+        )
 
     catalog_sql = """
 SELECT 'k', k.conname, t.relname, NULL FROM pg_constraint k

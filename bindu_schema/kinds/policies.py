@@ -210,18 +210,14 @@ class Policies(base.TablePart):
         from ..compile import qualified, quote
 
         qt = qualified(t.name, ts)
-        return [
-            hint(
-                "policy",
-                f"{t.name}.{p.name}",
-                p.renamed_from,
-                p.name,
-                on_table(facts.others.get("policies", frozenset())),
-                lambda a, b: f"ALTER POLICY {quote(a)} ON {qt} RENAME TO {quote(b)};",
-            )
-            for p in t.policies
-            if p.renamed_from
-        ]
+        return self.rename_hints(
+            hint,
+            "policy",
+            t.name,
+            ((p.name, p.renamed_from) for p in t.policies),
+            on_table(facts.others.get("policies", frozenset())),
+            lambda a, b: f"ALTER POLICY {quote(a)} ON {qt} RENAME TO {quote(b)};",
+        )
 
     catalog_sql = """
 SELECT 'y', p.polname, t.relname, NULL FROM pg_policy p

@@ -176,18 +176,14 @@ class Triggers(base.TablePart):
         from ..compile import qualified, quote
 
         qt = qualified(t.name, ts)
-        return [
-            hint(
-                "trigger",
-                f"{t.name}.{tr.name}",
-                tr.renamed_from,
-                tr.name,
-                on_table(facts.triggers),
-                lambda a, b: f"ALTER TRIGGER {quote(a)} ON {qt} RENAME TO {quote(b)};",
-            )
-            for tr in t.triggers
-            if tr.renamed_from
-        ]
+        return self.rename_hints(
+            hint,
+            "trigger",
+            t.name,
+            ((tr.name, tr.renamed_from) for tr in t.triggers),
+            on_table(facts.triggers),
+            lambda a, b: f"ALTER TRIGGER {quote(a)} ON {qt} RENAME TO {quote(b)};",
+        )
 
     catalog_sql = """
 SELECT 'g', g.tgname, t.relname, NULL FROM pg_trigger g
