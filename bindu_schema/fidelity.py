@@ -7,7 +7,9 @@ NULLS NOT DISTINCT. Two databases that migra calls equal can still differ in wha
 (`read`) and compares two snapshots (`compare`, pure). Each attribute has a category:
 
 - FIX: the YAML decides it and migra is blind to it; the comparison yields the statement
-  (a sequence's type and options: ALTER SEQUENCE).
+  (a sequence's type and options: ALTER SEQUENCE; a table's storage parameters and replica
+  identity, a column's storage, compression and identity options: ALTER TABLE). A table
+  or column that exists on one side only is compared with what CREATE gives it.
 - MIGRA: the YAML decides it and migra (or differ.py's comment filler) already emits the
   statement; compared here as a safety net (the rehearsal, check, adopt).
 - DRIFT: the YAML format cannot declare it; a difference needs a human.
@@ -19,11 +21,13 @@ docs/fidelity.md lists what is covered and what is not.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from . import model, server, statements
-from .compile import qualified
+from .compile import qualified, quote
+from .literals import quote_literal
 from .settings import DatabaseURL
 from .statements import Record
 
@@ -48,11 +52,17 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
     },
     "table": {
         "persistence": MIGRA,
-        "reloptions": DRIFT,
-        "replica_identity": DRIFT,
+        "reloptions": FIX,
+        "replica_identity": FIX,
         "comment": MIGRA,
     },
-    "column": {"collation": MIGRA, "storage": DRIFT, "compression": DRIFT, "comment": MIGRA},
+    "column": {
+        "collation": MIGRA,
+        "storage": FIX,
+        "compression": FIX,
+        "identity": FIX,
+        "comment": MIGRA,
+    },
     "function": {
         "volatility": MIGRA,
         "strict": MIGRA,
@@ -116,7 +126,7 @@ _TABLES = f"""
 SELECT c.relname, c.relpersistence::text, {_OPTIONS.format("c.reloptions")},
        CASE c.relreplident WHEN 'd' THEN 'default' WHEN 'n' THEN 'nothing'
             WHEN 'f' THEN 'full'
-            ELSE 'using index ' || (SELECT quote_ident(i.relname) FROM pg_index x
+            ELSE 'using index ' || (SELECT i.relname::text FROM pg_index x
                    JOIN pg_class i ON i.oid = x.indexrelid
                   WHERE x.indrelid = c.oid AND x.indisreplident) END,
        obj_description(c.oid, 'pg_class')
@@ -128,7 +138,15 @@ _COLUMNS = """
 SELECT c.relname, a.attname, a.attnum,
        CASE WHEN a.attcollation <> t.typcollation
             THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END,
-       a.attstorage::text, {compression}, col_description(c.oid, a.attnum)
+       nullif(a.attstorage, t.typstorage)::text, {compression}, t.typstorage::text,
+       col_description(c.oid, a.attnum),
+       (SELECT format('as=%%s start=%%s increment=%%s minvalue=%%s maxvalue=%%s cache=%%s cycle=%%s',
+                      format_type(q.seqtypid, NULL), q.seqstart, q.seqincrement, q.seqmin,
+                      q.seqmax, q.seqcache, q.seqcycle::text)
+          FROM pg_depend d JOIN pg_sequence q ON q.seqrelid = d.objid
+         WHERE a.attidentity <> '' AND d.classid = 'pg_class'::regclass
+           AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
+           AND d.refobjsubid = a.attnum AND d.deptype = 'i')
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -264,7 +282,9 @@ def read(url: DatabaseURL, schema: str = "public", exclude: model.Exclude | None
                     "columns",
                     _COLUMNS.replace(
                         "{compression}",
-                        "a.attcompression::text" if version >= _COMPRESSION_SINCE else "''",
+                        "nullif(a.attcompression::text, '')"
+                        if version >= _COMPRESSION_SINCE
+                        else "''",
                     ),
                 ),
                 ("functions", _FUNCTIONS),
@@ -319,12 +339,15 @@ def _facts(schema: str, rows: dict[str, list[tuple[object, ...]]], ex: model.Exc
         if table in skip:
             continue
         objects[("table", str(table))] = {
+            "_table": str(table),
             "persistence": s(persistence),
             "reloptions": s(reloptions),
             "replica_identity": s(replident),
             "comment": s(comment),
         }
-    for table, col, num, collation, storage, compression, comment in rows["columns"]:
+    for table, col, num, collation, storage, compression, typstorage, comment, ident in rows[
+        "columns"
+    ]:
         if table in skip:
             continue
         order.setdefault(str(table), []).append((int(str(num)), str(col)))
@@ -332,7 +355,12 @@ def _facts(schema: str, rows: dict[str, list[tuple[object, ...]]], ex: model.Exc
             "collation": s(collation),
             "storage": s(storage),
             "compression": s(compression),
+            "identity": s(ident),
             "comment": s(comment),
+            # not compared: what the statements need
+            "_table": str(table),
+            "_column": str(col),
+            "_type_storage": s(typstorage),
         }
     for bare, full, vol, strict, secdef, args, parallel, config, comment in rows["functions"]:
         if _excluded_function(str(bare), str(full), ex.functions):
@@ -387,8 +415,24 @@ def compare(have: Facts, want: Facts, target_schema: str | None = None) -> Compa
         kind, name = key
         a, b = have.objects[key], want.objects[key]
         for attr, category in ATTRIBUTES[kind].items():
-            if a.get(attr) != b.get(attr):
-                found.append(Difference(kind, name, attr, a.get(attr), b.get(attr), category))
+            old, new = a.get(attr), b.get(attr)
+            if attr == "identity" and (old is None or new is None):
+                # migra adds or drops the identity; only options it does not give count
+                if new is None or new == _created_identity(new):
+                    continue
+                old = None
+            if old != new:
+                found.append(Difference(kind, name, attr, old, new, category))
+    # What CREATE TABLE / ADD COLUMN (migra's) leave at their defaults.
+    for key in sorted(want.objects.keys() - have.objects.keys()):
+        kind, name = key
+        for attr, value in _CREATED.get(kind, {}).items():
+            new = want.objects[key].get(attr)
+            if attr == "identity" and new == _created_identity(new):
+                continue
+            old = None if attr == "identity" else value
+            if old != new:
+                found.append(Difference(kind, name, attr, old, new, FIX))
     notes = []
     for table in sorted(have.column_order.keys() & want.column_order.keys()):
         both = set(have.column_order[table]) & set(want.column_order[table])
@@ -408,7 +452,129 @@ def compare(have: Facts, want: Facts, target_schema: str | None = None) -> Compa
         )
         for name in sorted({d.name for d in found if d.kind == "sequence" and d.category == FIX})
     )
+    fixes += tuple(
+        r
+        for kind, name in sorted({(d.kind, d.name) for d in found if d.kind != "sequence"})
+        for r in _alter_table(
+            [d for d in found if (d.kind, d.name) == (kind, name) and d.category == FIX],
+            want.objects[(kind, name)],
+            target_schema,
+        )
+    )
     return Comparison(tuple(found), fixes, tuple(notes))
+
+
+# What a table or column that CREATE TABLE / ADD COLUMN makes has (identity: see below).
+_CREATED: dict[str, Values] = {
+    "table": {"reloptions": None, "replica_identity": "default"},
+    "column": {"storage": None, "compression": None, "identity": None},
+}
+
+_IDENTITY_CLAUSES = {
+    "increment": "SET INCREMENT BY {}",
+    "minvalue": "SET MINVALUE {}",
+    "maxvalue": "SET MAXVALUE {}",
+    "start": "SET START WITH {}",
+    "cache": "SET CACHE {}",
+}
+_INT_MAX = {"smallint": 2**15 - 1, "integer": 2**31 - 1, "bigint": 2**63 - 1}
+
+
+def _options(text: str | None, sep: str = ", ") -> dict[str, str]:
+    """`k=v` items (reloptions as read; identity options) as a dict."""
+    return dict(o.split("=", 1) for o in text.split(sep)) if text else {}
+
+
+def _created_identity(want: str | None) -> str | None:
+    """The options of an identity column that `GENERATED ... AS IDENTITY` makes, of the
+    desired one's type (None: not an identity column)."""
+    if want is None:
+        return None
+    typ = _options(want, " ").get("as", "")
+    top = _INT_MAX.get(typ)
+    if top is None:
+        return None
+    return f"as={typ} start=1 increment=1 minvalue=1 maxvalue={top} cache=1 cycle=false"
+
+
+_OPTION_NAME = re.compile(r"[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)?")
+_STORAGE_WORDS = {"p": "PLAIN", "e": "EXTERNAL", "x": "EXTENDED", "m": "MAIN"}
+_COMPRESSION_WORDS = {"p": "pglz", "l": "lz4"}
+
+
+def _option_name(name: str) -> str:
+    if not _OPTION_NAME.fullmatch(name):
+        raise statements.StatementError(f"storage parameter {name!r} is not a parameter name")
+    return ".".join(quote(p) for p in name.split("."))
+
+
+def _number(attr: str, value: str | None) -> int:
+    if value is None or not value.lstrip("-").isdigit():
+        raise statements.StatementError(f"identity option {attr}={value!r} is not an integer")
+    return int(value)
+
+
+def _alter_table(diffs: Sequence[Difference], want: Values, schema: str | None) -> list[Record]:
+    """ALTER TABLE for a table's or column's FIX differences; every value is checked to
+    be what the catalog can hold (a letter code, an integer, a parameter name) or quoted
+    as a literal, so nothing else reaches SQL."""
+    if not diffs:
+        return []
+    qt = qualified(str(want["_table"]), schema)
+    clauses: list[str] = []
+    for d in diffs:
+        if d.attribute == "reloptions":
+            have, wanted = _options(d.have), _options(d.want)
+            changed = [
+                f"{_option_name(k)}={quote_literal(v)}"
+                for k, v in wanted.items()
+                if have.get(k) != v
+            ]
+            gone = [_option_name(k) for k in have if k not in wanted]
+            if changed:
+                clauses.append(f"SET ({', '.join(changed)})")
+            if gone:
+                clauses.append(f"RESET ({', '.join(gone)})")
+        elif d.attribute == "replica_identity":
+            value = d.want or "default"
+            if value.startswith("using index "):
+                clauses.append(f"REPLICA IDENTITY USING INDEX {quote(value[12:])}")
+            elif value in ("default", "full", "nothing"):
+                clauses.append(f"REPLICA IDENTITY {value.upper()}")
+            else:
+                raise statements.StatementError(f"replica identity {value!r} is not one")
+        else:
+            col = f"ALTER COLUMN {quote(str(want['_column']))}"
+            if d.attribute == "storage":
+                code = d.want or want.get("_type_storage") or ""
+                if code not in _STORAGE_WORDS:
+                    raise statements.StatementError(f"column storage {code!r} is not one")
+                clauses.append(f"{col} SET STORAGE {_STORAGE_WORDS[code]}")
+            elif d.attribute == "compression":
+                word = _COMPRESSION_WORDS.get(d.want or "", "default")
+                if d.want is not None and d.want not in _COMPRESSION_WORDS:
+                    raise statements.StatementError(f"compression {d.want!r} is not one")
+                clauses.append(f"{col} SET COMPRESSION {word}")
+            elif d.attribute == "identity" and d.want is not None:
+                # no options here: the identity is new (added by this plan's statements)
+                have = _options(d.have or _created_identity(d.want), " ")
+                wanted = _options(d.want, " ")
+                sets = [
+                    clause.format(_number(k, wanted.get(k)))
+                    for k, clause in _IDENTITY_CLAUSES.items()
+                    if have.get(k) != wanted.get(k)
+                ]
+                if have.get("cycle") != wanted.get("cycle"):
+                    sets.append("SET CYCLE" if wanted.get("cycle") == "true" else "SET NO CYCLE")
+                if d.have is None:
+                    # its sequence is unused: restart it at the desired start (a
+                    # minvalue above the start CREATE gave is refused without it)
+                    sets.append("RESTART")
+                if sets:
+                    clauses.append(f"{col} {' '.join(sets)}")
+    if not clauses:
+        return []
+    return [statements.parse(f"ALTER TABLE {qt} {', '.join(clauses)};", "AlterTableStmt")]
 
 
 # The clause of each sequence option, in the order PostgreSQL's grammar prints them.

@@ -16,18 +16,45 @@ from bindu_schema.settings import DatabaseURL
 
 _QUERIES = {
     "table": """
-        SELECT format('%I', c.relname), coalesce(' -- ' || obj_description(c.oid, 'pg_class'), '')
+        SELECT format('%I', c.relname)
+            || CASE WHEN c.relpersistence = 'u' THEN ' UNLOGGED' ELSE '' END
+            || coalesce(' WITH (' || array_to_string(c.reloptions, ', ') || ')', '')
+            || CASE c.relreplident WHEN 'f' THEN ' REPLICA IDENTITY FULL'
+                                   WHEN 'n' THEN ' REPLICA IDENTITY NOTHING'
+                                   WHEN 'i' THEN ' REPLICA IDENTITY USING INDEX' ELSE '' END
+            || coalesce(' ' || (SELECT format('%I', i.relname) FROM pg_index x
+                                JOIN pg_class i ON i.oid = x.indexrelid
+                                WHERE x.indrelid = c.oid AND x.indisreplident), ''),
+            coalesce(' -- ' || obj_description(c.oid, 'pg_class'), '')
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')""",
     "column": """
         SELECT format('%I.%I %s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod))
             || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
-            || coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
+            || CASE WHEN a.attgenerated = '' THEN
+                    coalesce(' DEFAULT ' || pg_get_expr(d.adbin, d.adrelid), '')
+               ELSE ' GENERATED ALWAYS AS (' || pg_get_expr(d.adbin, d.adrelid) || ')'
+                    || CASE a.attgenerated WHEN 's' THEN ' STORED' ELSE ' VIRTUAL' END END
             || CASE a.attidentity WHEN 'a' THEN ' IDENTITY ALWAYS'
-                                  WHEN 'd' THEN ' IDENTITY BY DEFAULT' ELSE '' END,
+                                  WHEN 'd' THEN ' IDENTITY BY DEFAULT' ELSE '' END
+            || coalesce((SELECT format(' (%s START %s INCREMENT %s MIN %s MAX %s CACHE %s%s)',
+                                format_type(q.seqtypid, NULL), q.seqstart, q.seqincrement,
+                                q.seqmin, q.seqmax, q.seqcache,
+                                CASE WHEN q.seqcycle THEN ' CYCLE' ELSE '' END)
+                         FROM pg_depend dep JOIN pg_sequence q ON q.seqrelid = dep.objid
+                         WHERE a.attidentity <> '' AND dep.refobjid = c.oid
+                           AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'
+                           AND dep.classid = 'pg_class'::regclass), '')
+            || CASE WHEN a.attcollation <> t.typcollation
+                    THEN ' COLLATE ' || a.attcollation::regcollation::text ELSE '' END
+            || CASE WHEN a.attstorage <> t.typstorage
+                    THEN ' STORAGE ' || a.attstorage::text ELSE '' END
+            || CASE WHEN a.attcompression <> '' THEN ' COMPRESSION ' || a.attcompression::text
+                    ELSE '' END,
             coalesce(' -- ' || col_description(c.oid, a.attnum), '')
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+        JOIN pg_type t ON t.oid = a.atttypid
         LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')""",
     "constraint": """

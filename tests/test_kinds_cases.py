@@ -15,6 +15,10 @@ creates an equal database again (the round trip). A new kind adds a folder here.
 
 A case with `invalid` instead is a schema the loader refuses, with `errors`: the
 `line:column: message` lines it must give (no server needed).
+
+A case with `min_server_version: 180000` (server_version_num) declares what an older
+server lacks: there, the plan must fail (exit 1) with an error holding each line of the
+case's `older_server_error`, and nothing else runs.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import ROOT, Result, dev_args
+from conftest import ROOT, Result, dev_args, sql
 from pgcatalog import snapshot
 from pglast import ast, parse_sql
 
@@ -108,6 +112,12 @@ def test_kind_case(
         )
 
     first = plan()
+    version = int(str(sql(dev_server, "SHOW server_version_num")[0][0]))
+    if version < spec.get("min_server_version", 0):
+        assert first.code == 1, first.text
+        for line in spec["older_server_error"]:
+            assert line in first.text, first.text
+        return
     assert first.code == 2, first.text
     statements = json.loads(first.out)["statements"]
     got = [[step(s["sql"]), s["hazards"]] for s in statements]

@@ -324,6 +324,10 @@ class TablePart:
         """Columns and constraints for sa.Table(...)."""
         return []
 
+    def sa_kwargs(self, t: Table) -> dict[str, Any]:
+        """Keyword arguments of sa.Table(...) (prefixes, postgresql_with)."""
+        return {}
+
     def sa_after(self, table: sa.Table, t: Table) -> None:
         """Additions once the sa.Table exists (indexes)."""
 
@@ -379,6 +383,9 @@ class TablePart:
         self, obj: Any, lit: Callable[[object], str], ident: Callable[..., str]
     ) -> None:
         """As Kind.escape_migra, for the part's objects."""
+
+    def patch_migra_queries(self, obj: Any) -> None:
+        """As Kind.patch_migra_queries, for the part's objects."""
 
     def split_migra(self, sql: str) -> list[Record] | None:
         """As Kind.split_migra, for the part's objects."""

@@ -1,4 +1,13 @@
-"""Columns of a table: `columns: {name: {type, nullable, default, serial, identity, ...}}`."""
+"""Columns of a table: `columns: {name: {type, nullable, default, serial, identity, generated,
+collation, storage, compression, ...}}`.
+
+Generated columns, identity options and collations are in the CREATE TABLE (SQLAlchemy's
+Computed and Identity; COLLATE after the type), and migra diffs them, except where it is
+wrong: a changed generation expression becomes `SET DEFAULT` (replaced here by a drop and
+an add of the column) and a virtual column is written as stored (its statements are
+rewritten here). Identity sequence options, STORAGE and COMPRESSION migra never compares:
+fidelity.py reads them and writes the ALTER TABLE statements.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +24,34 @@ if TYPE_CHECKING:
     from ..catalog import Facts
     from ..compile import DDL
     from ..renames import Rename
+    from ..statements import Record
     from .tables import Table
+
+
+@dataclass(frozen=True)
+class Generated:
+    expression: str
+    stored: bool = True
+
+
+# Identity sequence options, in the order of the YAML (and of SQLAlchemy's Identity).
+IDENTITY_OPTIONS = ("start", "increment", "minvalue", "maxvalue", "cache", "cycle")
+STORAGE = ("plain", "external", "extended", "main")
+COMPRESSION = ("pglz", "lz4")
+_TYPE_RANGES = {
+    "smallint": (-(2**15), 2**15 - 1),
+    "integer": (-(2**31), 2**31 - 1),
+    "bigint": (-(2**63), 2**63 - 1),
+}
+_INT_NAMES = {
+    "smallint": "smallint",
+    "int2": "smallint",
+    "integer": "integer",
+    "int": "integer",
+    "int4": "integer",
+    "bigint": "bigint",
+    "int8": "bigint",
+}
 
 
 @dataclass(frozen=True)
@@ -28,6 +64,26 @@ class Column:
     identity: str | None = None  # "always" | "by default"
     comment: str | None = None
     renamed_from: str | None = None
+    # identity sequence options given in the YAML (name, value), in IDENTITY_OPTIONS order
+    identity_options: tuple[tuple[str, int | bool], ...] = ()
+    generated: Generated | None = None
+    collation: str | None = None
+    storage: str | None = None
+    compression: str | None = None
+
+
+def identity_defaults(int_type: str, increment: int = 1) -> dict[str, int | bool]:
+    """What PostgreSQL makes of an identity (or sequence) option left out."""
+    lo, hi = _TYPE_RANGES[_INT_NAMES.get(int_type.strip().lower(), "bigint")]
+    minvalue, maxvalue = (1, hi) if increment > 0 else (lo, -1)
+    return {
+        "start": minvalue if increment > 0 else maxvalue,
+        "increment": 1,
+        "minvalue": minvalue,
+        "maxvalue": maxvalue,
+        "cache": 1,
+        "cycle": False,
+    }
 
 
 _SERIAL_TYPES = ("integer", "int", "int4", "bigint", "int8", "smallint", "int2")
@@ -39,10 +95,23 @@ SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull
        col_description(a.attrelid, a.attnum),
        a.attcollation <> t.typcollation AS custom_collation,
        seq.relname AS owned_seq,
-       seq.is_nextval
+       seq.is_nextval,
+       co.collname, cn.nspname = 'pg_catalog' AS builtin_collation,
+       nullif(a.attstorage, t.typstorage)::text, nullif(a.attcompression, '')::text,
+       ids.seqstart, ids.seqincrement, ids.seqmin, ids.seqmax, ids.seqcache, ids.seqcycle
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_type t ON t.oid = a.atttypid
+LEFT JOIN pg_collation co ON co.oid = a.attcollation AND a.attcollation <> t.typcollation
+LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+LEFT JOIN LATERAL (
+    SELECT q.seqstart, q.seqincrement, q.seqmin, q.seqmax, q.seqcache, q.seqcycle
+    FROM pg_depend dep JOIN pg_sequence q ON q.seqrelid = dep.objid
+    WHERE a.attidentity <> '' AND dep.classid = 'pg_class'::regclass
+      AND dep.refclassid = 'pg_class'::regclass AND dep.refobjid = a.attrelid
+      AND dep.refobjsubid = a.attnum AND dep.deptype = 'i'
+    LIMIT 1
+) ids ON true
 LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 LEFT JOIN LATERAL (
     SELECT s.relname,
@@ -58,6 +127,11 @@ WHERE c.relnamespace = %(ns)s AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.att
 ORDER BY a.attrelid, a.attnum
 """
 
+# schemainspect's relations query: whether a column is generated, and the replacement
+# that says how ('s' stored, 'v' virtual, NULL not generated; truthy as before).
+_IS_GENERATED = "a.attgenerated != '' as is_generated"
+_GENERATED_KIND = "nullif(a.attgenerated::text, '') as is_generated"
+
 _COLUMN_COMMENTS = """
 SELECT c.relname, a.attname, d.description
 FROM pg_class c
@@ -66,6 +140,34 @@ JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdroppe
 LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regclass
      AND d.objsubid = a.attnum
 WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"""
+
+
+VIRTUAL_SINCE = 180000  # server_version_num of the first server with virtual columns
+
+
+def _needs_virtual(table: str, column: str) -> DDL:
+    """A statement that stops the DDL on a server without virtual generated columns, with
+    a message naming the column (instead of a syntax error at VIRTUAL in CREATE TABLE)."""
+    from ..compile import DDL
+    from ..literals import quote_literal
+
+    msg = quote_literal(
+        f"column {table}.{column}: virtual generated columns (stored: false) need "
+        "PostgreSQL 18 or later; declare it 'stored: true' or use a newer server"
+    )
+    body = (
+        f"BEGIN IF current_setting('server_version_num')::int < {VIRTUAL_SINCE} THEN "
+        f"RAISE EXCEPTION USING MESSAGE = {msg} || ' (this server runs ' || "
+        "current_setting('server_version') || ')'; END IF; END"
+    )
+    return DDL(f"DO {quote_literal(body)}", f"virtual generated column {table}.{column}")
+
+
+def _identity(value: Any) -> str | None:
+    """'always' / 'by default' from either form of `identity`."""
+    if isinstance(value, dict):
+        return str(value["generated"])
+    return None if value is None else str(value)
 
 
 def _serial_name(int_type: str) -> str:
@@ -101,7 +203,46 @@ class Columns(base.TablePart):
                     "type": "boolean",
                     "description": "owned sequence as default (serial/bigserial by type)",
                 },
-                "identity": {"enum": ["always", "by default"]},
+                "identity": {
+                    "description": "always | by default, or a map with the sequence options",
+                    "oneOf": [
+                        {"enum": ["always", "by default"]},
+                        base.entry(
+                            {
+                                "generated": {"enum": ["always", "by default"]},
+                                "start": {"type": "integer"},
+                                "increment": {"type": "integer", "not": {"const": 0}},
+                                "minvalue": {"type": "integer"},
+                                "maxvalue": {"type": "integer"},
+                                "cache": {"type": "integer", "minimum": 1},
+                                "cycle": {"type": "boolean"},
+                            },
+                            ["generated"],
+                        ),
+                    ],
+                },
+                "generated": base.entry(
+                    {
+                        "expression": {
+                            "type": "string",
+                            "minLength": 1,
+                            "description": "one SQL expression over the row's other columns",
+                        },
+                        "stored": {
+                            "type": "boolean",
+                            "description": "true: computed on write (STORED); false: on read "
+                            "(VIRTUAL, PostgreSQL 18 or later)",
+                        },
+                    },
+                    ["expression", "stored"],
+                ),
+                "collation": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": 'a collation name, e.g. "C" or "und-x-icu"',
+                },
+                "storage": {"enum": list(STORAGE)},
+                "compression": {"enum": list(COMPRESSION)},
                 "comment": {"type": "string"},
                 "renamed_from": dict(base.RENAMED_FROM),
             },
@@ -127,9 +268,22 @@ class Columns(base.TablePart):
                     nullable=c.get("nullable", True),
                     default=sql_literal(c.get("default")),
                     serial=c.get("serial", False),
-                    identity=c.get("identity"),
+                    identity=_identity(c.get("identity")),
                     comment=c.get("comment"),
                     renamed_from=c.get("renamed_from"),
+                    identity_options=tuple(
+                        (k, c["identity"][k])
+                        for k in IDENTITY_OPTIONS
+                        if isinstance(c.get("identity"), dict) and k in c["identity"]
+                    ),
+                    generated=(
+                        Generated(c["generated"]["expression"], c["generated"]["stored"])
+                        if c.get("generated") is not None
+                        else None
+                    ),
+                    collation=c.get("collation"),
+                    storage=c.get("storage"),
+                    compression=c.get("compression"),
                 )
                 for cname, c in section["columns"].items()
             )
@@ -178,6 +332,12 @@ class Columns(base.TablePart):
                     f"{what}: identity needs type integer, bigint or smallint; "
                     "change the type or remove 'identity'",
                 )
+            if c.generated is not None:
+                self._check_generated(ctx, c, cp, what)
+            if c.identity_options:
+                self._check_identity(ctx, c, cp, what)
+            if c.collation is not None:
+                ctx.check_ident((*cp, "collation"), c.collation, "collation")
             if c.type.strip().lower() in (
                 "serial",
                 "bigserial",
@@ -191,14 +351,68 @@ class Columns(base.TablePart):
                     f"{what}: write the integer type and 'serial: true' instead of type '{c.type}'",
                 )
 
+    def _check_generated(
+        self, ctx: base.CheckContext, c: Column, cp: base.PathKey, what: str
+    ) -> None:
+        from .. import fragments
+
+        assert c.generated is not None
+        if c.serial or c.identity or c.default is not None:
+            ctx.err(
+                (*cp, "generated"),
+                f"{what}: a generated column takes no default, serial or identity; remove "
+                "them or 'generated'",
+            )
+        why = fragments.expression(c.generated.expression)
+        if why is not None:
+            ctx.err(
+                (*cp, "generated", "expression"),
+                f"{what}: the generation expression must be exactly one SQL expression, but "
+                f"{why}; fix the expression",
+            )
+
+    def _check_identity(
+        self, ctx: base.CheckContext, c: Column, cp: base.PathKey, what: str
+    ) -> None:
+        int_type = _INT_NAMES.get(" ".join(c.type.lower().split()))
+        if int_type is None:
+            return  # reported: identity needs an integer type
+        given = dict(c.identity_options)
+        opts = {**identity_defaults(int_type, int(given.get("increment", 1))), **given}
+        if "start" not in given:  # PostgreSQL starts at the lower (upper) bound
+            opts["start"] = opts["minvalue"] if int(opts["increment"]) > 0 else opts["maxvalue"]
+        lo, hi = _TYPE_RANGES[int_type]
+        ip: base.PathKey = (*cp, "identity")
+        for k in ("start", "increment", "minvalue", "maxvalue", "cache"):
+            v = given.get(k)
+            if v is not None and not lo <= int(v) <= hi:
+                ctx.err(
+                    (*ip, k),
+                    f"{what}: identity {k} {v} is out of range for {int_type} ({lo} to {hi})",
+                )
+        lo_v, hi_v, start = int(opts["minvalue"]), int(opts["maxvalue"]), int(opts["start"])
+        if lo_v >= hi_v:
+            ctx.err(
+                ip,
+                f"{what}: identity minvalue ({lo_v}) must be less than maxvalue ({hi_v})",
+            )
+        elif not lo_v <= start <= hi_v:
+            ctx.err(
+                ip,
+                f"{what}: identity start ({start}) must lie between minvalue ({lo_v}) and "
+                f"maxvalue ({hi_v})",
+            )
+
     def expressions(self, t: Table) -> list[str]:
-        return [c.default for c in t.columns if c.default]
+        return [c.default for c in t.columns if c.default] + [
+            c.generated.expression for c in t.columns if c.generated is not None
+        ]
 
     def sa_args(self, t: Table, schema: model.Schema) -> list[Any]:
         import sqlalchemy as sa
         from sqlalchemy.types import TypeEngine
 
-        from ..compile import RawType, sa_type
+        from ..compile import DIALECT, RawType, quote, sa_type
 
         enums = {e.name for e in schema.enums}
         pk_cols = set(t.primary_key.columns) if t.primary_key else set()
@@ -210,9 +424,17 @@ class Columns(base.TablePart):
                 typ: TypeEngine[Any] = RawType(_serial_name(c.type))
             else:
                 typ = sa_type(c.type, enums)
+            if c.collation is not None:
+                spelled = typ.compile(dialect=DIALECT)
+                typ = RawType(f"{spelled} COLLATE {quote(c.collation)}")
             args: list[object] = []
             if c.identity:
-                args.append(sa.Identity(always=c.identity == "always"))
+                opts: dict[str, Any] = dict(c.identity_options)
+                args.append(sa.Identity(always=c.identity == "always", **opts))
+            if c.generated is not None:
+                # literal_column: the expression is written as given (checked by the loader)
+                expr: Any = sa.literal_column(c.generated.expression)
+                args.append(sa.Computed(expr, persisted=c.generated.stored))
             cols.append(
                 sa.Column(
                     c.name,
@@ -238,17 +460,22 @@ class Columns(base.TablePart):
         from ..literals import quote_literal
 
         name = qualified(t.name, target_schema)
-        return [
-            (
-                base.COMMENTS,
-                DDL(
-                    f"COMMENT ON COLUMN {name}.{quote(c.name)} IS {quote_literal(c.comment)}",
-                    f"comment on column {t.name}.{c.name}",
-                ),
-            )
-            for c in t.columns
-            if c.comment is not None
-        ]
+        out: list[tuple[int, DDL]] = []
+        for c in t.columns:
+            col = f"{name} ALTER COLUMN {quote(c.name)}"
+            if c.generated is not None and not c.generated.stored:
+                out.append((base.TYPES, _needs_virtual(t.name, c.name)))
+            if c.storage is not None:
+                sql = f"ALTER TABLE {col} SET STORAGE {c.storage.upper()}"
+                out.append((base.RELATION_PARTS, DDL(sql, f"storage of column {t.name}.{c.name}")))
+            if c.compression is not None:
+                sql = f"ALTER TABLE {col} SET COMPRESSION {c.compression}"
+                what = f"compression of column {t.name}.{c.name}"
+                out.append((base.RELATION_PARTS, DDL(sql, what)))
+            if c.comment is not None:
+                sql = f"COMMENT ON COLUMN {name}.{quote(c.name)} IS {quote_literal(c.comment)}"
+                out.append((base.COMMENTS, DDL(sql, f"comment on column {t.name}.{c.name}")))
+        return out
 
     def renames(
         self,
@@ -270,6 +497,114 @@ class Columns(base.TablePart):
             lambda a, b: f"ALTER TABLE {qt} RENAME COLUMN {quote(a)} TO {quote(b)};",
         )
 
+    def hazards(self, rec: Record, facts: Facts) -> set[str]:
+        """A stored generated column added to an existing table rewrites it (every row
+        gets its value); a change of an identity's sequence options is a sequence change."""
+        from pglast import ast, parse_sql
+        from pglast.enums import AlterTableType, ConstrType
+
+        from ..hazards import SEQUENCE_CHANGE, TABLE_REWRITE
+
+        if rec.kind != "AlterTableStmt" or rec.table not in facts.tables:
+            return set()
+        stmt = parse_sql(rec.sql)[0].stmt
+        found: set[str] = set()
+        for cmd in getattr(stmt, "cmds", None) or ():
+            if not isinstance(cmd, ast.AlterTableCmd):
+                continue
+            if cmd.subtype == AlterTableType.AT_SetIdentity:
+                found.add(SEQUENCE_CHANGE)
+            if cmd.subtype == AlterTableType.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+                if any(
+                    isinstance(k, ast.Constraint)
+                    and k.contype == ConstrType.CONSTR_GENERATED
+                    and k.generated_kind != "v"
+                    for k in cmd.def_.constraints or ()
+                ):
+                    found.add(TABLE_REWRITE)
+        return found
+
+    def patch_migra_queries(self, obj: Any) -> None:
+        """schemainspect reads only whether a column is generated: read whether stored
+        ('s') or virtual ('v'), so a change between the two is a change, and a virtual
+        column is written as one (escape_migra)."""
+        query = str(obj.ALL_RELATIONS_QUERY)
+        if _IS_GENERATED in query:
+            obj.ALL_RELATIONS_QUERY = query.replace(_IS_GENERATED, _GENERATED_KIND)
+
+    def escape_migra(
+        self, obj: Any, lit: Callable[[object], str], ident: Callable[..., str]
+    ) -> None:
+        """A column as migra writes it (CREATE TABLE, ADD COLUMN): virtual generated
+        columns as virtual (schemainspect writes every one as stored), and the collation
+        in CREATE TABLE too (schemainspect adds it to ADD COLUMN only)."""
+        cls = obj.ColumnInfo
+
+        def creation(self: Any) -> str:
+            x = f"{self.quoted_name} {self.dbtypestr}"
+            if self.collation:
+                x += f" collate {ident(self.collation)}"
+            if self.is_identity:
+                x += f" generated {'always' if self.is_identity_always else 'by default'}"
+                x += " as identity"
+            if self.not_null:
+                x += " not null"
+            if self.is_generated:
+                kind = "virtual" if self.is_generated == "v" else "stored"
+                x += f" generated always as ({self.default}) {kind}"
+            elif self.default:
+                x += f" default {self.default}"
+            return x
+
+        cls.creation_clause = property(creation)
+        cls.add_column_clause = property(lambda self: f"add column {self.creation_clause}")
+
+    def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
+        """migra changes a generation expression with SET DEFAULT (refused: the column is
+        generated), and drops a virtual one's expression with DROP EXPRESSION (refused on
+        virtual columns). Such a column is dropped and added again: its values are
+        computed anyway. A stored column that becomes a plain one keeps its values (DROP
+        EXPRESSION, then its default)."""
+        from .. import statements
+
+        out = list(records)
+        for key, t in i_target.tables.items():
+            before = i_from.tables.get(key)
+            if before is None or not t.is_alterable:
+                continue
+            for name, c in t.columns.items():
+                b = before.columns.get(name)
+                if b is None or not (b.is_generated or c.is_generated):
+                    continue
+                if (b.is_generated, b.default) == (c.is_generated, c.default):
+                    continue
+                mine = [
+                    i
+                    for i, r in enumerate(out)
+                    if r.kind == "AlterTableStmt"
+                    and r.table == t.name
+                    and any(cmd.name == name and not cmd.constraint for cmd in r.commands)
+                ]
+                at = mine[0] if mine else len(out)
+                qt, qc = t.quoted_full_name, c.quoted_name
+                if b.is_generated == "s" and not c.is_generated:
+                    sqls = [f"alter table {qt} alter column {qc} drop expression;"]
+                    if c.default:
+                        sqls.append(f"alter table {qt} alter column {qc} set default {c.default};")
+                    if c.not_null != b.not_null:
+                        word = "set" if c.not_null else "drop"
+                        sqls.append(f"alter table {qt} alter column {qc} {word} not null;")
+                    if (c.dbtypestr, c.collation) != (b.dbtypestr, b.collation):
+                        sqls.append(f"alter table {qt} {c.alter_data_type_clause};")
+                else:
+                    sqls = [
+                        f"alter table {qt} drop column {qc};",
+                        f"alter table {qt} {c.add_column_clause};",
+                    ]
+                out = [r for i, r in enumerate(out) if i not in mine]
+                out[at:at] = [statements.parse(x, "AlterTableStmt") for x in sqls]
+        return out
+
     catalog_sql = """
 SELECT 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -281,7 +616,7 @@ SELECT 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_c
         return {"columns": {(name, rel): typ for _, name, rel, typ in rows}}
 
     def inspect(self, state: base.InspectState, tables: dict[int, dict[str, Any]]) -> None:
-        from ..introspect import short_type
+        from ..introspect import short_type, strip_outer_parens
 
         warn = state.warn
         enum_names = set(state.sections.get("enums") or ())
@@ -297,6 +632,11 @@ SELECT 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_c
             collation,
             owned_seq,
             is_nextval,
+            collname,
+            builtin_collation,
+            storage,
+            compression,
+            *seq,
         ) in state.rows(_COLUMNS):
             if relid not in tables:
                 continue
@@ -305,13 +645,11 @@ SELECT 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_c
             if notnull:
                 c["nullable"] = False
             if generated:
-                warn(
-                    f"column {tname}.{col}: GENERATED ALWAYS AS ({default}) is not in the "
-                    "format; it renders as a plain column"
-                )
+                expression = strip_outer_parens(default)
+                c["generated"] = {"expression": expression, "stored": generated == "s"}
                 default = None
             if identity in ("a", "d"):
-                c["identity"] = "always" if identity == "a" else "by default"
+                c["identity"] = _inspected_identity(identity, c["type"], seq)
             elif owned_seq and is_nextval and c["type"] in _SERIAL_INTS:
                 c["serial"] = True
                 expected = f"{tname}_{col}_seq"
@@ -328,13 +666,38 @@ SELECT 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_c
                         "only a serial column (integer, bigint, smallint) can own in the "
                         "format; the sequence is left out"
                     )
-            if collation:
+            if collation and builtin_collation:
+                c["collation"] = collname
+            elif collation:
                 warn(
-                    f"column {tname}.{col}: a non-default collation is not in the format; left out"
+                    f"column {tname}.{col}: collation {collname} is not one of pg_catalog's "
+                    "(collations are not in the format); left out"
                 )
+            if storage is not None:
+                c["storage"] = _STORAGE_NAMES[storage]
+            if compression is not None:
+                c["compression"] = _COMPRESSION_NAMES[compression]
             if comment is not None:
                 c["comment"] = comment
             tables[relid]["columns"][col] = c
+
+
+_STORAGE_NAMES = {"p": "plain", "e": "external", "x": "extended", "m": "main"}
+_COMPRESSION_NAMES = {"p": "pglz", "l": "lz4"}
+
+
+def _inspected_identity(kind: str, int_type: str, seq: list[Any]) -> Any:
+    """`identity` as the YAML writes it: the string, or the map when an option of the
+    identity's sequence differs from what PostgreSQL makes of it left out."""
+    word = "always" if kind == "a" else "by default"
+    if seq[0] is None or int_type not in _TYPE_RANGES:
+        return word
+    found = dict(zip(IDENTITY_OPTIONS, (*(int(v) for v in seq[:5]), bool(seq[5])), strict=True))
+    defaults = identity_defaults(int_type, int(found["increment"]))
+    options = {k: v for k, v in found.items() if v != defaults[k]}
+    if not options:
+        return word
+    return {"generated": word, **options}
 
 
 NAME = "__name__"  # the table's name in the inspected table data (not written out)

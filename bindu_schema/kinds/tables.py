@@ -31,10 +31,19 @@ from .indexes import PART as INDEXES
 from .indexes import Index, IndexItem
 from .policies import PART as POLICIES
 from .policies import Policy, RowLevelSecurity
+from .table_options import PART as TABLE_OPTIONS
+from .table_options import ReplicaIdentity
 from .triggers import PART as TRIGGERS
 from .triggers import Trigger
 
-PARTS: tuple[base.TablePart, ...] = (COLUMNS, CONSTRAINTS, INDEXES, TRIGGERS, POLICIES)
+PARTS: tuple[base.TablePart, ...] = (
+    COLUMNS,
+    CONSTRAINTS,
+    INDEXES,
+    TRIGGERS,
+    POLICIES,
+    TABLE_OPTIONS,
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,9 @@ class Table:
     row_level_security: RowLevelSecurity | None = None
     policies: tuple[Policy, ...] = ()
     renamed_from: str | None = None
+    unlogged: bool = False
+    options: tuple[tuple[str, str], ...] = ()  # storage parameters (name, value as written)
+    replica_identity: ReplicaIdentity | None = None
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -232,7 +244,8 @@ class Tables(base.Kind):
 
         for t in schema.tables:
             args = [a for part in PARTS for a in part.sa_args(t, schema)]
-            table = sa.Table(t.name, md, *args, comment=t.comment)
+            kw = {k: v for part in PARTS for k, v in part.sa_kwargs(t).items()}
+            table = sa.Table(t.name, md, *args, comment=t.comment, **kw)
             for part in PARTS:
                 part.sa_after(table, t)
         # Links last (foreign keys, with Column objects): every referenced table exists by
@@ -386,6 +399,10 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
         for part in PARTS:
             part.escape_migra(obj, lit, ident)
 
+    def patch_migra_queries(self, obj: Any) -> None:
+        for part in PARTS:
+            part.patch_migra_queries(obj)
+
     def split_migra(self, sql: str) -> list[Record] | None:
         return next((p for part in PARTS if (p := part.split_migra(sql)) is not None), None)
 
@@ -412,7 +429,7 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
         elsewhere = {rk for k in kinds.KINDS if k is not self for rk in k.relkinds}
         tables: dict[int, dict[str, Any]] = {}
         names: dict[int, str] = {}
-        for oid, name, relkind, is_partition, comment, persistence, _ in state.rows(_TABLES):
+        for oid, name, relkind, is_partition, comment, _, _ in state.rows(_TABLES):
             if name == ALEMBIC_TABLE:
                 continue
             if relkind in elsewhere and not is_partition:
@@ -426,8 +443,6 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
                 }.get(relkind, "partition")
                 warn(f"{what} {name}: not in the format; left out")
                 continue
-            if persistence == "u":
-                warn(f"table {name}: UNLOGGED is not in the format; it renders as a logged table")
             t: dict[str, Any] = {"__name__": name}
             if comment is not None:
                 t["comment"] = comment
