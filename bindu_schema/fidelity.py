@@ -140,9 +140,9 @@ SELECT c.relname, a.attname, a.attnum,
             THEN quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END,
        nullif(a.attstorage, t.typstorage)::text, {compression}, t.typstorage::text,
        col_description(c.oid, a.attnum),
-       (SELECT format('as=%%s start=%%s increment=%%s minvalue=%%s maxvalue=%%s cache=%%s cycle=%%s',
-                      format_type(q.seqtypid, NULL), q.seqstart, q.seqincrement, q.seqmin,
-                      q.seqmax, q.seqcache, q.seqcycle::text)
+       (SELECT format('as=%%s start=%%s increment=%%s minvalue=%%s maxvalue=%%s '
+                      'cache=%%s cycle=%%s', format_type(q.seqtypid, NULL), q.seqstart,
+                      q.seqincrement, q.seqmin, q.seqmax, q.seqcache, q.seqcycle::text)
           FROM pg_depend d JOIN pg_sequence q ON q.seqrelid = d.objid
          WHERE a.attidentity <> '' AND d.classid = 'pg_class'::regclass
            AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
