@@ -211,7 +211,7 @@ class Columns(base.TablePart):
                             {
                                 "generated": {"enum": ["always", "by default"]},
                                 "start": {"type": "integer"},
-                                "increment": {"type": "integer", "not": {"const": 0}},
+                                "increment": {"type": "integer"},
                                 "minvalue": {"type": "integer"},
                                 "maxvalue": {"type": "integer"},
                                 "cache": {"type": "integer", "minimum": 1},
@@ -388,19 +388,26 @@ class Columns(base.TablePart):
             if v is not None and not lo <= int(v) <= hi:
                 ctx.err(
                     (*ip, k),
-                    f"{what}: identity {k} {v} is out of range for {int_type} ({lo} to {hi})",
+                    f"{what}: identity {k} {v} is out of range for {int_type} ({lo} to {hi}); "
+                    "use a value in that range or a wider type",
                 )
         lo_v, hi_v, start = int(opts["minvalue"]), int(opts["maxvalue"]), int(opts["start"])
-        if lo_v >= hi_v:
+        if given.get("increment") == 0:
+            ctx.err(
+                (*ip, "increment"),
+                f"{what}: identity increment cannot be 0; use a step such as 1 or -1",
+            )
+        elif lo_v >= hi_v:
             ctx.err(
                 ip,
-                f"{what}: identity minvalue ({lo_v}) must be less than maxvalue ({hi_v})",
+                f"{what}: identity minvalue ({lo_v}) must be less than maxvalue ({hi_v}); "
+                "change one of them",
             )
         elif not lo_v <= start <= hi_v:
             ctx.err(
                 ip,
                 f"{what}: identity start ({start}) must lie between minvalue ({lo_v}) and "
-                f"maxvalue ({hi_v})",
+                f"maxvalue ({hi_v}); change the start or the bounds",
             )
 
     def expressions(self, t: Table) -> list[str]:
