@@ -16,9 +16,9 @@ creates an equal database again (the round trip). A new kind adds a folder here.
 A case with `invalid` instead is a schema the loader refuses, with `errors`: the
 `line:column: message` lines it must give (no server needed).
 
-A case with `min_server_version: 180000` (server_version_num) declares what an older
-server lacks: there, the plan must fail (exit 1) with an error holding each line of the
-case's `older_server_error`, and nothing else runs.
+A case with `requires: {sql: ..., error: [...]}` needs what not every server has (a
+version, a build option): where the `sql` (one boolean, on the test server) is false, the
+plan must fail (exit 1) with an error holding each line of `error`, and nothing else runs.
 """
 
 from __future__ import annotations
@@ -112,10 +112,10 @@ def test_kind_case(
         )
 
     first = plan()
-    version = int(str(sql(dev_server, "SHOW server_version_num")[0][0]))
-    if version < spec.get("min_server_version", 0):
+    requires = spec.get("requires")
+    if requires and sql(dev_server, requires["sql"])[0][0] is not True:
         assert first.code == 1, first.text
-        for line in spec["older_server_error"]:
+        for line in requires["error"]:
             assert line in first.text, first.text
         return
     assert first.code == 2, first.text
