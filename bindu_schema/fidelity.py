@@ -457,8 +457,11 @@ def compare(have: Facts, want: Facts, target_schema: str | None = None) -> Compa
         for kind, name in sorted({(d.kind, d.name) for d in found if d.kind != "sequence"})
         for r in _alter_table(
             [d for d in found if (d.kind, d.name) == (kind, name) and d.category == FIX],
-            {"_table": name.partition(".")[0], "_column": name.partition(".")[2]}
-            | want.objects[(kind, name)],
+            {
+                "_table": name.partition(".")[0],
+                "_column": name.partition(".")[2],
+                **want.objects[(kind, name)],
+            },
             target_schema,
         )
     )
