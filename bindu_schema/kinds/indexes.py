@@ -335,6 +335,31 @@ SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
     def owners(self, t: Table) -> dict[str, str]:
         return {ix.name: t.name for ix in t.indexes}
 
+    object_types = ("index",)
+    pg_objects = (("OBJECT_INDEX", "index"),)
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        from ..statements import relation
+
+        if not isinstance(stmt, ast.IndexStmt):
+            return None
+        schema, table = relation(stmt.relation)
+        c = bool(stmt.concurrent)
+        return replace(
+            rec,
+            object_type="index",
+            action="create",
+            schema=schema,
+            name=stmt.idxname,
+            table=table,
+            concurrently=c,
+            transactional=not c,
+        )
+
     def change(self, rec: Record, owners: Mapping[str, str]) -> base.Change | None:
         if rec.object_type == "index" and rec.action != "create":
             return ("index", rec.action, owners.get(rec.new_name or rec.name or ""), None, None)
