@@ -727,6 +727,24 @@ def with_concurrently(rec: Record) -> Record:
     return parse(_proved(rec.sql, text, tree, "adding CONCURRENTLY"))
 
 
+def with_index_name(rec: Record, name: str) -> Record:
+    """CREATE INDEX <name> ... under another name (the identifier after INDEX
+    [CONCURRENTLY] [IF NOT EXISTS]), written quoted; proved like every rewrite."""
+    if rec.kind != "IndexStmt" or not rec.name:
+        raise StatementError(f"not a CREATE INDEX with a name: {_short(rec.sql)}")
+    toks = _tokens(rec.sql)
+    at = next(i for i, t in enumerate(toks) if t.name == "INDEX")
+    skip = {"CONCURRENTLY", "IF_P", "NOT", "EXISTS"}
+    tok = next(t for t in toks[at + 1 :] if t.name not in skip)
+    if _ident_value(rec.sql, tok) != rec.name:
+        raise StatementError(f"cannot find the index name in: {_short(rec.sql)}")
+    quoted = '"' + name.replace('"', '""') + '"'
+    text = rec.sql[: tok.start] + quoted + rec.sql[tok.end + 1 :]
+    tree = _tree(rec.sql)
+    tree["idxname"] = name
+    return parse(_proved(rec.sql, text, tree, "renaming the index"))
+
+
 def _last_constraint(tree: dict[str, Any]) -> dict[str, Any]:
     cmds = tree["cmds"]
     if len(cmds) != 1 or not isinstance(cmds[0].get("def_"), dict):
