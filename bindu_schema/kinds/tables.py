@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 from .columns import PART as COLUMNS
 from .columns import Column
 from .constraints import PART as CONSTRAINTS
-from .constraints import Check, ForeignKey, PrimaryKey, Unique
+from .constraints import Check, Exclusion, ForeignKey, PrimaryKey, Unique
 from .indexes import PART as INDEXES
 from .indexes import Index, IndexItem
 from .policies import PART as POLICIES
@@ -55,6 +55,7 @@ class Table:
     foreign_keys: tuple[ForeignKey, ...] = ()
     uniques: tuple[Unique, ...] = ()
     checks: tuple[Check, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
     indexes: tuple[Index, ...] = ()
     triggers: tuple[Trigger, ...] = ()
     row_level_security: RowLevelSecurity | None = None
@@ -166,6 +167,27 @@ class Tables(base.Kind):
     required = True
     excludable = True
     object_types = ("table", "column", "constraint", "comment", "sequence")
+    # CREATE TABLE, ALTER TABLE and COMMENT are read by statements.py itself (its ALTER TABLE
+    # sub-commands serve every part); sequences are the tables' (serial, identity).
+    pg_objects = (
+        ("OBJECT_TABLE", "table"),
+        ("OBJECT_COLUMN", "column"),
+        ("OBJECT_TABCONSTRAINT", "constraint"),
+        ("OBJECT_SEQUENCE", "sequence"),
+    )
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        from ..statements import relation
+
+        if not isinstance(stmt, ast.CreateSeqStmt | ast.AlterSeqStmt):
+            return None
+        schema, name = relation(stmt.sequence)
+        return replace(rec, object_type="sequence", schema=schema, name=name)
+
     relkinds = ("r",)
 
     def fragment(self) -> dict[str, Any]:
