@@ -170,10 +170,10 @@ def test_drift_reported_by_check_apply_tenants_and_adopt(cli, make_db, dev_serve
     args = ["--database-url", db.sqlalchemy, *dev_args(dev_server)]
     assert cli("apply", *args).code == 0
     tenant = ensure_tenant(db.sqlalchemy, "did:bindu:fidelity")
-    # an index's storage parameters: the format does not declare them (a table's it does)
-    sql(db, "alter index tasks_pkey set (fillfactor = 70)")
-    sql(db, f"alter index {tenant}.tasks_pkey set (fillfactor = 80)")
-    line = "index tasks_pkey: reloptions is 'fillfactor=70' here"
+    # a constraint's comment: the format does not declare it
+    sql(db, "comment on constraint tasks_pkey on tasks is 'tuned by hand'")
+    sql(db, f"comment on constraint tasks_pkey on {tenant}.tasks is 'tenant note'")
+    line = "constraint tasks.tasks_pkey: comment is 'tuned by hand' here"
 
     chk = cli("check", "--format", "json", *args)
     assert chk.code == 1, chk.text
@@ -187,7 +187,7 @@ def test_drift_reported_by_check_apply_tenants_and_adopt(cli, make_db, dev_serve
     assert listing.code == 0, listing.text
     [row] = [t for t in json.loads(listing.out)["tenants"] if t["schema"] == tenant]
     assert row["drift"] is True
-    assert any("reloptions is 'fillfactor=80' here" in s for s in row["statements"]), row
+    assert any("comment is 'tenant note' here" in s for s in row["statements"]), row
 
     bindu = bindu_head(make_db)
     sql(bindu, "alter sequence task_feedback_id_seq as bigint")
