@@ -142,6 +142,28 @@ LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regc
 WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"""
 
 
+def _index_mentions(definition: str, column: str) -> bool:
+    """Whether an index definition (pg_get_indexdef) names the column: a key, an
+    expression, INCLUDE or WHERE."""
+    from pglast import ast, parse_sql
+    from pglast.visitors import Visitor
+
+    found = False
+
+    class Columns(Visitor):
+        def visit_IndexElem(self, ancestors: Any, node: ast.IndexElem) -> None:
+            nonlocal found
+            found = found or node.name == column
+
+        def visit_ColumnRef(self, ancestors: Any, node: ast.ColumnRef) -> None:
+            nonlocal found
+            last = (node.fields or ())[-1:]
+            found = found or any(getattr(f, "sval", None) == column for f in last)
+
+    Columns()(parse_sql(definition))
+    return found
+
+
 VIRTUAL_SINCE = 180000  # server_version_num of the first server with virtual columns
 
 
@@ -608,8 +630,19 @@ class Columns(base.TablePart):
                         f"alter table {qt} drop column {qc};",
                         f"alter table {qt} {c.add_column_clause};",
                     ]
+                    # indexes on the column go with it; those migra leaves alone (unchanged)
+                    # are built again
+                    sqls += [
+                        ix.create_statement
+                        for k, ix in i_target.indexes.items()
+                        if ix.table_name == t.name
+                        and ix.schema == t.schema
+                        and getattr(i_from.indexes.get(k), "definition", None) == ix.definition
+                        and not getattr(ix, "constraint", None)
+                        and _index_mentions(ix.definition, name)
+                    ]
                 out = [r for i, r in enumerate(out) if i not in mine]
-                out[at:at] = [statements.parse(x, "AlterTableStmt") for x in sqls]
+                out[at:at] = [statements.parse(x, ("AlterTableStmt", "IndexStmt")) for x in sqls]
         return out
 
     catalog_sql = """
