@@ -142,9 +142,35 @@ LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regc
 WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"""
 
 
-def _index_mentions(definition: str, column: str) -> bool:
-    """Whether an index definition (pg_get_indexdef) names the column: a key, an
-    expression, INCLUDE or WHERE."""
+def _dropped_with(t: Any, column: str, i_from: Any, i_target: Any) -> list[str]:
+    """What DROP COLUMN removes with the column and migra leaves alone (unchanged on both
+    sides), to create again after the column is added: the indexes that name it, and the
+    check, unique and primary key constraints on it (a key's index first)."""
+    out: list[str] = []
+
+    def mine(x: Any) -> bool:
+        return bool(x.table_name == t.name and x.schema == t.schema)
+
+    for k, ix in i_target.indexes.items():
+        before = i_from.indexes.get(k)
+        if mine(ix) and getattr(before, "definition", None) == ix.definition:
+            if not getattr(ix, "constraint", None) and _mentions(ix.definition, column):
+                out.append(ix.create_statement)
+    for k, c in i_target.constraints.items():
+        before = i_from.constraints.get(k)
+        if not mine(c) or getattr(before, "definition", None) != c.definition:
+            continue
+        index = c.index if c.constraint_type in ("PRIMARY KEY", "UNIQUE") else None
+        if index is not None and _mentions(index.definition, column):
+            out += [index.create_statement, c.create_statement]
+        elif c.constraint_type == "CHECK" and _mentions(c.create_statement, column):
+            out.append(c.create_statement)
+    return out
+
+
+def _mentions(sql: str, column: str) -> bool:
+    """Whether a statement (an index definition, ADD CONSTRAINT ... CHECK) names the
+    column: an index key, a column reference in an expression, INCLUDE or WHERE."""
     from pglast import ast, parse_sql
     from pglast.visitors import Visitor
 
@@ -160,7 +186,7 @@ def _index_mentions(definition: str, column: str) -> bool:
             last = (node.fields or ())[-1:]
             found = found or any(getattr(f, "sval", None) == column for f in last)
 
-    Columns()(parse_sql(definition))
+    Columns()(parse_sql(sql))
     return found
 
 
@@ -630,17 +656,7 @@ class Columns(base.TablePart):
                         f"alter table {qt} drop column {qc};",
                         f"alter table {qt} {c.add_column_clause};",
                     ]
-                    # indexes on the column go with it; those migra leaves alone (unchanged)
-                    # are built again
-                    sqls += [
-                        ix.create_statement
-                        for k, ix in i_target.indexes.items()
-                        if ix.table_name == t.name
-                        and ix.schema == t.schema
-                        and getattr(i_from.indexes.get(k), "definition", None) == ix.definition
-                        and not getattr(ix, "constraint", None)
-                        and _index_mentions(ix.definition, name)
-                    ]
+                    sqls += _dropped_with(t, name, i_from, i_target)
                 out = [r for i, r in enumerate(out) if i not in mine]
                 out[at:at] = [statements.parse(x, ("AlterTableStmt", "IndexStmt")) for x in sqls]
         return out
