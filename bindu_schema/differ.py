@@ -388,7 +388,8 @@ def _statements(
 
     for kind in kinds.KINDS:
         records = kind.differ_order(records, i_from, i_target)
-    return records + _recreated_comments(records, c_target, schema)
+    records = records + _recreated_comments(records, c_target, schema)
+    return records + _implicitly_recreated_comments(records, c_from, c_target, schema)
 
 
 def _recreated_comments(
@@ -411,6 +412,42 @@ def _recreated_comments(
             sql += f"{quote_literal_or_null(want)};"
             out.append(statements.parse(_proved_comment(sql, want), "CommentStmt"))
             commented.add((r.objtype, name))
+    return out
+
+
+def _implicitly_recreated_comments(
+    records: list[Record],
+    c_from: dict[CommentKey, str | None],
+    c_target: dict[CommentKey, str | None],
+    schema: str,
+) -> list[Record]:
+    """A column dropped and added again in one plan (ALTER TABLE DROP COLUMN, then ADD
+    COLUMN: a generated column's new expression), and an index created again after DROP
+    COLUMN took it along without a DROP statement, come back without their comment, which
+    both sides have: set it again."""
+    commented = {(r.objtype, r.name) for r in records if r.kind == "CommentStmt"}
+    dropped: set[tuple[str | None, str | None]] = set()
+    out: list[Record] = []
+    for r in records:
+        targets: list[tuple[str, str, str | None]] = []
+        if r.kind == "AlterTableStmt" and r.table:
+            for c in r.commands:
+                if c.op == "drop_column":
+                    dropped.add((r.table, c.name))
+                elif c.op == "add_column" and c.name and (r.table, c.name) in dropped:
+                    targets.append(("column", r.table, c.name))
+        elif r.kind == "IndexStmt" and r.name and r.action == "create":
+            targets.append(("index", r.name, None))
+        for target, rel, col in targets:
+            key = (target, rel, col)
+            want = c_target.get(key)
+            name = f"{rel}.{col}" if col else rel
+            if want is None or c_from.get(key) != want or (target, name) in commented:
+                continue
+            what = qualified(rel, schema) + (f".{qualified(col, None)}" if col else "")
+            sql = f"COMMENT ON {target.upper()} {what} IS {quote_literal_or_null(want)};"
+            out.append(statements.parse(_proved_comment(sql, want), "CommentStmt"))
+            commented.add((target, name))
     return out
 
 
