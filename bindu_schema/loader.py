@@ -213,6 +213,10 @@ def _schema_messages(err: jsonschema.ValidationError) -> list[tuple[PathKey, str
             (path, f"{where}: must be {err.validator_value!r} (the only format version)", False)
         ]
     if v == "oneOf":
+        # a word or a map (identity, replica_identity, ...): a misspelt word gets the words
+        words = [e for e in err.context or () if e.validator == "enum"]
+        if words and isinstance(err.instance, str):
+            return _schema_messages(words[0])
         return [(path, f"{where}: expected a name or a map with the documented keys", False)]
     if v == "minProperties" or v == "minItems":
         return [
