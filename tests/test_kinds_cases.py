@@ -56,12 +56,16 @@ def _name(stmt: ast.Node) -> str:
         return str(getattr(items[-1], "sval", items[-1]))
     if isinstance(stmt, ast.CommentStmt):
         obj = stmt.object
-        items = obj if isinstance(obj, tuple) else ()
+        items = obj if isinstance(obj, tuple) else getattr(obj, "names", ())
         return ".".join(str(getattr(i, "sval", i)) for i in items[1:] or items)
     if isinstance(stmt, ast.IndexStmt):
         return str(stmt.idxname)
     if isinstance(stmt, ast.CreatePolicyStmt):
         return str(stmt.policy_name)
+    if isinstance(stmt, ast.CreateDomainStmt):
+        return str(stmt.domainname[-1].sval)
+    if isinstance(stmt, ast.AlterDomainStmt):
+        return str(stmt.typeName[-1].sval)
     return ""
 
 

@@ -52,8 +52,6 @@ class Enums(base.Kind):
 
         if isinstance(stmt, ast.CreateEnumStmt | ast.AlterEnumStmt):
             schema, name = qualified_name(strings(stmt.typeName))
-        elif isinstance(stmt, ast.CreateDomainStmt):
-            schema, name = qualified_name(strings(stmt.domainname))
         elif isinstance(stmt, ast.CompositeTypeStmt):
             schema, name = relation(stmt.typevar)
         else:
@@ -124,10 +122,8 @@ class Enums(base.Kind):
         for name, typtype, labels in state.rows(_TYPES):
             if typtype == "e":
                 enums[name] = FlowMap(values=FlowList(labels))
-            else:
-                what = {"d": "domain", "r": "range type", "m": "multirange type"}.get(
-                    typtype, "composite type"
-                )
+            elif typtype != "d":  # domains are the domains kind's
+                what = {"r": "range type", "m": "multirange type"}.get(typtype, "composite type")
                 if typtype != "m":  # a multirange comes with its range
                     state.warn(f"{what} {name}: not in the format; left out")
         return enums
