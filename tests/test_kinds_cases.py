@@ -49,7 +49,12 @@ def _name(stmt: ast.Node) -> str:
     if isinstance(stmt, (ast.AlterTableStmt, ast.CreateStmt)):
         return stmt.relation.relname
     if isinstance(stmt, ast.RenameStmt):
-        return stmt.relation.relname if stmt.relation else str(stmt.subname)
+        if stmt.relation:
+            return stmt.relation.relname
+        names = getattr(stmt.object, "names", stmt.object) or ()
+        return str(names[-1].sval) if names else str(stmt.subname)
+    if isinstance(stmt, ast.CreateEnumStmt | ast.AlterEnumStmt):
+        return str(stmt.typeName[-1].sval)
     if isinstance(stmt, ast.DropStmt):
         obj = stmt.objects[0]
         items = obj if isinstance(obj, tuple) else getattr(obj, "names", ())
