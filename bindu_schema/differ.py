@@ -437,8 +437,9 @@ def _implicitly_recreated_comments(
                     dropped.add((r.table, c.name))
                 elif c.op == "add_column" and c.name and (r.table, c.name) in dropped:
                     targets.append(("column", r.table, c.name))
-        elif r.kind == "IndexStmt" and r.name and r.action == "create":
-            targets.append(("index", r.name, None))
+        elif r.action == "create" and r.name and any(t == r.table for t, _ in dropped):
+            # an object on a table that lost a column: created again if both sides have it
+            targets.append((r.object_type, r.name, None))
         for target, rel, col in targets:
             key = (target, rel, col)
             want = c_target.get(key)
