@@ -44,7 +44,7 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
         "cache": FIX,
         "cycle": FIX,
         "owned_by": MIGRA,
-        "comment": DRIFT,
+        "comment": MIGRA,
     },
     "table": {
         "persistence": MIGRA,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import base, domains, enums, extensions, functions, tables, views
+from . import base, domains, enums, extensions, functions, sequences, tables, views
 
 KINDS: tuple[base.Kind, ...] = (
     extensions.KIND,
@@ -20,6 +20,7 @@ KINDS: tuple[base.Kind, ...] = (
     functions.KIND,
     tables.KIND,
     views.KIND,
+    sequences.KIND,
 )
 
 EXCLUDE_KEY = "exclude"
