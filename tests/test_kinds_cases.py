@@ -69,6 +69,8 @@ def _name(stmt: ast.Node) -> str:
         return str(stmt.policy_name)
     if isinstance(stmt, ast.CreateTrigStmt):
         return str(stmt.trigname)
+    if isinstance(stmt, ast.CompositeTypeStmt):
+        return str(stmt.typevar.relname)
     if isinstance(stmt, ast.CreateFunctionStmt):
         return str(stmt.funcname[-1].sval)
     if isinstance(stmt, ast.VariableSetStmt):
