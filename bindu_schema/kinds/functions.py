@@ -44,6 +44,7 @@ class Function:
     cost: float | None = None
     rows: float | None = None
     settings: tuple[tuple[str, str | tuple[str, ...]], ...] = ()  # SET name = value(s)
+    procedure: bool = False  # CREATE PROCEDURE (no RETURNS; CALLed)
 
     @property
     def identity(self) -> str:
@@ -89,11 +90,11 @@ def function_sql(f: Function, target_schema: str | None = None) -> str:
         )
         for a in f.arguments
     )
-    parts = [
-        f"CREATE OR REPLACE FUNCTION {qualified(f.name, target_schema)}({args})",
-        f"RETURNS {f.returns}",
-        f"LANGUAGE {f.language}",
-    ]
+    what = "PROCEDURE" if f.procedure else "FUNCTION"
+    parts = [f"CREATE OR REPLACE {what} {qualified(f.name, target_schema)}({args})"]
+    if not f.procedure:
+        parts.append(f"RETURNS {f.returns}")
+    parts.append(f"LANGUAGE {f.language}")
     if f.volatility:
         parts.append(f.volatility.upper())
     if f.security_definer:
@@ -267,6 +268,7 @@ class Functions(base.Kind):
                 "returns": dict(base.NAME),
                 "language": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                 "body": dict(base.NAME),
+                "kind": {"enum": ["function", "procedure"]},
                 "volatility": {"enum": ["volatile", "stable", "immutable"]},
                 "security_definer": {"type": "boolean"},
                 "strict": {"type": "boolean"},
@@ -290,7 +292,7 @@ class Functions(base.Kind):
                     },
                 },
             },
-            ["returns", "language", "body"],
+            ["language", "body"],
         )
 
     def build(self, section: Any) -> tuple[Function, ...]:
@@ -301,7 +303,7 @@ class Functions(base.Kind):
                     Argument(a.get("name"), str(a["type"]), sql_literal(a.get("default")))
                     for a in f.get("arguments") or ()
                 ),
-                returns=f["returns"],
+                returns=f.get("returns", ""),
                 language=f["language"],
                 body=f["body"],
                 volatility=f.get("volatility"),
@@ -311,6 +313,7 @@ class Functions(base.Kind):
                 parallel=None if f.get("parallel") in (None, "unsafe") else f["parallel"],
                 cost=f.get("cost"),
                 rows=f.get("rows"),
+                procedure=f.get("kind") == "procedure",
                 settings=tuple(
                     (k, tuple(v) if isinstance(v, list) else str(v))
                     for k, v in sorted((f.get("set") or {}).items())
@@ -329,6 +332,29 @@ class Functions(base.Kind):
                     "of the two",
                     key=True,
                 )
+            path = ("functions", f.name)
+            if not f.procedure and not f.returns:
+                ctx.err(
+                    path,
+                    f"function '{f.name}': 'returns' is missing; add 'returns: <type>' "
+                    "(or 'kind: procedure')",
+                )
+            if f.procedure:
+                for key, on in (
+                    ("returns", bool(f.returns)),
+                    ("volatility", f.volatility is not None),
+                    ("strict", f.strict),
+                    ("leakproof", f.leakproof),
+                    ("parallel", f.parallel is not None),
+                    ("cost", f.cost is not None),
+                    ("rows", f.rows is not None),
+                ):
+                    if on:
+                        ctx.err(
+                            (*path, key),
+                            f"procedure '{f.name}': a procedure takes no '{key}'; remove it",
+                            key=True,
+                        )
 
     def ddl(
         self, schema: model.Schema, target_schema: str | None, md: sa.MetaData
@@ -467,8 +493,8 @@ def _inspect(state: base.InspectState) -> dict[str, Any]:
         retset,
     ) in state.rows(_FUNCTIONS.format(sqlbody=sqlbody)):
         where = f"function {name}({identity})"
-        if kind != "f":
-            what = {"p": "procedure", "a": "aggregate", "w": "window function"}.get(kind, kind)
+        if kind not in ("f", "p"):
+            what = {"a": "aggregate", "w": "window function"}.get(kind, kind)
             warn(f"{what} {name}({identity}): not in the format; left out")
             continue
         if name in out:
@@ -504,7 +530,10 @@ def _inspect(state: base.InspectState) -> dict[str, Any]:
         f: dict[str, Any] = {}
         if args:
             f["arguments"] = args
-        f["returns"] = short_type(result)
+        if kind == "p":
+            f["kind"] = "procedure"
+        else:
+            f["returns"] = short_type(result)
         f["language"] = language
         if _VOLATILITY.get(volatility):
             f["volatility"] = _VOLATILITY[volatility]
