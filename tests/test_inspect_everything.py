@@ -31,6 +31,8 @@ CREATE FUNCTION tenant_of(did text) RETURNS text LANGUAGE sql IMMUTABLE STRICT
     PARALLEL SAFE COST 5 AS $$SELECT split_part(did, ':', 2)$$;
 CREATE FUNCTION owned(n integer) RETURNS SETOF integer LANGUAGE sql SECURITY DEFINER
     SET search_path = pg_catalog, public ROWS 20 AS $$SELECT generate_series(1, n)$$;
+CREATE PROCEDURE archive(older_than interval) LANGUAGE plpgsql
+    AS $$BEGIN PERFORM older_than; END;$$;
 
 CREATE TABLE bookings (
     id integer NOT NULL,
