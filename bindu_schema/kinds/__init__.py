@@ -11,15 +11,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import base, domains, enums, extensions, functions, tables, views
+from . import base, composites, domains, enums, extensions, functions, sequences, tables, views
 
 KINDS: tuple[base.Kind, ...] = (
     extensions.KIND,
     enums.KIND,
     domains.KIND,
+    composites.KIND,
     functions.KIND,
     tables.KIND,
     views.KIND,
+    sequences.KIND,
 )
 
 EXCLUDE_KEY = "exclude"
