@@ -24,6 +24,7 @@ INDEX_DROPPED = "INDEX_DROPPED"
 FUNCTION_CHANGE = "FUNCTION_CHANGE"
 SEQUENCE_CHANGE = "SEQUENCE_CHANGE"
 ROW_ACCESS_CHANGE = "ROW_ACCESS_CHANGE"
+PRIVILEGE_CHANGE = "PRIVILEGE_CHANGE"
 
 EXPLANATIONS: dict[str, str] = {
     DELETES_DATA: "data is deleted or may be truncated (drop table/column/sequence/schema, "
@@ -43,6 +44,8 @@ EXPLANATIONS: dict[str, str] = {
     ROW_ACCESS_CHANGE: "changes which rows roles may read or write (a policy created, changed "
     "or dropped; row level security enabled, disabled or forced): access widens or narrows "
     "as soon as it commits",
+    PRIVILEGE_CHANGE: "changes what roles may do with an object (GRANT widens access, REVOKE "
+    "narrows it, a new owner takes every right on it) as soon as it commits",
 }
 ALL = tuple(EXPLANATIONS)
 

@@ -47,6 +47,7 @@ OBJECT_TYPES = (
     "extension",
     "view",
     "policy",
+    "grant",
     "other",
 )
 ACTIONS = ("create", "alter", "drop")
@@ -555,6 +556,18 @@ def _describe(sql: str, stmt: ast.Node, kind: str) -> Record:
     if isinstance(stmt, ast.CreatePolicyStmt | ast.AlterPolicyStmt):
         schema, table = _rel(stmt.table)
         return replace(rec, object_type="policy", schema=schema, name=stmt.policy_name, table=table)
+    if isinstance(stmt, ast.GrantStmt):
+        # GRANT / REVOKE on one object (what differ and the grants kind plan)
+        schema, name = None, None
+        if stmt.objects and isinstance(stmt.objects[0], ast.RangeVar):
+            schema, name = _rel(stmt.objects[0])
+        if stmt.objects and isinstance(stmt.objects[0], ast.ObjectWithArgs):
+            schema, name = _qualified(_strings(stmt.objects[0].objname))
+        table = name if stmt.objtype == ObjectType.OBJECT_TABLE else None
+        verb = "create" if stmt.is_grant else "drop"
+        return replace(rec, object_type="grant", action=verb, schema=schema, name=name, table=table)
+    if isinstance(stmt, ast.AlterOwnerStmt | ast.AlterDefaultPrivilegesStmt):
+        return replace(rec, object_type="grant", action="alter")
     if isinstance(stmt, ast.CreateTrigStmt):
         schema, table = _rel(stmt.relation)
         return replace(rec, object_type="trigger", schema=schema, name=stmt.trigname, table=table)
