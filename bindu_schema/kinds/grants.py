@@ -276,6 +276,13 @@ class Grants(base.Kind):
                     ctx.err((*gp, "owner"), f"{who}: PUBLIC cannot own an object; name a role")
             for role, _ in g.roles:
                 ctx.check_ident((*gp, "roles", role), role, "role")
+                if role == g.owner:
+                    ctx.err(
+                        (*gp, "roles", role),
+                        f"{who}: '{role}' is its owner, which holds every privilege on it; "
+                        "do not list the owner",
+                        key=True,
+                    )
                 if role != PUBLIC and role.lower() == PUBLIC:
                     ctx.err(
                         (*gp, "roles", role),
