@@ -143,7 +143,8 @@ def test_catalog_snapshot_sees_privileges_and_owners(roles, make_db):
     for db in (a, b):
         sql(
             db,
-            "CREATE TABLE tasks (id integer); CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'select 1'",
+            "CREATE TABLE tasks (id integer); "
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'select 1'",
         )
     assert snapshot(a) == snapshot(b)
     sql(a, f"GRANT SELECT ON tasks TO {rw}")
