@@ -44,7 +44,12 @@ _QUERIES = {
           FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
           WHERE n.nspname = 'public'
         ) AS o(what, acl, default_acl, owner)
-        WHERE acl <> default_acl OR pg_get_userbyid(owner) <> current_user""",
+        WHERE acl <> default_acl OR pg_get_userbyid(owner) <> current_user
+        UNION ALL
+        SELECT format('default %s %s %s', d.defaclobjtype, pg_get_userbyid(d.defaclrole),
+                      d.defaclnamespace::regnamespace),
+               ' ' || {_ACL.format(acl="d.defaclacl", kind="'r'", owner="d.defaclrole")}
+        FROM pg_default_acl d""",
     "column": """
         SELECT format('%I.%I %s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod))
             || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END
