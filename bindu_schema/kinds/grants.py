@@ -272,6 +272,34 @@ def _statements(grants: tuple[Grant, ...], dropped: set[str], a: Acl, b: Acl) ->
 class Grants(base.Kind):
     key = KEY
     word = "grant"
+    object_types = ("grant",)
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        """GRANT / REVOKE on one object (create / drop: a privilege added or taken away),
+        ALTER DEFAULT PRIVILEGES and ALTER FUNCTION ... OWNER TO (alter)."""
+        from dataclasses import replace
+
+        from pglast import ast
+        from pglast.enums import ObjectType
+
+        from ..statements import qualified_name, relation, strings
+
+        if isinstance(stmt, ast.AlterOwnerStmt | ast.AlterDefaultPrivilegesStmt):
+            return replace(rec, object_type="grant", action="alter")
+        if not isinstance(stmt, ast.GrantStmt):
+            return None
+        schema: str | None = None
+        name: str | None = None
+        first = stmt.objects[0] if stmt.objects else None
+        if isinstance(first, ast.RangeVar):
+            schema, name = relation(first)
+        elif isinstance(first, ast.ObjectWithArgs):
+            schema, name = qualified_name(strings(first.objname))
+        table = name if stmt.objtype == ObjectType.OBJECT_TABLE else None
+        action = "create" if stmt.is_grant else "drop"
+        return replace(
+            rec, object_type="grant", action=action, schema=schema, name=name, table=table
+        )
 
     def fragment(self) -> dict[str, Any]:
         def roles(privileges: tuple[str, ...]) -> dict[str, Any]:

@@ -10,7 +10,6 @@ without them) and materialized views; inspect warns about both and leaves them o
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -232,8 +231,20 @@ SELECT 'v', c.relname, NULL, NULL FROM pg_class c
             return {ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
         return set()
 
-    def change(self, rec: Record, otype: str, owners: Mapping[str, str]) -> base.Change | None:
-        return None  # statements.py counts views under "other"
+    object_types = ("view",)
+    pg_objects = (("OBJECT_VIEW", "view"), ("OBJECT_MATVIEW", "view"))
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        from ..statements import relation
+
+        if not isinstance(stmt, ast.ViewStmt):
+            return None
+        schema, name = relation(stmt.view)
+        return replace(rec, object_type="view", action="create", schema=schema, name=name)
 
     def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
         """migra drops and recreates a view around a change of what it reads (a column's
