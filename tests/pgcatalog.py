@@ -20,6 +20,8 @@ _ACL = """coalesce((SELECT string_agg(
           FROM aclexplode(coalesce({acl}, acldefault({kind}, {owner}))) a
          WHERE a.grantee <> {owner}), '')"""
 
+_RELKIND = """CAST(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END AS "char")"""
+
 _QUERIES = {
     "table": """
         SELECT format('%I', c.relname), coalesce(' -- ' || obj_description(c.oid, 'pg_class'), '')
@@ -30,11 +32,11 @@ _QUERIES = {
     "privileges": f"""
         SELECT what, ' ' || acl FROM (
           SELECT format('%I %s OWNER %s', c.relname, c.relkind, pg_get_userbyid(c.relowner)),
-                 {_ACL.format(acl="c.relacl", kind="'r'", owner="c.relowner")},
-                 {_ACL.format(acl="NULL", kind="'r'", owner="c.relowner")},
+                 {_ACL.format(acl="c.relacl", kind=_RELKIND, owner="c.relowner")},
+                 {_ACL.format(acl="NULL", kind=_RELKIND, owner="c.relowner")},
                  c.relowner
           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v')
+          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'S')
           UNION ALL
           SELECT format('%I(%s) OWNER %s', p.proname, oidvectortypes(p.proargtypes),
                         pg_get_userbyid(p.proowner)),

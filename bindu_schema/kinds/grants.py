@@ -62,7 +62,7 @@ OWNER = "owner"  # the pseudo-privilege that carries an owner in the inspection
 class Grant:
     """The declared privileges and owner of one table, view or function (by name)."""
 
-    on: str  # "tables", "functions" or "default_privileges": the YAML section
+    on: str  # "tables", "sequences", "functions" or "default_privileges": the YAML section
     name: str  # default_privileges: the object type (tables, sequences, functions)
     roles: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (role, privileges), as listed
     owner: str | None = None
@@ -102,13 +102,15 @@ DEFAULTS_SQL = {k.upper() for k in DEFAULTS}
 # each schema so that the inspection of one schema holds them.
 _ACLS = """
 SELECT n.nspname AS schema, c.relname AS name,
-       CASE WHEN c.relkind IN ('r', 'p') THEN 'table' ELSE 'view' END AS object_type,
+       CASE WHEN c.relkind IN ('r', 'p') THEN 'table' WHEN c.relkind = 'S' THEN 'sequence'
+            ELSE 'view' END AS object_type,
        CASE WHEN a.grantee = 0 THEN 'public' ELSE pg_get_userbyid(a.grantee) END AS user,
        lower(a.privilege_type) AS privilege
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
-  CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
- WHERE c.relkind IN ('r', 'p', 'v') AND a.grantee <> c.relowner
+  CROSS JOIN LATERAL aclexplode(coalesce(c.relacl, acldefault(
+      CAST(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END AS "char"), c.relowner))) a
+ WHERE c.relkind IN ('r', 'p', 'v', 'S') AND a.grantee <> c.relowner
 UNION ALL
 SELECT n.nspname, c.relname,
        CASE WHEN c.relkind IN ('r', 'p') THEN 'table' ELSE 'view' END,
@@ -150,6 +152,18 @@ SELECT 'tables', c.relname, pg_get_userbyid(c.relowner), c.relacl IS NOT NULL,
                     || ' ' || lower(a.privilege_type)
                FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner ORDER BY 1)
   FROM pg_class c WHERE c.relnamespace = %(ns)s AND c.relkind IN ('r', 'p', 'v')
+UNION ALL
+SELECT 'sequences', c.relname,
+       (SELECT t.relname || '_' || a.attname || '_seq' FROM pg_depend d
+          JOIN pg_class t ON t.oid = d.refobjid
+          JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+         WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+           AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a', 'i')),
+       c.relacl IS NOT NULL,
+       ARRAY(SELECT (CASE WHEN a.grantee = 0 THEN 'public' ELSE pg_get_userbyid(a.grantee) END)
+                    || ' ' || lower(a.privilege_type)
+               FROM aclexplode(c.relacl) a WHERE a.grantee <> c.relowner ORDER BY 1)
+  FROM pg_class c WHERE c.relnamespace = %(ns)s AND c.relkind = 'S' AND c.relacl IS NOT NULL
 UNION ALL
 SELECT 'functions', p.proname || '(' || oidvectortypes(p.proargtypes) || ')',
        pg_get_userbyid(p.proowner), p.proacl IS NOT NULL,
@@ -200,6 +214,8 @@ def _matches(g: Grant, otype: str, name: str) -> bool:
         return otype == DEFAULT and name == g.name
     if g.on == "functions":
         return otype == "function" and name.split("(", 1)[0] == g.name
+    if g.on == "sequences":
+        return otype == "sequence" and name == g.name
     return otype in ("table", "view") and name == g.name
 
 
@@ -212,7 +228,8 @@ def _target_sql(otype: str, name: str, schema: str) -> str:
     if otype == "function":
         fname, args = name.split("(", 1)
         return f"FUNCTION {quote(schema)}.{quote(fname)}({args}"
-    return f"TABLE {qualified(name, schema)}"
+    word = "SEQUENCE" if otype == "sequence" else "TABLE"
+    return f"{word} {qualified(name, schema)}"
 
 
 def _owner_sql(otype: str, what: str, owner: str) -> str:
@@ -313,18 +330,15 @@ class Grants(base.Kind):
                 },
             }
 
-        def section(privileges: tuple[str, ...]) -> dict[str, Any]:
-            return base.named_map(
-                {
-                    "owner": dict(base.NAME),
-                    "manage_grants": {"type": "boolean"},
-                    "roles": roles(privileges),
-                }
-            )
+        def section(privileges: tuple[str, ...], owner: bool = True) -> dict[str, Any]:
+            keys = {"manage_grants": {"type": "boolean"}, "roles": roles(privileges)}
+            return base.named_map({"owner": dict(base.NAME), **keys} if owner else keys)
 
         return base.entry(
             {
                 "tables": section(TABLE_PRIVILEGES),
+                # a column's sequence belongs to the table's owner (no owner of its own)
+                "sequences": section(SEQUENCE_PRIVILEGES, owner=False),
                 "functions": section(FUNCTION_PRIVILEGES),
                 "default_privileges": base.entry(
                     {name: roles(privs) for name, (privs, _) in DEFAULTS.items()}
@@ -341,7 +355,7 @@ class Grants(base.Kind):
                 owner=g.get("owner"),
                 manage_grants=g.get("manage_grants", False),
             )
-            for on in ("tables", "functions")
+            for on in ("tables", "sequences", "functions")
             for name, g in ((section or {}).get(on) or {}).items()
         ) + tuple(
             Grant(
@@ -357,6 +371,17 @@ class Grants(base.Kind):
             v.name for v in ctx.schema.objects(views.KEY)
         ]
         functions = sorted({f.name for f in ctx.schema.functions})
+        sequences = [
+            f"{t.name}_{c.name}_seq"
+            for t in ctx.schema.tables
+            for c in t.columns
+            if c.serial or c.identity
+        ]
+        known_by: dict[str, tuple[list[str], str]] = {
+            "tables": (relations, "table or view"),
+            "sequences": (sequences, "sequence"),
+            "functions": (functions, "function"),
+        }
         for g in ctx.schema.objects(KEY):
             gp: base.PathKey = (KEY, g.on, g.name)
             if g.on == "default_privileges":
@@ -370,12 +395,17 @@ class Grants(base.Kind):
                             key=True,
                         )
                 continue
-            known = relations if g.on == "tables" else functions
-            what = "table or view" if g.on == "tables" else "function"
+            known, what = known_by[g.on]
             who = f"grants on {what} '{g.name}'"
             if g.name not in known:
+                note = (
+                    " (grants take the sequence of a serial or identity column, named "
+                    "table_column_seq)"
+                    if g.on == "sequences"
+                    else ""
+                )
                 hint = ctx.did_you_mean(g.name, known) or f"declare the {what} first"
-                ctx.err(gp, f"{who}: no such {what}; {hint}", key=True)
+                ctx.err(gp, f"{who}: no such {what}{note}; {hint}", key=True)
             if g.owner is not None:
                 ctx.check_ident((*gp, "owner"), g.owner, "role")
                 if g.owner.lower() == PUBLIC:
@@ -413,6 +443,8 @@ class Grants(base.Kind):
             if g.on == "tables":
                 otype = "table" if schema.table(g.name) is not None else "view"
                 targets = [(otype, f"TABLE {qualified(g.name, target_schema)}")]
+            elif g.on == "sequences":
+                targets = [("sequence", f"SEQUENCE {qualified(g.name, target_schema)}")]
             else:
                 for f in schema.functions:
                     if f.name == g.name:
@@ -530,12 +562,18 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
                     out.setdefault(on, {})[name] = found
                 continue
             g: dict[str, Any] = {}
-            if owner != me:
+            if on == "sequences" and owner != name:  # `owner`: the name its column implies
+                state.warn(
+                    f"sequence {name}: only a serial or identity column's sequence "
+                    "named table_column_seq takes grants in the format; left out"
+                )
+                continue
+            if owner != me and on != "sequences":
                 g["owner"] = owner
             roles: dict[str, list[str]] = {}
             for entry in entries:
                 role, privilege = entry.rsplit(" ", 1)
-                if privilege in (TABLE_PRIVILEGES if on == "tables" else FUNCTION_PRIVILEGES):
+                if privilege in _PRIVILEGES[on]:
                     roles.setdefault(role, []).append(privilege)
                 else:
                     state.warn(f"{on[:-1]} {name}: privilege {privilege} is not in the format")
@@ -548,6 +586,13 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
             key = name.split("(", 1)[0] if on == "functions" else name
             out.setdefault(on, {})[key] = g
         return out
+
+
+_PRIVILEGES = {
+    "tables": TABLE_PRIVILEGES,
+    "sequences": SEQUENCE_PRIVILEGES,
+    "functions": FUNCTION_PRIVILEGES,
+}
 
 
 def _changes_owner(rec: Record) -> bool:
