@@ -206,3 +206,8 @@ def test_every_tenant_gets_the_grants(cli, roles, make_db, dev_server, tmp_path:
     listing = cli("tenants", "--format", "json", *project_args(proj, db, dev_server))
     drift = {t["schema"]: t["drift"] for t in json.loads(listing.out)["tenants"]}
     assert drift == {names[0]: True, names[1]: False}
+    # and `check` says so for that tenant only
+    good = cli("check", "--target-schema", names[1], *project_args(proj, db, dev_server))
+    assert good.code == 0, good.text
+    bad = cli("check", "--target-schema", names[0], *project_args(proj, db, dev_server))
+    assert bad.code == 1 and f"GRANT SELECT ON TABLE {names[0]}.notes" in bad.out, bad.text
