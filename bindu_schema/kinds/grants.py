@@ -1,4 +1,4 @@
-"""Privileges and owners of declared objects: `grants: {tables: {...}, functions: {...}}`.
+"""Privileges and owners of declared objects, and default privileges: `grants:`.
 
     grants:
       tables:                      # tables and views, by name
@@ -6,8 +6,12 @@
           owner: app_owner         # optional: ALTER TABLE ... OWNER TO
           manage_grants: true      # optional: roles not listed lose their privileges
           roles: {app_rw: [select, insert, update, delete], public: [select]}
+      sequences:                   # a serial or identity column's (table_column_seq)
+        tasks_id_seq: {roles: {app_rw: [usage]}}
       functions:                   # by name: every function of that name
         touch: {roles: {app_rw: [execute]}}
+      default_privileges:          # the migrating role's, in every schema
+        tables: {app_ro: [select]}
 
 Roles are referenced, never created: a role the live database lacks stops the plan with
 its name. What is compared (the scope) is what the YAML names: a listed role has exactly
@@ -46,11 +50,11 @@ PUBLIC = "public"  # the pseudo-role every role belongs to: a keyword, never quo
 TABLE_PRIVILEGES = ("select", "insert", "update", "delete", "truncate", "references", "trigger")
 FUNCTION_PRIVILEGES = ("execute",)
 SEQUENCE_PRIVILEGES = ("usage", "select", "update")
-# default_privileges: the object types, their privilege words and pg_default_acl's letter
+# The privilege words of each section (and object type of default_privileges)
 DEFAULTS = {
-    "tables": (TABLE_PRIVILEGES, "r"),
-    "sequences": (SEQUENCE_PRIVILEGES, "S"),
-    "functions": (FUNCTION_PRIVILEGES, "f"),
+    "tables": TABLE_PRIVILEGES,
+    "sequences": SEQUENCE_PRIVILEGES,
+    "functions": FUNCTION_PRIVILEGES,
 }
 DEFAULT = "default"  # the inspection's object type of a default privilege
 # After every object, its comments and its parts exist.
@@ -60,7 +64,8 @@ OWNER = "owner"  # the pseudo-privilege that carries an owner in the inspection
 
 @dataclass(frozen=True)
 class Grant:
-    """The declared privileges and owner of one table, view or function (by name)."""
+    """The declared privileges and owner of one table, view, sequence or function (by
+    name), or the default privileges for one object type."""
 
     on: str  # "tables", "sequences", "functions" or "default_privileges": the YAML section
     name: str  # default_privileges: the object type (tables, sequences, functions)
@@ -341,7 +346,7 @@ class Grants(base.Kind):
                 "sequences": section(SEQUENCE_PRIVILEGES, owner=False),
                 "functions": section(FUNCTION_PRIVILEGES),
                 "default_privileges": base.entry(
-                    {name: roles(privs) for name, (privs, _) in DEFAULTS.items()}
+                    {name: roles(privs) for name, privs in DEFAULTS.items()}
                 ),
             }
         )
@@ -573,7 +578,7 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
             roles: dict[str, list[str]] = {}
             for entry in entries:
                 role, privilege = entry.rsplit(" ", 1)
-                if privilege in _PRIVILEGES[on]:
+                if privilege in DEFAULTS[on]:  # the same words per section
                     roles.setdefault(role, []).append(privilege)
                 else:
                     state.warn(f"{on[:-1]} {name}: privilege {privilege} is not in the format")
@@ -586,13 +591,6 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
             key = name.split("(", 1)[0] if on == "functions" else name
             out.setdefault(on, {})[key] = g
         return out
-
-
-_PRIVILEGES = {
-    "tables": TABLE_PRIVILEGES,
-    "sequences": SEQUENCE_PRIVILEGES,
-    "functions": FUNCTION_PRIVILEGES,
-}
 
 
 def _changes_owner(rec: Record) -> bool:
