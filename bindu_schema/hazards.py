@@ -24,6 +24,7 @@ INDEX_DROPPED = "INDEX_DROPPED"
 FUNCTION_CHANGE = "FUNCTION_CHANGE"
 SEQUENCE_CHANGE = "SEQUENCE_CHANGE"
 ROW_ACCESS_CHANGE = "ROW_ACCESS_CHANGE"
+ENUM_REBUILD = "ENUM_REBUILD"
 PRIVILEGE_CHANGE = "PRIVILEGE_CHANGE"
 
 EXPLANATIONS: dict[str, str] = {
@@ -44,6 +45,9 @@ EXPLANATIONS: dict[str, str] = {
     ROW_ACCESS_CHANGE: "changes which rows roles may read or write (a policy created, changed "
     "or dropped; row level security enabled, disabled or forced): access widens or narrows "
     "as soon as it commits",
+    ENUM_REBUILD: "the enum loses, renames or reorders a value, which PostgreSQL cannot do in "
+    "place: the type is recreated and every column of it cast through text under an "
+    "exclusive lock; a row holding a removed value makes the upgrade fail",
     PRIVILEGE_CHANGE: "changes what roles may do with an object (GRANT widens access, REVOKE "
     "narrows it, a new owner takes every right on it) as soon as it commits",
 }

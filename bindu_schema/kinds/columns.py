@@ -196,11 +196,13 @@ class Columns(base.TablePart):
 
     def sa_args(self, t: Table, schema: model.Schema) -> list[Any]:
         import sqlalchemy as sa
+        from sqlalchemy.dialects import postgresql
         from sqlalchemy.types import TypeEngine
 
         from ..compile import RawType, sa_type
 
         enums = {e.name for e in schema.enums}
+        domains = {d.name: d.type for d in schema.objects("domains")}
         pk_cols = set(t.primary_key.columns) if t.primary_key else set()
         single_pk = len(pk_cols) == 1
         cols: list[sa.Column[object]] = []
@@ -208,6 +210,11 @@ class Columns(base.TablePart):
             if c.serial and (not single_pk or c.name not in pk_cols):
                 # SQLAlchemy renders SERIAL only for the autoincrement primary key column.
                 typ: TypeEngine[Any] = RawType(_serial_name(c.type))
+            elif c.type.strip() in domains:
+                # a declared domain: a named type, quoted and qualified with the MetaData's
+                # schema (a tenant's) like an enum
+                base_type = sa_type(domains[c.type.strip()], enums)
+                typ = postgresql.DOMAIN(c.type.strip(), base_type, create_type=False)
             else:
                 typ = sa_type(c.type, enums)
             args: list[object] = []
@@ -321,13 +328,7 @@ SELECT 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_c
                         f"serial it will be named {expected}"
                     )
             elif default is not None:
-                c["default"] = default
-                if owned_seq:
-                    warn(
-                        f"column {tname}.{col}: its default uses sequence {owned_seq}, which "
-                        "only a serial column (integer, bigint, smallint) can own in the "
-                        "format; the sequence is left out"
-                    )
+                c["default"] = default  # a sequence it uses is the sequences kind's
             if collation:
                 warn(
                     f"column {tname}.{col}: a non-default collation is not in the format; left out"
