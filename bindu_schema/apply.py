@@ -18,6 +18,7 @@ from alembic import command
 from . import differ, fidelity, model, pgtools, policy, resources, retry, revfile, server
 from . import plan as planner
 from .errors import BinduSchemaError, DatabaseError
+from .kinds import base
 from .planned import Plan, Statement
 from .revision import (
     DEFAULT_CONFIG,
@@ -198,7 +199,8 @@ def adopt(
         )
     with server.scratch(dev) as at_head:
         replay(ini, at_head, schema_path)
-        records = differ.diff_records(live, at_head, schema.exclude)
+        with base.declared(schema):  # kinds that compare only what the YAML declares
+            records = differ.diff_records(live, at_head, schema.exclude)
         unseen = tuple(fidelity.differences(live, at_head, schema.exclude))  # migra's blind spots
         if not records and unseen:
             return AdoptResult(

@@ -20,6 +20,7 @@ from alembic import command
 from . import differ, fidelity, model, revfile, server
 from . import plan as planner
 from .formats import Options
+from .kinds import base
 from .revision import (
     alembic_config,
     alembic_errors,
@@ -121,9 +122,10 @@ def _downgrades(
             with alembic_errors(probe):
                 command.upgrade(cfg_probe, rev.revision)
                 command.downgrade(cfg_probe, "-1")
-            left = differ.diff(probe, ref, schema.exclude) + fidelity.differences(
-                probe, ref, schema.exclude
-            )
+            with base.declared(schema):  # kinds that compare only what the YAML declares
+                left = differ.diff(probe, ref, schema.exclude) + fidelity.differences(
+                    probe, ref, schema.exclude
+                )
             if left:
                 return Check(
                     "downgrades",

@@ -12,8 +12,10 @@ functions (arguments, result, language, body, volatility, security, strictness,
 settings, cost), sequences (type, bounds, increment, cache, cycle, owner column), types
 (domains with their constraints, enums with their labels, ranges), row-level policies,
 rules, extended statistics, inheritance, the names of operators, operator classes and
-families, collations, conversions and text search objects, and every comment. Owners and
-privileges are left out, as in `pg_dump --no-owner --no-privileges`.
+families, collations, conversions and text search objects, every comment, and the
+privileges granted on relations and functions whose ACL is not the default (grants:; the
+owner's own entry and the grantor left out). Owners are left out, as in `pg_dump
+--no-owner` (a tenant's objects belong to whoever created them).
 
 Each object becomes one line of text, every field through quote_nullable (so a NULL and
 an empty string, or a value in another position, never read alike). The schema's own
@@ -62,6 +64,11 @@ _INDEX_KEYS = """(SELECT string_agg(concat_ws(' ', quote_nullable(a.attname::tex
 _ROLES = """(SELECT string_agg(CASE WHEN r = 0 THEN 'PUBLIC'
     ELSE (SELECT rolname FROM pg_roles WHERE oid = r) END, ',' ORDER BY 1)
     FROM unnest(p.polroles) r)"""
+# Non-default ACLs (NULL: the defaults, no line), without the owner's own entry.
+_ACL = """(SELECT string_agg(g, ',' ORDER BY g) FROM (SELECT CASE WHEN a.grantee = 0
+      THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END || ':'
+      || a.privilege_type || ':' || a.is_grantable::text AS g
+    FROM aclexplode({acl}) a WHERE a.grantee <> {owner}) AS acl)"""
 _PARENT = """CASE WHEN p.relnamespace = c.relnamespace THEN '@' ELSE (SELECT quote_ident(nspname)
     FROM pg_namespace WHERE oid = p.relnamespace) END || '.' || quote_ident(p.relname)"""
 _KINDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
@@ -174,6 +181,18 @@ _KINDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         "op",
         ("o.oprname", "format_type(o.oprleft, NULL)", "format_type(o.oprright, NULL)"),
         "pg_operator o JOIN ns ON ns.oid = o.oprnamespace",
+    ),
+    (
+        "acl",
+        ("c.relname", "c.relkind", _ACL.format(acl="c.relacl", owner="c.relowner")),
+        """pg_class c JOIN ns ON ns.oid = c.relnamespace
+        WHERE c.relacl IS NOT NULL AND c.relkind NOT IN ('i', 'I', 't')""",
+    ),
+    (
+        "facl",
+        ("p.proname", "R(pg_get_function_identity_arguments(p.oid))",
+         _ACL.format(acl="p.proacl", owner="p.proowner")),
+        "pg_proc p JOIN ns ON ns.oid = p.pronamespace WHERE p.proacl IS NOT NULL",
     ),
     ("opclass", ("o.opcname",), "pg_opclass o JOIN ns ON ns.oid = o.opcnamespace"),
     ("opfamily", ("o.opfname",), "pg_opfamily o JOIN ns ON ns.oid = o.opfnamespace"),

@@ -25,6 +25,7 @@ FUNCTION_CHANGE = "FUNCTION_CHANGE"
 SEQUENCE_CHANGE = "SEQUENCE_CHANGE"
 ROW_ACCESS_CHANGE = "ROW_ACCESS_CHANGE"
 ENUM_REBUILD = "ENUM_REBUILD"
+PRIVILEGE_CHANGE = "PRIVILEGE_CHANGE"
 
 EXPLANATIONS: dict[str, str] = {
     DELETES_DATA: "data is deleted or may be truncated (drop table/column/sequence/schema, "
@@ -47,6 +48,8 @@ EXPLANATIONS: dict[str, str] = {
     ENUM_REBUILD: "the enum loses, renames or reorders a value, which PostgreSQL cannot do in "
     "place: the type is recreated and every column of it cast through text under an "
     "exclusive lock; a row holding a removed value makes the upgrade fail",
+    PRIVILEGE_CHANGE: "changes what roles may do with an object (GRANT widens access, REVOKE "
+    "narrows it, a new owner takes every right on it) as soon as it commits",
 }
 ALL = tuple(EXPLANATIONS)
 

@@ -22,6 +22,7 @@ from . import (
     fidelity,
     hazards,
     invalid,
+    kinds,
     lint,
     model,
     online,
@@ -34,6 +35,7 @@ from . import compile as compiler
 from .catalog import Facts
 from .compile import DDL
 from .errors import BinduSchemaError
+from .kinds import base
 from .planned import Plan, Statement
 from .settings import DatabaseURL
 from .statements import Record
@@ -86,6 +88,31 @@ def build(
 
     `desired`: a database already holding the compiled YAML (the caller's), so none is
     built here."""
+    with base.declared(schema):  # kinds that compare only what the YAML declares
+        return _build(
+            schema,
+            live,
+            dev,
+            with_downgrade,
+            validate,
+            concurrently,
+            run_lint,
+            target_schema,
+            desired,
+        )
+
+
+def _build(
+    schema: model.Schema,
+    live: DatabaseURL,
+    dev: DatabaseURL,
+    with_downgrade: bool,
+    validate: bool,
+    concurrently: bool,
+    run_lint: bool,
+    target_schema: str | None,
+    desired: DatabaseURL | None,
+) -> Plan:
     ns = target_schema or "public"
     ex = schema.exclude
     # differ inspects both databases in two threads, and each thread imports schemainspect
@@ -240,6 +267,8 @@ def _rehearse(
         if cache.get("rehearsal", k) is True:
             return
     with _rehearsal_copy(live, dev, dump) as copy:
+        # what the dump leaves out but a kind compares (the declared privileges)
+        executor.run(copy, [s for k in kinds.KINDS for s in k.rehearsal_sql(live, ns)])
         executor.run(copy, up, batch=REHEARSAL_BATCH)
         left = differ.diff(copy, desired, exclude, ns) + [
             d for d in fidelity.differences(copy, desired, exclude, ns) if d not in drift

@@ -31,6 +31,7 @@ from sqlalchemy.pool import NullPool
 from . import catalog, differ, fidelity, hazards, loader, retry, server, settings, tenancy
 from . import plan as planner
 from .errors import BinduSchemaError
+from .kinds import base
 from .revision import (
     DEFAULT_CONFIG,
     alembic_config,
@@ -269,7 +270,8 @@ def diff_to_head(
         with alembic_errors(at_head):
             command.upgrade(_cfg(ini, at_head, schema_path, name), "head")
         # migra's statements, and catalog fidelity's (sequence options; fidelity.py)
-        records = differ.diff_records(live, at_head, schema.exclude, name)
+        with base.declared(schema):  # kinds that compare only what the YAML declares
+            records = differ.diff_records(live, at_head, schema.exclude, name)
         want = fidelity.read(at_head, name, schema.exclude)
         seen = fidelity.compare(fidelity.read(live, name, schema.exclude), want, name)
         if seen.drift:

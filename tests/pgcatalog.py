@@ -14,6 +14,14 @@ from conftest import sql
 
 from bindu_schema.settings import DatabaseURL
 
+_ACL = """coalesce((SELECT string_agg(
+            CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END
+            || ':' || a.privilege_type, ',' ORDER BY a.grantee, a.privilege_type)
+          FROM aclexplode(coalesce({acl}, acldefault({kind}, {owner}))) a
+         WHERE a.grantee <> {owner}), '')"""
+
+_RELKIND = """CAST(CASE WHEN c.relkind = 'S' THEN 's' ELSE 'r' END AS "char")"""
+
 _QUERIES = {
     "table": """
         SELECT format('%I', c.relname)
@@ -28,6 +36,31 @@ _QUERIES = {
             coalesce(' -- ' || obj_description(c.oid, 'pg_class'), '')
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')""",
+    # owners and privileges (grants:) where they are not the defaults (so the golden
+    # catalogs list none); an ACL written out equals the NULL that means the same.
+    "privileges": f"""
+        SELECT what, ' ' || acl FROM (
+          SELECT format('%I %s OWNER %s', c.relname, c.relkind, pg_get_userbyid(c.relowner)),
+                 {_ACL.format(acl="c.relacl", kind=_RELKIND, owner="c.relowner")},
+                 {_ACL.format(acl="NULL", kind=_RELKIND, owner="c.relowner")},
+                 c.relowner
+          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'S')
+          UNION ALL
+          SELECT format('%I(%s) OWNER %s', p.proname, oidvectortypes(p.proargtypes),
+                        pg_get_userbyid(p.proowner)),
+                 {_ACL.format(acl="p.proacl", kind="'f'", owner="p.proowner")},
+                 {_ACL.format(acl="NULL", kind="'f'", owner="p.proowner")},
+                 p.proowner
+          FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+          WHERE n.nspname = 'public'
+        ) AS o(what, acl, default_acl, owner)
+        WHERE acl <> default_acl OR pg_get_userbyid(owner) <> current_user
+        UNION ALL
+        SELECT format('default %s %s %s', d.defaclobjtype, pg_get_userbyid(d.defaclrole),
+                      d.defaclnamespace::regnamespace),
+               ' ' || {_ACL.format(acl="d.defaclacl", kind="'r'", owner="d.defaclrole")}
+        FROM pg_default_acl d""",
     "column": """
         SELECT format('%I.%I %s', c.relname, a.attname, format_type(a.atttypid, a.atttypmod))
             || CASE WHEN a.attnotnull THEN ' NOT NULL' ELSE '' END

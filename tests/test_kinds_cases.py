@@ -13,6 +13,9 @@ database that plans clean and equals, at catalog level (pg_dump --schema-only), 
 created from the `after` DDL; and `inspect` of that database reads back a YAML that
 creates an equal database again (the round trip). A new kind adds a folder here.
 
+`cluster_sql` runs on the server first (roles, which every database of it shares; a case
+creates them if missing and leaves them), `live_sql` on the live database once built.
+
 A case with `invalid` instead is a schema the loader refuses, with `errors`: the
 `line:column: message` lines it must give (no server needed).
 
@@ -113,6 +116,8 @@ def test_kind_case(
     spec: dict[str, Any] = yaml.safe_load(case.read_text())
     after = tmp_path / "after.yaml"
     after.write_text(spec["after"])
+    for text in spec.get("cluster_sql") or ():  # roles: on the server, before any database
+        executor.run(dev_server, [text])
     live = _db_from(make_db, spec.get("before"))
     for text in spec.get("live_sql") or ():
         executor.run(live, [text])

@@ -360,7 +360,7 @@ def test_progress_only_on_a_terminal(tmp_path: Path) -> None:
         ("COMMENT ON TABLE public.t IS 'x';", ("comment", "alter", "t", None, None)),
         ('COMMENT ON COLUMN "public"."t"."c" IS NULL;', ("comment", "drop", "t", "c", "comment")),
         ("COMMENT ON INDEX public.idx_t_a IS 'y';", ("comment", "alter", "t", None, None)),
-        ("grant select on t to reader", ("other", "alter", None, None, None)),
+        ("grant select on t to reader", ("grant", "create", "t", None, None)),
     ],
 )
 def test_classify(sql: str, expected: tuple[str, str, str | None, str | None, str | None]) -> None:

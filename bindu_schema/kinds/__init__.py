@@ -11,7 +11,18 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import base, composites, domains, enums, extensions, functions, sequences, tables, views
+from . import (
+    base,
+    composites,
+    domains,
+    enums,
+    extensions,
+    functions,
+    grants,
+    sequences,
+    tables,
+    views,
+)
 
 KINDS: tuple[base.Kind, ...] = (
     extensions.KIND,
@@ -22,6 +33,7 @@ KINDS: tuple[base.Kind, ...] = (
     tables.KIND,
     views.KIND,
     sequences.KIND,
+    grants.KIND,
 )
 
 EXCLUDE_KEY = "exclude"

@@ -10,7 +10,9 @@ checks, indexes, triggers) are `TablePart`s, iterated by the tables kind in the 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ if TYPE_CHECKING:
     from ..catalog import Facts
     from ..compile import DDL
     from ..renames import Rename
+    from ..settings import DatabaseURL
     from ..statements import Record
     from .tables import Table
 
@@ -42,6 +45,21 @@ DERIVED = 75  # objects defined by queries over tables and functions
 BEHAVIOUR = 80  # triggers
 COMMENTS = 90  # comments on relations and columns
 PART_COMMENTS = 95  # comments on indexes
+
+# The YAML being planned, for differ hooks that compare only what it declares (grants:
+# a role the YAML does not name keeps its privileges). None: nothing declared is compared.
+DECLARED: ContextVar[model.Schema | None] = ContextVar("bindu_declared", default=None)
+
+
+@contextmanager
+def declared(schema: model.Schema) -> Iterator[None]:
+    """Plan against `schema`: the differ's kinds may read it (DECLARED)."""
+    token = DECLARED.set(schema)
+    try:
+        yield
+    finally:
+        DECLARED.reset(token)
+
 
 # ------------------------------------------------------------------------ JSON Schema bits
 
@@ -311,6 +329,11 @@ class Kind(StatementShapes):
     def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
         """Reorder or drop migra's statements where its order is wrong for this kind."""
         return records
+
+    def rehearsal_sql(self, live: DatabaseURL, schema: str) -> list[str]:
+        """Statements that give a rehearsal copy of the live schema (restored from pg_dump
+        --no-owner --no-privileges) what this kind compares and the dump left out."""
+        return []
 
     # inspect and diagram ---------------------------------------------------------------
     def inspect(self, state: InspectState) -> Any:

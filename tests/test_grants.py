@@ -1,0 +1,213 @@
+"""Grants against real PostgreSQL, beyond the kinds cases (tests/cases/kinds/grants/):
+adopting a database never revokes what the YAML does not mention, a missing role stops
+the plan naming it, the catalog comparison sees privileges and owners, the downgrade
+takes back what the upgrade granted, and the same grants reach every tenant schema."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import pytest
+from alembic_project import make_project, project_args, revision_in, versions
+from conftest import dev_args, plan_json, sql
+from pgcatalog import snapshot
+
+from bindu_schema import ensure_tenant, loader, plan
+from bindu_schema.settings import DatabaseURL
+
+pytestmark = pytest.mark.acceptance
+
+YAML = """\
+version: 1
+tables:
+  tasks:
+    columns: {{id: {{type: integer}}}}
+  notes:
+    columns: {{id: {{type: integer}}}}
+grants:
+  tables:
+    tasks:
+      roles: {{{rw}: [select, insert]}}
+"""
+
+
+@pytest.fixture
+def roles(dev_server: DatabaseURL) -> tuple[str, str]:
+    """Two roles for these tests. Roles are cluster-wide and outlive a test: the cached
+    desired databases (server.py's templates) hold grants to them, so they are created
+    when missing and left, like the kinds cases' roles."""
+    names = ("bindu_test_grants_rw", "bindu_test_grants_other")
+    for name in names:
+        sql(
+            dev_server,
+            f"DO $$ BEGIN CREATE ROLE {name} NOLOGIN; "
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+        )
+    return names
+
+
+def privileges(db: DatabaseURL, schema: str = "public") -> set[tuple[str, str, str]]:
+    """(table, role, privilege) of every grant in the schema, the owners' own left out."""
+    rows = sql(
+        db,
+        "SELECT c.relname, pg_get_userbyid(a.grantee), a.privilege_type FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "CROSS JOIN LATERAL aclexplode(c.relacl) a "
+        f"WHERE n.nspname = '{schema}' AND a.grantee <> c.relowner",
+    )
+    return {(str(t), str(r), str(p)) for t, r, p in rows}
+
+
+def test_adopting_revokes_nothing_unmentioned(cli, roles, make_db, dev_server, tmp_path):
+    """A live database with privileges the YAML does not list (another role on tasks, a
+    role on a table without grants:): the plan only adds the declared grant."""
+    rw, other = roles
+    db = make_db()
+    sql(
+        db,
+        "CREATE TABLE tasks (id integer); CREATE TABLE notes (id integer); "
+        f"GRANT SELECT, UPDATE ON tasks TO {other}; GRANT ALL ON notes TO {other}; "
+        f"GRANT SELECT ON tasks TO {rw}",
+    )
+    before = privileges(db)
+    schema = tmp_path / "s.yaml"
+    schema.write_text(YAML.format(rw=rw))
+    r = plan_json(cli, schema, db, dev_server, "--no-lint")
+    assert r.code == 2, r.text
+    doc = json.loads(r.out)
+    up = [s["sql"] for s in doc["statements"]]
+    assert up == [f"GRANT INSERT ON TABLE public.tasks TO {rw};"]
+    assert doc["statements"][0]["hazards"] == ["PRIVILEGE_CHANGE"]
+    assert doc["summary"]["grant"]["create"] == 1, doc["summary"]
+    # the downgrade takes back exactly what the upgrade granted
+    p = plan.build(loader.loads(schema.read_text()), db, dev_server, run_lint=False)
+    assert [s.sql for s in p.downgrade] == [f"REVOKE INSERT ON TABLE public.tasks FROM {rw};"]
+    md = cli("plan", "--schema", str(schema), "--database-url", db.sqlalchemy, "--no-lint",
+             *dev_args(dev_server))  # fmt: skip
+    assert md.code == 2 and "PRIVILEGE_CHANGE" in md.out, md.text
+    sql(db, up[0])  # what apply would run
+    assert privileges(db) == before | {("tasks", rw, "INSERT")}
+    assert plan_json(cli, schema, db, dev_server, "--no-lint").code == 0
+
+
+def test_manage_grants_revokes_the_unlisted(cli, roles, make_db, dev_server, tmp_path):
+    rw, other = roles
+    db = make_db()
+    sql(
+        db,
+        "CREATE TABLE tasks (id integer); CREATE TABLE notes (id integer); "
+        f"GRANT SELECT, UPDATE ON tasks TO {other}; GRANT SELECT ON notes TO {other}; "
+        f"GRANT SELECT, INSERT ON tasks TO {rw}",
+    )
+    schema = tmp_path / "s.yaml"
+    schema.write_text(
+        YAML.format(rw=rw).replace("    tasks:\n", "    tasks:\n      manage_grants: true\n")
+    )
+    r = plan_json(cli, schema, db, dev_server, "--no-lint")
+    assert r.code == 2, r.text
+    up = [s["sql"] for s in json.loads(r.out)["statements"]]
+    assert up == [f"REVOKE SELECT, UPDATE ON TABLE public.tasks FROM {other};"]
+    sql(db, up[0])
+    # notes is not managed: its grant stays
+    assert privileges(db) == {
+        ("tasks", rw, "SELECT"),
+        ("tasks", rw, "INSERT"),
+        ("notes", other, "SELECT"),
+    }
+
+
+def test_missing_role_is_named(cli, make_db, dev_server, tmp_path):
+    db = make_db()
+    sql(db, "CREATE TABLE tasks (id integer); CREATE TABLE notes (id integer)")
+    before = snapshot(db)
+    missing = "bindu_test_nobody_" + uuid.uuid4().hex[:8]
+    schema = tmp_path / "s.yaml"
+    schema.write_text(YAML.format(rw=missing))
+    r = plan_json(cli, schema, db, dev_server, "--no-lint")
+    assert r.code == 1, r.text
+    assert "Traceback" not in r.text and r.out == ""
+    assert (
+        f"grants/tables/tasks/roles/{missing}: role '{missing}' does not exist in the database"
+        in r.err
+    ), r.err
+    assert "roles are not managed by bindu-schema" in r.err
+    assert snapshot(db) == before
+
+
+def test_catalog_snapshot_sees_privileges_and_owners(roles, make_db):
+    """The kinds cases' equality (pgcatalog.snapshot) tells databases apart by grants."""
+    rw, other = roles
+    a, b = make_db(), make_db()
+    for db in (a, b):
+        sql(
+            db,
+            "CREATE TABLE tasks (id integer); "
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS 'select 1'",
+        )
+    assert snapshot(a) == snapshot(b)
+    sql(a, f"GRANT SELECT ON tasks TO {rw}")
+    assert snapshot(a) != snapshot(b)
+    sql(b, f"GRANT SELECT ON tasks TO {other}")
+    assert snapshot(a) != snapshot(b)
+    sql(b, f"REVOKE SELECT ON tasks FROM {other}; GRANT SELECT ON tasks TO {rw}")
+    assert snapshot(a) == snapshot(b)
+    sql(a, "REVOKE EXECUTE ON FUNCTION f() FROM PUBLIC")
+    assert snapshot(a) != snapshot(b)
+    sql(b, "REVOKE EXECUTE ON FUNCTION f() FROM PUBLIC")
+    assert snapshot(a) == snapshot(b)
+    sql(a, f"ALTER TABLE tasks OWNER TO {other}")
+    assert snapshot(a) != snapshot(b)
+    sql(a, "ALTER TABLE tasks OWNER TO CURRENT_USER")
+    assert snapshot(a) == snapshot(b)
+
+
+def test_every_tenant_gets_the_grants(cli, roles, make_db, dev_server, tmp_path: Path):
+    """A revision with grants is schema-agnostic: each tenant schema gets them, and a
+    later grant reaches every tenant through apply --all-tenants."""
+    rw, other = roles
+    proj = make_project(tmp_path, YAML.format(rw=rw))
+    r = revision_in(cli, proj, dev_server, "base")
+    assert r.code == 0, r.text
+    text = versions(proj)[-1].read_text()
+    assert f"GRANT INSERT, SELECT ON TABLE tasks TO {rw}" in text, text
+    ini = proj / "alembic.ini"
+    db = make_db()
+    names = [ensure_tenant(db.sqlalchemy, f"did:bindu:grants-{n}", ini=ini) for n in range(2)]
+    for name in names:
+        assert privileges(db, name) == {("tasks", rw, "SELECT"), ("tasks", rw, "INSERT")}
+
+    changed = YAML.format(rw=rw) + f"    notes:\n      roles: {{{other}: [select]}}\n"
+    (proj / "schema" / "bindu.yaml").write_text(changed)
+    r = revision_in(cli, proj, dev_server, "notes readable")
+    assert r.code == 0, r.text
+    r = cli("apply", "--all-tenants", *project_args(proj, db, dev_server))
+    assert r.code == 0, r.text
+    for name in names:
+        assert privileges(db, name) == {
+            ("tasks", rw, "SELECT"),
+            ("tasks", rw, "INSERT"),
+            ("notes", other, "SELECT"),
+        }, name
+    listing = cli("tenants", "--format", "json", *project_args(proj, db, dev_server))
+    assert listing.code == 0, listing.text
+    for t in json.loads(listing.out)["tenants"]:
+        assert (t["at_head"], t["drift"], t["error"]) == (True, False, None), t
+    # a tenant whose grant was revoked by hand shows drift (the plan compares grants)
+    sql(db, f"REVOKE SELECT ON {names[0]}.notes FROM {other}")
+    r = cli("plan", "--target-schema", names[0], "--no-lint", "--format", "json",
+            "--schema", str(proj / "schema" / "bindu.yaml"), "--database-url", db.sqlalchemy,
+            *dev_args(dev_server))  # fmt: skip
+    assert r.code == 2, r.text
+    assert [s["sql"] for s in json.loads(r.out)["statements"]] == [
+        f"GRANT SELECT ON TABLE {names[0]}.notes TO {other};"
+    ]
+    listing = cli("tenants", "--format", "json", *project_args(proj, db, dev_server))
+    drift = {t["schema"]: t["drift"] for t in json.loads(listing.out)["tenants"]}
+    assert drift == {names[0]: True, names[1]: False}
+    # and `check` says so for that tenant only
+    good = cli("check", "--target-schema", names[1], *project_args(proj, db, dev_server))
+    assert good.code == 0, good.text
+    bad = cli("check", "--target-schema", names[0], *project_args(proj, db, dev_server))
+    assert bad.code == 1 and f"GRANT SELECT ON TABLE {names[0]}.notes" in bad.out, bad.text
