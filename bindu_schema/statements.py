@@ -388,6 +388,8 @@ def _alter_table(sql: str, stmt: ast.AlterTableStmt) -> Record:
     commands = tuple(_command(c) for c in stmt.cmds or ())
     if stmt.objtype == ObjectType.OBJECT_INDEX:
         return Record(sql, "AlterTableStmt", "index", "alter", schema, table)
+    if stmt.objtype in (ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW):
+        return Record(sql, "AlterTableStmt", "view", "alter", schema, table)  # SET (...)
     only_validate = bool(commands) and all(c.op == "validate_constraint" for c in commands)
     base = Record(
         sql,
@@ -551,6 +553,9 @@ def _describe(sql: str, stmt: ast.Node, kind: str) -> Record:
         return replace(rec, object_type="function", schema=schema, name=name)
     if isinstance(stmt, ast.ViewStmt):
         schema, name = _rel(stmt.view)
+        return replace(rec, object_type="view", action="create", schema=schema, name=name)
+    if isinstance(stmt, ast.CreateTableAsStmt) and stmt.objtype == ObjectType.OBJECT_MATVIEW:
+        schema, name = _rel(stmt.into.rel if stmt.into else None)
         return replace(rec, object_type="view", action="create", schema=schema, name=name)
     if isinstance(stmt, ast.CreatePolicyStmt | ast.AlterPolicyStmt):
         schema, table = _rel(stmt.table)

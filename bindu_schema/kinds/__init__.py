@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import base, enums, extensions, functions, tables, views
+from . import base, enums, extensions, functions, matviews, tables, views
 
 KINDS: tuple[base.Kind, ...] = (
     extensions.KIND,
@@ -19,6 +19,7 @@ KINDS: tuple[base.Kind, ...] = (
     functions.KIND,
     tables.KIND,
     views.KIND,
+    matviews.KIND,
 )
 
 EXCLUDE_KEY = "exclude"
