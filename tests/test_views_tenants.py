@@ -2,7 +2,8 @@
 into two tenant schemas with `apply --target-schema`, builds in each a view, a materialized
 view over it (with its index, comment and WITH NO DATA) and a view over that, all reading
 the tenant's own tables (their queries bind through env.py's search_path), with their
-options; `check` finds each tenant at head without drift. docs/tenants.md, kinds/views.py, kinds/matviews.py."""
+options; `check` finds each tenant at head without drift.
+docs/tenants.md, kinds/views.py, kinds/matviews.py."""
 
 from __future__ import annotations
 
