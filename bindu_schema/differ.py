@@ -389,7 +389,30 @@ def _statements(
 
     for kind in kinds.KINDS:
         records = kind.differ_order(records, i_from, i_target)
-    return records
+    return records + _recreated_comments(records, c_target, schema)
+
+
+def _recreated_comments(
+    records: list[Record], c_target: dict[CommentKey, str | None], schema: str
+) -> list[Record]:
+    """An object the plan drops and creates again (an index whose definition changed, a
+    view over a changed column) comes back without its comment, while the comment
+    comparison saw the same comment on both sides: set it again after the re-creation."""
+    commented = {(r.objtype, r.name) for r in records if r.kind == "CommentStmt"}
+    created = {r.name for r in records if r.action == "create" and r.name}
+    out: list[Record] = []
+    for r in records:
+        if r.kind != "DropStmt" or r.objtype is None:
+            continue
+        for name in r.names:
+            want = c_target.get((r.objtype, name, None))
+            if want is None or name not in created or (r.objtype, name) in commented:
+                continue
+            sql = f"COMMENT ON {r.objtype.upper()} {qualified(name, schema)} IS "
+            sql += f"{quote_literal_or_null(want)};"
+            out.append(statements.parse(_proved_comment(sql, want), "CommentStmt"))
+            commented.add((r.objtype, name))
+    return out
 
 
 Inspection = tuple[Any, dict[CommentKey, str | None]]

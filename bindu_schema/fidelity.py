@@ -70,7 +70,7 @@ ATTRIBUTES: dict[str, dict[str, str]] = {
         "no_inherit": MIGRA,
         "comment": DRIFT,
     },
-    "index": {"nulls_not_distinct": DRIFT, "reloptions": DRIFT, "comment": MIGRA},
+    "index": {"nulls_not_distinct": MIGRA, "reloptions": MIGRA, "comment": MIGRA},
 }
 
 # What a human reads in a "cannot declare" line.

@@ -3,6 +3,10 @@
 - CREATE INDEX on a table that already exists -> CREATE INDEX CONCURRENTLY (cannot run in
   a transaction: the record says it is not transactional);
 - DROP INDEX on an existing table -> DROP INDEX CONCURRENTLY;
+- an index whose definition changes (migra: DROP INDEX name, later CREATE INDEX name) on a
+  table the plan does not otherwise alter -> CREATE INDEX CONCURRENTLY under a temporary
+  name, DROP INDEX CONCURRENTLY the old one, ALTER INDEX ... RENAME: the table keeps an
+  index all along instead of going without one while the new one builds;
 - foreign keys and checks added to existing tables are NOT VALID + VALIDATE (migra
   already emits foreign keys that way; checks are split here).
 
@@ -11,7 +15,9 @@ Pure functions of (records, facts): every rewrite is made and proved by statemen
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
+from dataclasses import replace
 
 from . import statements
 from .catalog import Facts
@@ -50,9 +56,65 @@ def _collapse_new_table_validation(records: Sequence[Record], facts: Facts) -> l
     return out
 
 
+REPLACED = "replaced"  # Record.note of the DROP of an index whose replacement is built
+
+
+def replacement_name(name: str, taken: set[str]) -> str:
+    """A temporary name for the new build of index `name`: short enough (63 bytes), not a
+    relation of the schema, the same in every plan of the same change."""
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    stem = name.encode()[:40].decode(errors="ignore")
+    for n in range(100):
+        candidate = f"{stem}_new_{digest[n : n + 8]}"
+        if candidate not in taken:
+            return candidate
+    raise AssertionError("no free temporary index name")  # 100 taken names: not a schema
+
+
+def _replace_changed_indexes(records: Sequence[Record], facts: Facts) -> list[Record]:
+    """DROP INDEX n ... CREATE INDEX n on an existing table -> build, swap, rename."""
+    from .compile import qualified, quote
+
+    altered = {r.table for r in records if r.kind != "IndexStmt" and r.table}
+    created = {r.name: i for i, r in enumerate(records) if r.kind == "IndexStmt" and r.name}
+    taken = set(facts.indexes) | set(facts.tables) | {r.name for r in records if r.name}
+    swaps: dict[int, tuple[int, str]] = {}  # create position -> (drop position, name)
+    for i, r in enumerate(records):
+        if r.kind != "DropStmt" or r.object_type != "index" or len(r.names) != 1:
+            continue
+        name = r.names[0]
+        table = facts.indexes.get(name)
+        at = created.get(name)
+        if table is None or table not in facts.tables or at is None or at < i:
+            continue
+        if records[at].table != table or table in altered:
+            continue  # the table changes too (a column the index reads): keep migra's order
+        swaps[at] = (i, name)
+    if not swaps:
+        return list(records)
+    dropped = {i for i, _ in swaps.values()}
+    out: list[Record] = []
+    for i, r in enumerate(records):
+        if i in dropped:
+            continue
+        if i not in swaps:
+            out.append(r)
+            continue
+        drop, name = records[swaps[i][0]], swaps[i][1]
+        temp = replacement_name(name, taken)
+        taken.add(temp)
+        build = statements.with_concurrently(statements.with_index_name(r, temp))
+        rename = f"ALTER INDEX {qualified(temp, r.schema)} RENAME TO {quote(name)};"
+        # The old index is not lost: its replacement is already built (hazards read the note).
+        gone = replace(statements.with_concurrently(drop), note=REPLACED)
+        out += [build, gone, statements.parse(rename)]
+    return out
+
+
 def rewrite(records: Sequence[Record], facts: Facts) -> list[Record]:
     out: list[Record] = []
-    for r in _collapse_new_table_validation(records, facts):
+    replaced = _replace_changed_indexes(records, facts)
+    for r in _collapse_new_table_validation(replaced, facts):
         if r.kind == "IndexStmt" and not r.concurrently and r.table in facts.tables:
             out.append(statements.with_concurrently(r))
             continue

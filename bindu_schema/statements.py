@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
@@ -29,24 +29,30 @@ from pglast.parser import ParseError, scan
 
 from .errors import BinduSchemaError
 
+if TYPE_CHECKING:
+    from .kinds.base import StatementShapes
+
 
 class StatementError(BinduSchemaError):
     """A planned statement is not the one statement it claims to be; nothing runs."""
 
 
-OBJECT_TYPES = (
-    "table",
-    "column",
-    "index",
-    "constraint",
-    "function",
-    "trigger",
-    "comment",
-    "sequence",
-    "type",
-    "extension",
-    "view",
-    "policy",
+def _shapes() -> tuple[StatementShapes, ...]:
+    """The kinds and table parts; each says which statements are its own (StatementShapes)."""
+    from . import kinds
+
+    out: list[StatementShapes] = []
+    for kind in kinds.KINDS:
+        out.append(kind)
+        if kind.key == "tables":
+            out += kinds.part_kinds()
+    return tuple(out)
+
+
+# The plan summary's rows: each kind's (in registry order, a table's parts after it), then
+# "other" for statements no kind owns.
+OBJECT_TYPES: tuple[str, ...] = (
+    *dict.fromkeys(t for shape in _shapes() for t in shape.object_types),
     "other",
 )
 ACTIONS = ("create", "alter", "drop")
@@ -195,6 +201,21 @@ def comment_text(rec: Record) -> str | None:
     return text
 
 
+def strings(items: Any) -> list[str]:
+    """The String values of a pglast list (a qualified name's parts)."""
+    return _strings(items)
+
+
+def qualified_name(names: list[str]) -> tuple[str | None, str | None]:
+    """(schema, name) of a qualified name's parts."""
+    return _qualified(names)
+
+
+def relation(rv: ast.RangeVar | None) -> tuple[str | None, str | None]:
+    """(schema, name) of a relation reference."""
+    return _rel(rv)
+
+
 def _strings(items: Any) -> list[str]:
     return [i.sval or "" for i in items or () if isinstance(i, ast.String)]
 
@@ -206,21 +227,12 @@ def _qualified(names: list[str]) -> tuple[str | None, str | None]:
     return (names[-2] if len(names) >= 2 else None), names[-1]
 
 
-_DROP_TYPES: dict[ObjectType, str] = {
-    ObjectType.OBJECT_TABLE: "table",
-    ObjectType.OBJECT_INDEX: "index",
-    ObjectType.OBJECT_SEQUENCE: "sequence",
-    ObjectType.OBJECT_FUNCTION: "function",
-    ObjectType.OBJECT_PROCEDURE: "function",
-    ObjectType.OBJECT_TRIGGER: "trigger",
-    ObjectType.OBJECT_TYPE: "type",
-    ObjectType.OBJECT_DOMAIN: "type",
-    ObjectType.OBJECT_EXTENSION: "extension",
-    ObjectType.OBJECT_VIEW: "view",
-    ObjectType.OBJECT_MATVIEW: "view",
-    ObjectType.OBJECT_POLICY: "policy",
-    ObjectType.OBJECT_SCHEMA: "other",
+# PostgreSQL's object types (DROP, RENAME, COMMENT) -> summary row, from the kinds.
+_PG_OBJECTS: dict[ObjectType, str] = {
+    ObjectType[name]: otype for shape in _shapes() for name, otype in shape.pg_objects
 }
+# Objects a DROP names with their table: DROP TRIGGER t ON [schema.]table.
+_ON_TABLE = frozenset(ObjectType[name] for shape in _shapes() for name in shape.on_table)
 DROPS_DATA = frozenset({"table", "sequence"})  # plus schemas (DropStmt OBJECT_SCHEMA)
 
 _CONSTRAINT_KINDS = {
@@ -428,47 +440,40 @@ def _alter_table(sql: str, stmt: ast.AlterTableStmt) -> Record:
     return base
 
 
-_RENAMED = {
-    ObjectType.OBJECT_TABLE: "table",
-    ObjectType.OBJECT_COLUMN: "column",
-    ObjectType.OBJECT_TABCONSTRAINT: "constraint",
-    ObjectType.OBJECT_INDEX: "index",
-    ObjectType.OBJECT_TRIGGER: "trigger",
-    ObjectType.OBJECT_VIEW: "view",
-    ObjectType.OBJECT_MATVIEW: "view",
-    ObjectType.OBJECT_POLICY: "policy",
-}
-
-
 def _rename(sql: str, stmt: ast.RenameStmt) -> Record:
     schema, rel = _rel(stmt.relation)
-    otype = _RENAMED.get(stmt.renameType, "other") if stmt.renameType is not None else "other"
+    if stmt.relation is None and stmt.object is not None:  # a function, a type, ...
+        schema, rel = _qualified(_object_parts(stmt.object))
+    otype = _PG_OBJECTS.get(stmt.renameType, "other") if stmt.renameType is not None else "other"
     new = stmt.newname
     rec = Record(sql, "RenameStmt", otype, "alter", schema, rel, new_name=new)
     if otype == "table":
         return replace(rec, table=rel)  # acts on the old name; reports show new_name
     if otype == "column":
         return replace(rec, name=stmt.subname, table=rel, column=new, note="renamed")
-    if otype in ("constraint", "trigger", "policy"):
+    if stmt.subname:  # an object of the table: a constraint, trigger, policy, ...
         return replace(rec, name=stmt.subname, table=rel)
     return rec  # an index (or other relation): its own name
 
 
+def _object_parts(o: Any) -> list[str]:
+    """The qualified name's parts of an object a DROP or RENAME names."""
+    if isinstance(o, ast.ObjectWithArgs):
+        return _strings(o.objname)
+    if isinstance(o, ast.TypeName):
+        return _strings(o.names)
+    if isinstance(o, ast.String):
+        return [o.sval or ""]
+    return _strings(o)
+
+
 def _drop(sql: str, stmt: ast.DropStmt) -> Record:
     removed = stmt.removeType
-    otype = _DROP_TYPES.get(removed, "other") if removed is not None else "other"
+    otype = _PG_OBJECTS.get(removed, "other") if removed is not None else "other"
     first: list[str] = []
     names: list[str] = []
     for o in stmt.objects or ():
-        parts: list[str]
-        if isinstance(o, ast.ObjectWithArgs):
-            parts = _strings(o.objname)
-        elif isinstance(o, ast.TypeName):
-            parts = _strings(o.names)
-        elif isinstance(o, ast.String):
-            parts = [o.sval or ""]
-        else:
-            parts = _strings(o)
+        parts = _object_parts(o)
         first = first or parts
         if parts:
             names.append(parts[-1])
@@ -483,7 +488,7 @@ def _drop(sql: str, stmt: ast.DropStmt) -> Record:
         names=tuple(names),
         objtype=_objtype(removed),
     )
-    if removed == ObjectType.OBJECT_TRIGGER:
+    if removed in _ON_TABLE:
         # DROP TRIGGER name ON [schema.]table: the list is [schema,] table, trigger
         return replace(
             rec,
@@ -530,59 +535,15 @@ def _describe(sql: str, stmt: ast.Node, kind: str) -> Record:
         return _rename(sql, stmt)
     if isinstance(stmt, ast.DropStmt):
         return _drop(sql, stmt)
-    if isinstance(stmt, ast.IndexStmt):
-        schema, table = _rel(stmt.relation)
-        c = bool(stmt.concurrent)
-        return replace(
-            rec,
-            object_type="index",
-            action="create",
-            schema=schema,
-            name=stmt.idxname,
-            table=table,
-            concurrently=c,
-            transactional=not c,
-        )
     if isinstance(stmt, ast.CommentStmt):
         return _comment(sql, stmt)
-    if isinstance(stmt, ast.CreateFunctionStmt):
-        schema, name = _qualified(_strings(stmt.funcname))
-        return replace(rec, object_type="function", schema=schema, name=name)
-    if isinstance(stmt, ast.AlterFunctionStmt):
-        schema, name = _qualified(_strings(stmt.func.objname if stmt.func else ()))
-        return replace(rec, object_type="function", schema=schema, name=name)
-    if isinstance(stmt, ast.ViewStmt):
-        schema, name = _rel(stmt.view)
-        return replace(rec, object_type="view", action="create", schema=schema, name=name)
-    if isinstance(stmt, ast.CreateTableAsStmt) and stmt.objtype == ObjectType.OBJECT_MATVIEW:
-        schema, name = _rel(stmt.into.rel if stmt.into else None)
-        return replace(rec, object_type="view", action="create", schema=schema, name=name)
-    if isinstance(stmt, ast.CreatePolicyStmt | ast.AlterPolicyStmt):
-        schema, table = _rel(stmt.table)
-        return replace(rec, object_type="policy", schema=schema, name=stmt.policy_name, table=table)
-    if isinstance(stmt, ast.CreateTrigStmt):
-        schema, table = _rel(stmt.relation)
-        return replace(rec, object_type="trigger", schema=schema, name=stmt.trigname, table=table)
-    if isinstance(stmt, ast.CreateSeqStmt | ast.AlterSeqStmt):
-        schema, name = _rel(stmt.sequence)
-        return replace(rec, object_type="sequence", schema=schema, name=name)
-    if isinstance(stmt, ast.CreateEnumStmt | ast.CreateDomainStmt | ast.AlterEnumStmt):
-        schema, name = _qualified(_type_names(stmt))
-        return replace(rec, object_type="type", schema=schema, name=name)
-    if isinstance(stmt, ast.CompositeTypeStmt):
-        schema, name = _rel(stmt.typevar)
-        return replace(rec, object_type="type", schema=schema, name=name)
-    if isinstance(stmt, ast.CreateExtensionStmt | ast.AlterExtensionStmt):
-        return replace(rec, object_type="extension", name=stmt.extname)
+    for shape in _shapes():
+        found = shape.describe(stmt, rec)
+        if found is not None:
+            return found
     if isinstance(stmt, ast.VariableSetStmt):
         return replace(rec, object_type="setting", name=stmt.name)
     return rec
-
-
-def _type_names(stmt: ast.CreateEnumStmt | ast.CreateDomainStmt | ast.AlterEnumStmt) -> list[str]:
-    if isinstance(stmt, ast.CreateDomainStmt):
-        return _strings(stmt.domainname)
-    return _strings(stmt.typeName)
 
 
 # ------------------------------------------------------------------ types
@@ -766,6 +727,24 @@ def with_concurrently(rec: Record) -> Record:
     tree = _tree(rec.sql)
     tree["concurrent"] = True
     return parse(_proved(rec.sql, text, tree, "adding CONCURRENTLY"))
+
+
+def with_index_name(rec: Record, name: str) -> Record:
+    """CREATE INDEX <name> ... under another name (the identifier after INDEX
+    [CONCURRENTLY] [IF NOT EXISTS]), written quoted; proved like every rewrite."""
+    if rec.kind != "IndexStmt" or not rec.name:
+        raise StatementError(f"not a CREATE INDEX with a name: {_short(rec.sql)}")
+    toks = _tokens(rec.sql)
+    at = next(i for i, t in enumerate(toks) if t.name == "INDEX")
+    skip = {"CONCURRENTLY", "IF_P", "NOT", "EXISTS"}
+    tok = next(t for t in toks[at + 1 :] if t.name not in skip)
+    if _ident_value(rec.sql, tok) != rec.name:
+        raise StatementError(f"cannot find the index name in: {_short(rec.sql)}")
+    quoted = '"' + name.replace('"', '""') + '"'
+    text = rec.sql[: tok.start] + quoted + rec.sql[tok.end + 1 :]
+    tree = _tree(rec.sql)
+    tree["idxname"] = name
+    return parse(_proved(rec.sql, text, tree, "renaming the index"))
 
 
 def _last_constraint(tree: dict[str, Any]) -> dict[str, Any]:

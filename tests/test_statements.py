@@ -217,3 +217,34 @@ def test_sized_types_render_through_sqlalchemy(spec, rendered):
     from bindu_schema.compile import sa_type
 
     assert sa_type(spec, set()).compile(dialect=postgresql.dialect()) == rendered
+
+
+def test_summary_rows_come_from_the_kinds(monkeypatch):
+    """A kind brings its summary row, its DROP object type and its statements: a kind added
+    to the registry is asked (kinds.base.StatementShapes), statements.py names none."""
+    from dataclasses import replace
+
+    from pglast import ast
+
+    from bindu_schema import kinds
+    from bindu_schema.kinds import base
+
+    class Publications(base.Kind):
+        key = "publications"
+        object_types = ("publication",)
+        pg_objects = (("OBJECT_PUBLICATION", "publication"),)
+
+        def describe(self, stmt, rec):
+            if isinstance(stmt, ast.CreatePublicationStmt):
+                return replace(rec, object_type="publication", name=stmt.pubname)
+            return None
+
+    monkeypatch.setattr(kinds, "KINDS", (*kinds.KINDS, Publications()))
+    assert "publication" in [t for s in statements._shapes() for t in s.object_types]
+    assert statements._shapes()[-1].key == "publications"
+    created = statements.parse('create publication "p" for all tables')
+    assert (created.object_type, created.name) == ("publication", "p")
+    # the module-level maps were built at import, from the registry then: a DROP of a
+    # publication is "other" there, and the kinds' own rows are all in OBJECT_TYPES
+    for shape in statements._shapes()[:-1]:
+        assert set(shape.object_types) <= set(statements.OBJECT_TYPES)

@@ -204,15 +204,32 @@ class Derived:
     create: Callable[[str | None], list[DDL]]  # its CREATE in a target schema (None: public)
 
 
-class Kind:
+class StatementShapes:
+    """What a kind (or table part) says about parsed statements: statements.py parses every
+    statement with PostgreSQL's parser and asks the kinds which are theirs, so the plan
+    summary's rows come with the kinds that own them."""
+
+    # the summary rows (statements.Record.object_type) this kind owns, in output order
+    object_types: tuple[str, ...] = ()
+    # PostgreSQL's object types (pglast ObjectType names, as DROP, RENAME and COMMENT
+    # write them) that are this kind's objects, with their summary row
+    pg_objects: tuple[tuple[str, str], ...] = ()
+    # of those, the objects a DROP names together with their table (DROP TRIGGER t ON tab)
+    on_table: tuple[str, ...] = ()
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        """The record of a statement of this kind (`stmt`: its pglast node; `rec`: the
+        generic record, with sql, kind and verb); None: not this kind's statement."""
+        return None
+
+
+class Kind(StatementShapes):
     """One kind of object declared at the top level of the YAML."""
 
     key: str = ""  # YAML key, and the field of model.Schema holding the objects
     word: str = ""  # singular, in messages
     required: bool = False  # the document must have the key
     excludable: bool = False  # may be listed under `exclude:` (by name)
-    # statements.Record object types this kind owns (summaries count them under these)
-    object_types: tuple[str, ...] = ()
     # pg_class relkinds this kind inspects (the tables kind warns about the others)
     relkinds: tuple[str, ...] = ()
 
@@ -316,7 +333,7 @@ class Kind:
         return []
 
 
-class TablePart:
+class TablePart(StatementShapes):
     """One part of a table. The hooks mirror Kind's, per table."""
 
     # the part's YAML keys inside a table and their JSON Schema, in output order

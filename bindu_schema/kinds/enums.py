@@ -40,6 +40,25 @@ ORDER BY t.typname
 class Enums(base.Kind):
     key = "enums"
     word = "enum"
+    object_types = ("type",)
+    pg_objects = (("OBJECT_TYPE", "type"), ("OBJECT_DOMAIN", "type"))
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        from ..statements import qualified_name, relation, strings
+
+        if isinstance(stmt, ast.CreateEnumStmt | ast.AlterEnumStmt):
+            schema, name = qualified_name(strings(stmt.typeName))
+        elif isinstance(stmt, ast.CreateDomainStmt):
+            schema, name = qualified_name(strings(stmt.domainname))
+        elif isinstance(stmt, ast.CompositeTypeStmt):
+            schema, name = relation(stmt.typevar)
+        else:
+            return None
+        return replace(rec, object_type="type", schema=schema, name=name)
 
     def fragment(self) -> dict[str, Any]:
         values = {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True}

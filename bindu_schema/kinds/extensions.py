@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from .. import model
     from ..compile import DDL
+    from ..statements import Record
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,17 @@ ORDER BY e.extname
 class Extensions(base.Kind):
     key = "extensions"
     word = "extension"
+    object_types = ("extension",)
+    pg_objects = (("OBJECT_EXTENSION", "extension"),)
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        if not isinstance(stmt, ast.CreateExtensionStmt | ast.AlterExtensionStmt):
+            return None
+        return replace(rec, object_type="extension", name=stmt.extname)
 
     def fragment(self) -> dict[str, Any]:
         return {

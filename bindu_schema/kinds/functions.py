@@ -196,6 +196,22 @@ class Functions(base.Kind):
     word = "function"
     excludable = True
     object_types = ("function",)
+    pg_objects = (("OBJECT_FUNCTION", "function"), ("OBJECT_PROCEDURE", "function"))
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        from ..statements import qualified_name, strings
+
+        if isinstance(stmt, ast.CreateFunctionStmt):
+            schema, name = qualified_name(strings(stmt.funcname))
+        elif isinstance(stmt, ast.AlterFunctionStmt):
+            schema, name = qualified_name(strings(stmt.func.objname if stmt.func else ()))
+        else:
+            return None
+        return replace(rec, object_type="function", schema=schema, name=name)
 
     def fragment(self) -> dict[str, Any]:
         default = {

@@ -38,11 +38,56 @@ class Index:
     unique: bool = False
     where: str | None = None
     include: tuple[str, ...] = ()
+    nulls_not_distinct: bool = False
+    options: tuple[tuple[str, bool | int | str], ...] = ()  # WITH (...), sorted by name
     comment: str | None = None
     renamed_from: str | None = None
 
 
 METHODS = ("btree", "gin", "gist", "brin", "hash", "spgist")
+
+# Storage parameters (WITH (...)) per access method, with their JSON Schema: a whitelist,
+# so a value is an integer, a boolean or one of a few words, never text that becomes SQL.
+_FILLFACTOR = {"type": "integer", "minimum": 10, "maximum": 100}
+_BOOL = {"type": "boolean"}
+OPTIONS: dict[str, dict[str, Any]] = {
+    "fillfactor": _FILLFACTOR,
+    "deduplicate_items": _BOOL,
+    "buffering": {"enum": ["on", "off", "auto"]},
+    "fastupdate": _BOOL,
+    "gin_pending_list_limit": {"type": "integer", "minimum": 64, "maximum": 2147483647},
+    "pages_per_range": {"type": "integer", "minimum": 1, "maximum": 131072},
+    "autosummarize": _BOOL,
+}
+OPTION_METHODS: dict[str, tuple[str, ...]] = {
+    "fillfactor": ("btree", "hash", "gist", "spgist"),
+    "deduplicate_items": ("btree",),
+    "buffering": ("gist",),
+    "fastupdate": ("gin",),
+    "gin_pending_list_limit": ("gin",),
+    "pages_per_range": ("brin",),
+    "autosummarize": ("brin",),
+}
+_NND_SINCE = 150000  # pg_index.indnullsnotdistinct, CREATE INDEX ... NULLS NOT DISTINCT
+
+
+def option_text(value: bool | int | str) -> str:
+    """A storage parameter's value as written in WITH (...) and kept in reloptions."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return str(value)
+
+
+def option_value(name: str, text: str) -> bool | int | str:
+    """A reloptions value read back into the YAML's type (PostgreSQL's boolean spellings)."""
+    kind = OPTIONS.get(name, {}).get("type")
+    if kind == "boolean":
+        return text.lower() in ("on", "true", "yes", "1", "t", "y")
+    if kind == "integer":
+        return int(text)
+    return text
+
+
 # An operator class name: a plain or "quoted" identifier, optionally schema-qualified.
 _IDENT = '(?:[A-Za-z_\\u0080-\\uffff][A-Za-z0-9_$\\u0080-\\uffff]*|"(?:[^"]|"")+")'
 OPCLASS_PATTERN = f"^{_IDENT}(?:\\.{_IDENT})?$"
@@ -67,7 +112,7 @@ SELECT x.indrelid, i.relname, am.amname, x.indisunique, x.indnkeyatts, x.indnatt
              LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = u.n
              ORDER BY u.i),
        pg_get_expr(x.indpred, x.indrelid, true), obj_description(i.oid, 'pg_class'),
-       x.indisvalid, pg_get_indexdef(x.indexrelid)
+       x.indisvalid, {nnd}, coalesce(i.reloptions, '{}')
 FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class t ON t.oid = x.indrelid
@@ -133,6 +178,10 @@ def _add_index(table: sa.Table, ix: Index) -> None:
         kw["postgresql_include"] = list(ix.include)
     if ops:
         kw["postgresql_ops"] = ops
+    if ix.nulls_not_distinct:
+        kw["postgresql_nulls_not_distinct"] = True
+    if ix.options:  # whitelisted names, typed values (OPTIONS)
+        kw["postgresql_with"] = {k: option_text(v) for k, v in ix.options}
     sa.Index(ix.name, *exprs, unique=ix.unique, _table=table, **kw)
 
 
@@ -163,6 +212,13 @@ class Indexes(base.TablePart):
                     "unique": {"type": "boolean"},
                     "where": dict(base.NAME),
                     "include": base.names_list(),
+                    "nulls_not_distinct": {"type": "boolean"},
+                    "options": {
+                        "type": "object",
+                        "properties": {k: dict(v) for k, v in OPTIONS.items()},
+                        "additionalProperties": False,
+                        "minProperties": 1,
+                    },
                     "comment": {"type": "string"},
                     "renamed_from": dict(base.RENAMED_FROM),
                 },
@@ -195,6 +251,8 @@ class Indexes(base.TablePart):
                     unique=i.get("unique", False),
                     where=i.get("where"),
                     include=tuple(i.get("include") or ()),
+                    nulls_not_distinct=i.get("nulls_not_distinct", False),
+                    options=tuple(sorted((i.get("options") or {}).items())),
                     comment=i.get("comment"),
                     renamed_from=i.get("renamed_from"),
                 )
@@ -238,6 +296,15 @@ class Indexes(base.TablePart):
                         (*ip, "include"),
                         f"index '{ix.name}': INCLUDE needs method btree, gist "
                         "or spgist; remove 'include' or change the method",
+                    )
+            for opt, _ in ix.options:
+                if ix.method not in OPTION_METHODS[opt]:
+                    err(
+                        (*ip, "options", opt),
+                        f"index '{ix.name}': storage parameter '{opt}' is for "
+                        f"{' / '.join(OPTION_METHODS[opt])} indexes, not {ix.method}; "
+                        "remove it or change the method",
+                        key=True,
                     )
             if ix.unique and ix.method != "btree":
                 err(
@@ -323,7 +390,8 @@ SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
         if rec.kind == "DropStmt" and rec.object_type == "index":
             table = facts.indexes.get(rec.name or "")
             # An index whose table goes away in the same plan is not a loss of its own.
-            if table is None or table in facts.tables:
+            # Nor is one whose replacement is already built (online.py's swap).
+            if (table is None or table in facts.tables) and rec.note != "replaced":
                 found.add(INDEX_DROPPED)
                 if not rec.concurrently:
                     found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
@@ -335,6 +403,31 @@ SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
     def owners(self, t: Table) -> dict[str, str]:
         return {ix.name: t.name for ix in t.indexes}
 
+    object_types = ("index",)
+    pg_objects = (("OBJECT_INDEX", "index"),)
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        from ..statements import relation
+
+        if not isinstance(stmt, ast.IndexStmt):
+            return None
+        schema, table = relation(stmt.relation)
+        c = bool(stmt.concurrent)
+        return replace(
+            rec,
+            object_type="index",
+            action="create",
+            schema=schema,
+            name=stmt.idxname,
+            table=table,
+            concurrently=c,
+            transactional=not c,
+        )
+
     def change(self, rec: Record, owners: Mapping[str, str]) -> base.Change | None:
         if rec.object_type == "index" and rec.action != "create":
             return ("index", rec.action, owners.get(rec.new_name or rec.name or ""), None, None)
@@ -343,6 +436,29 @@ SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
         if rec.object_type == "index":
             return ("index", rec.action, rec.table, rec.column, rec.note)
         return None
+
+    def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
+        """migra compares an index by its keys, uniqueness, predicate and method, not by its
+        definition: a changed NULLS NOT DISTINCT, storage parameter (WITH), operator class
+        or collation goes unseen. Where pg_get_indexdef differs and migra emitted nothing
+        for the index, drop and create it (online.py turns the pair into a swap)."""
+        from .. import statements
+
+        touched = {r.name for r in records if r.kind == "IndexStmt"} | {
+            n for r in records if r.kind == "DropStmt" and r.objtype == "index" for n in r.names
+        }
+        added: list[Record] = []
+        for key, want in sorted(i_target.indexes.items()):
+            have = i_from.indexes.get(key)
+            if have is None or want.name in touched or want.constraint or want.is_pk:
+                continue
+            if have.table_name != want.table_name or have.definition == want.definition:
+                continue
+            added += [
+                statements.parse(f"drop index if exists {have.quoted_full_name};", "DropStmt"),
+                statements.parse(f"{want.definition};", "IndexStmt"),
+            ]
+        return records + added
 
     def inside_dropped(self, r: Record, dropped: set[str], i_from: Any) -> bool:
         if not (r.kind == "DropStmt" and r.objtype == "index" and r.names):
@@ -371,8 +487,13 @@ SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
             predicate,
             comment,
             valid,
-            definition,
-        ) in state.rows(_INDEXES):
+            nulls_not_distinct,
+            reloptions,
+        ) in state.rows(
+            _INDEXES.replace(
+                "{nnd}", "x.indnullsnotdistinct" if state.version >= _NND_SINCE else "false"
+            )
+        ):
             if relid not in tables:
                 continue
             where = f"index {name} on {tables[relid][NAME]}"
@@ -381,8 +502,6 @@ SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
                 continue
             if not valid:
                 warn(f"{where}: the index is INVALID (a failed CONCURRENTLY build?); kept anyway")
-            if "NULLS NOT DISTINCT" in definition:
-                warn(f"{where}: NULLS NOT DISTINCT is not in the format; left out of the index")
             items: list[Any] = []
             simple = True
             for k in range(nkey):
@@ -418,6 +537,17 @@ SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
                 ix["where"] = strip_outer_parens(predicate)
             if natts > nkey:
                 ix["include"] = FlowList(attnames[nkey:natts])
+            if nulls_not_distinct:
+                ix["nulls_not_distinct"] = True
+            options: dict[str, Any] = {}
+            for opt in reloptions:
+                key, _, value = opt.partition("=")
+                if key in OPTIONS and method in OPTION_METHODS[key]:
+                    options[key] = option_value(key, value)
+                else:
+                    warn(f"{where}: storage parameter {opt} is not in the format; left out")
+            if options:
+                ix["options"] = FlowMap(dict(sorted(options.items())))
             if comment is not None:
                 ix["comment"] = comment
             t = tables[relid]

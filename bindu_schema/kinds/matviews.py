@@ -17,7 +17,7 @@ A REFRESH is data, not DDL: `with_data` is a creation choice, never compared.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -305,8 +305,19 @@ SELECT 'm', c.relname, NULL, NULL FROM pg_class c
     def owners(self, schema: model.Schema) -> dict[str, str]:
         return {ix.name: m.name for m in materialized_views(schema) for ix in m.indexes}
 
-    def change(self, rec: Record, otype: str, owners: Mapping[str, str]) -> base.Change | None:
-        return None  # statements.py counts materialized views under "view"
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        """CREATE MATERIALIZED VIEW counts in the views' summary row ("view")."""
+        from pglast import ast
+        from pglast.enums import ObjectType
+
+        from ..statements import relation
+
+        if not (isinstance(stmt, ast.CreateTableAsStmt) and stmt.into is not None):
+            return None
+        if stmt.objtype != ObjectType.OBJECT_MATVIEW:
+            return None
+        schema, name = relation(stmt.into.rel)
+        return replace(rec, object_type="view", action="create", schema=schema, name=name)
 
     def patch_migra_queries(self, obj: Any) -> None:
         """schemainspect does not read index comments: each inspection reads those of the

@@ -229,6 +229,22 @@ SELECT 'y', p.polname, t.relname, NULL FROM pg_policy p
     def facts(self, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
         return {"policies": frozenset((rel, name) for _, name, rel, _ in rows)}
 
+    object_types = ("policy",)
+    pg_objects = (("OBJECT_POLICY", "policy"),)
+    on_table = ("OBJECT_POLICY",)
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        from ..statements import relation
+
+        if not isinstance(stmt, ast.CreatePolicyStmt | ast.AlterPolicyStmt):
+            return None
+        schema, table = relation(stmt.table)
+        return replace(rec, object_type="policy", schema=schema, name=stmt.policy_name, table=table)
+
     def hazards(self, rec: Record, facts: Facts) -> set[str]:
         from ..hazards import ROW_ACCESS_CHANGE
 

@@ -154,6 +154,27 @@ class Tables(base.Kind):
     required = True
     excludable = True
     object_types = ("table", "column", "constraint", "comment", "sequence")
+    # CREATE TABLE, ALTER TABLE and COMMENT are read by statements.py itself (its ALTER TABLE
+    # sub-commands serve every part); sequences are the tables' (serial, identity).
+    pg_objects = (
+        ("OBJECT_TABLE", "table"),
+        ("OBJECT_COLUMN", "column"),
+        ("OBJECT_TABCONSTRAINT", "constraint"),
+        ("OBJECT_SEQUENCE", "sequence"),
+    )
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        from ..statements import relation
+
+        if not isinstance(stmt, ast.CreateSeqStmt | ast.AlterSeqStmt):
+            return None
+        schema, name = relation(stmt.sequence)
+        return replace(rec, object_type="sequence", schema=schema, name=name)
+
     relkinds = ("r",)
 
     def fragment(self) -> dict[str, Any]:

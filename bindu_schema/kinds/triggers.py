@@ -202,6 +202,22 @@ SELECT 'g', g.tgname, t.relname, NULL FROM pg_trigger g
             return {ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
         return set()
 
+    object_types = ("trigger",)
+    pg_objects = (("OBJECT_TRIGGER", "trigger"),)
+    on_table = ("OBJECT_TRIGGER",)
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        from ..statements import relation
+
+        if not isinstance(stmt, ast.CreateTrigStmt):
+            return None
+        schema, table = relation(stmt.relation)
+        return replace(rec, object_type="trigger", schema=schema, name=stmt.trigname, table=table)
+
     def change(self, rec: Record, owners: Mapping[str, str]) -> base.Change | None:
         if rec.object_type == "trigger":
             return ("trigger", rec.action, rec.table, rec.column, rec.note)

@@ -328,8 +328,20 @@ SELECT 'v', c.relname, NULL, NULL FROM pg_class c
             return {ACQUIRES_ACCESS_EXCLUSIVE_LOCK, ROW_ACCESS_CHANGE}
         return set()
 
-    def change(self, rec: Record, otype: str, owners: Mapping[str, str]) -> base.Change | None:
-        return None  # statements.py counts views under "view"
+    object_types = ("view",)
+    pg_objects = (("OBJECT_VIEW", "view"), ("OBJECT_MATVIEW", "view"))
+
+    def describe(self, stmt: Any, rec: Record) -> Record | None:
+        from dataclasses import replace
+
+        from pglast import ast
+
+        from ..statements import relation
+
+        if not isinstance(stmt, ast.ViewStmt):
+            return None
+        schema, name = relation(stmt.view)
+        return replace(rec, object_type="view", action="create", schema=schema, name=name)
 
     def patch_migra_queries(self, obj: Any) -> None:
         """schemainspect reads neither a view's options nor whether a materialized view
