@@ -474,6 +474,15 @@ def _check_index(
             f"index '{ix.name}': INCLUDE needs method btree, gist or spgist; "
             "remove 'include' or change the method",
         )
+    for opt, _ in ix.options:
+        if ix.method not in indexes.OPTION_METHODS[opt]:
+            ctx.err(
+                (*ip, "options", opt),
+                f"index '{ix.name}': storage parameter '{opt}' is for "
+                f"{' / '.join(indexes.OPTION_METHODS[opt])} indexes, not {ix.method}; "
+                "remove it or change the method",
+                key=True,
+            )
     if ix.unique and ix.method != "btree":
         ctx.err(
             (*ip, "unique"),
