@@ -9,7 +9,7 @@ kind), then its indexes (the indexes part's model and SQLAlchemy rendering) and 
 What migra gets wrong, mended here:
 - it recreates a materialized view (DROP and CREATE) around a change of what it reads,
   but not its indexes (unchanged in its eyes), nor its comment or theirs (it never writes
-  COMMENT ON): they follow the CREATE;
+  COMMENT ON): they follow the CREATE (migra#194, open upstream);
 - it recreates it WITH DATA even when the desired one holds none;
 - it drops the indexes of a materialized view it drops anyway (removed here).
 A REFRESH is data, not DDL: `with_data` is a creation choice, never compared.
