@@ -377,16 +377,17 @@ def _statements(
     exclude: model.Exclude,
     schema: str,
 ) -> list[Record]:
+    from . import kinds
+
     m = _import_migra()(i_from, i_target)
     m.set_safety(False)
     m.add_all_changes()
     records = _parsed(
         [s.strip() for s in m.statements if s.strip()]
         + comment_statements(c_from, c_target, exclude, schema),
-        _known_names(i_from, i_target),
+        _known_names(i_from, i_target)
+        | {n for kind in kinds.KINDS for n in kind.temporary_names(i_from, i_target)},
     )
-    from . import kinds
-
     for kind in kinds.KINDS:
         records = kind.differ_order(records, i_from, i_target)
     return records + _recreated_comments(records, c_target, schema)

@@ -86,6 +86,22 @@ def expression(text: str) -> str | None:
     return None
 
 
+def exclusion_operator(text: str) -> str | None:
+    """None when text is one operator name (`&&`, `=`, ...), as EXCLUDE ... WITH takes it."""
+    stmt = _tree("ALTER TABLE t ADD EXCLUDE USING gist (c WITH ", text, ")")
+    if isinstance(stmt, str):
+        return stmt
+    cmds = stmt.cmds if isinstance(stmt, ast.AlterTableStmt) else None
+    c = cmds[0].def_ if cmds and len(cmds) == 1 else None
+    ex = c.exclusions if isinstance(c, ast.Constraint) else None
+    if not ex or len(ex) != 1:
+        return "it is not one operator"
+    ops = ex[0][1]
+    if len(ops) != 1 or not isinstance(ops[0], ast.String) or ops[0].sval != text:
+        return "it is not one operator name"
+    return None
+
+
 def type_name(text: str) -> str | None:
     """None when text is exactly one type name (with modifiers or array bounds)."""
     stmt = _tree("CREATE TABLE t (c ", text, ")")

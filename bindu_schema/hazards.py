@@ -24,6 +24,7 @@ INDEX_DROPPED = "INDEX_DROPPED"
 FUNCTION_CHANGE = "FUNCTION_CHANGE"
 SEQUENCE_CHANGE = "SEQUENCE_CHANGE"
 ROW_ACCESS_CHANGE = "ROW_ACCESS_CHANGE"
+ENUM_REBUILD = "ENUM_REBUILD"
 MATERIALIZED_VIEW_REBUILD = "MATERIALIZED_VIEW_REBUILD"
 
 EXPLANATIONS: dict[str, str] = {
@@ -45,6 +46,9 @@ EXPLANATIONS: dict[str, str] = {
     "or dropped; row level security enabled, disabled or forced; a view's security options "
     "changed): access widens or narrows "
     "as soon as it commits",
+    ENUM_REBUILD: "the enum loses, renames or reorders a value, which PostgreSQL cannot do in "
+    "place: the type is recreated and every column of it cast through text under an "
+    "exclusive lock; a row holding a removed value makes the upgrade fail",
     MATERIALIZED_VIEW_REBUILD: "creates (or recreates) a materialized view over existing "
     "data: its query runs inside the migration, taking time proportional to what it reads; "
     "created WITH NO DATA it cannot be read until REFRESH MATERIALIZED VIEW, which no plan runs",

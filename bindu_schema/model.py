@@ -13,7 +13,14 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from .kinds.columns import Column
-from .kinds.constraints import Check, ForeignKey, PrimaryKey, Unique
+from .kinds.constraints import (
+    Check,
+    Exclusion,
+    ExclusionElement,
+    ForeignKey,
+    PrimaryKey,
+    Unique,
+)
 from .kinds.enums import Enum
 from .kinds.extensions import Extension
 from .kinds.functions import Argument, Function
@@ -26,6 +33,8 @@ __all__ = [
     "Check",
     "Column",
     "Enum",
+    "Exclusion",
+    "ExclusionElement",
     "Exclude",
     "Extension",
     "ForeignKey",

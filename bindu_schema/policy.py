@@ -1,6 +1,7 @@
 """Consent for hazardous statements: which hazard types block `revision` and `apply`.
 
-Blocked by default: DELETES_DATA. The set can be changed in pyproject.toml:
+Blocked by default: DELETES_DATA and ENUM_REBUILD (an enum that loses a value). The set
+can be changed in pyproject.toml:
 
     [tool.bindu-schema]
     blocked_hazards = ["DELETES_DATA", "TABLE_REWRITE"]
@@ -18,7 +19,7 @@ from pathlib import Path
 from . import hazards
 from .errors import EXIT_REFUSED, BinduSchemaError
 
-DEFAULT_BLOCKED = frozenset({hazards.DELETES_DATA})
+DEFAULT_BLOCKED = frozenset({hazards.DELETES_DATA, hazards.ENUM_REBUILD})
 
 
 class RefusedError(BinduSchemaError):
@@ -44,7 +45,7 @@ def parse_allowed(values: Sequence[str]) -> frozenset[str]:
 
 
 def blocked(project_root: Path | None = None) -> frozenset[str]:
-    """The blocked hazard types: [tool.bindu-schema] blocked_hazards, else DELETES_DATA."""
+    """The blocked hazard types: [tool.bindu-schema] blocked_hazards, else DEFAULT_BLOCKED."""
     path = (project_root or Path.cwd()) / "pyproject.toml"
     if not path.is_file():
         return DEFAULT_BLOCKED

@@ -675,6 +675,35 @@ def constraint_facts(definition: str) -> ConstraintFacts:
     )
 
 
+@dataclass(frozen=True)
+class ExclusionFacts:
+    """An exclusion constraint's definition (pg_get_constraintdef), read by the parser."""
+
+    method: str
+    elements: tuple[dict[str, str], ...]  # {column or expression, operator}
+    where: str | None = None
+    include: tuple[str, ...] = ()
+
+
+def exclusion_facts(definition: str) -> ExclusionFacts:
+    from pglast.stream import RawStream
+
+    stmt = _one(f"ALTER TABLE t ADD {definition}")
+    cmds = stmt.cmds if isinstance(stmt, ast.AlterTableStmt) else None
+    c = cmds[0].def_ if cmds else None
+    if not isinstance(c, ast.Constraint) or not c.exclusions:
+        raise StatementError(f"not an exclusion constraint: {_short(definition)}")
+    elements: list[dict[str, str]] = []
+    for elem, ops in c.exclusions:
+        item = {"column": elem.name} if elem.name else {"expression": RawStream()(elem.expr)}
+        item["operator"] = ".".join(_strings(ops))
+        elements.append(item)
+    where = RawStream()(c.where_clause) if c.where_clause is not None else None
+    return ExclusionFacts(
+        c.access_method or "gist", tuple(elements), where, tuple(_strings(c.including))
+    )
+
+
 # ---------------------------------------------------------------------------- verification
 
 

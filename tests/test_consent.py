@@ -161,3 +161,40 @@ def test_index_on_populated_table_is_built_concurrently(tmp_path, cli, dev_serve
     valid = sql(db, "select indisvalid from pg_index where indexrelid = 'idx_tasks_kind'::regclass")
     assert valid == [(True,)]
     assert sql(db, "select count(*) from tasks where state = 'live'") == [(inserted[0],)]
+
+
+ENUMS = """version: 1
+enums: {state: {values: [submitted, working, done]}}
+tables:
+  jobs:
+    columns: {id: {type: integer, nullable: false}, state: {type: state}}
+    primary_key: {columns: [id]}
+"""
+
+
+def test_enum_value_removed_needs_consent(tmp_path, cli, dev_server, make_db):
+    """An enum that loses a value is rebuilt (ENUM_REBUILD): refused unless allowed; a row
+    holding the removed value makes the upgrade fail (nothing changed), then it runs."""
+    proj = make_project(tmp_path, ENUMS)
+    ok(revision_in(cli, proj, dev_server, "base"))
+    [base] = versions(proj)
+    (proj / "schema" / "bindu.yaml").write_text(ENUMS.replace("working, done", "done"))
+
+    refused = revision_in(cli, proj, dev_server, "drop working")
+    assert refused.code == 3, refused.text
+    # the recast through text also counts as a narrowing type change (DELETES_DATA)
+    assert "--allow-hazards DELETES_DATA,ENUM_REBUILD" in refused.err, refused.err
+    assert versions(proj) == [base]
+    allow = ("--allow-hazards", "DELETES_DATA,ENUM_REBUILD")
+    ok(revision_in(cli, proj, dev_server, "drop working", *allow))
+
+    db = make_db()
+    ok(alembic(proj, "upgrade", "+1", url=db))
+    sql(db, "insert into jobs values (1, 'working')")
+    failed = alembic(proj, "upgrade", "head", url=db)
+    assert failed.code != 0
+    assert "invalid input value for enum" in failed.text
+    assert sql(db, "select state::text from jobs") == [("working",)]
+    sql(db, "update jobs set state = 'done'")
+    ok(alembic(proj, "upgrade", "head", url=db))
+    assert sql(db, "select enum_range(null::state)::text") == [("{submitted,done}",)]

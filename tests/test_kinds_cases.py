@@ -49,14 +49,19 @@ def _name(stmt: ast.Node) -> str:
     if isinstance(stmt, (ast.AlterTableStmt, ast.CreateStmt)):
         return stmt.relation.relname
     if isinstance(stmt, ast.RenameStmt):
-        return stmt.relation.relname if stmt.relation else str(stmt.subname)
+        if stmt.relation:
+            return stmt.relation.relname
+        names = getattr(stmt.object, "names", stmt.object) or ()
+        return str(names[-1].sval) if names else str(stmt.subname)
+    if isinstance(stmt, ast.CreateEnumStmt | ast.AlterEnumStmt):
+        return str(stmt.typeName[-1].sval)
     if isinstance(stmt, ast.DropStmt):
         obj = stmt.objects[0]
         items = obj if isinstance(obj, tuple) else getattr(obj, "names", ())
         return str(getattr(items[-1], "sval", items[-1]))
     if isinstance(stmt, ast.CommentStmt):
         obj = stmt.object
-        items = obj if isinstance(obj, tuple) else ()
+        items = obj if isinstance(obj, tuple) else getattr(obj, "names", ())
         return ".".join(str(getattr(i, "sval", i)) for i in items[1:] or items)
     if isinstance(stmt, ast.IndexStmt):
         return str(stmt.idxname)
@@ -64,6 +69,10 @@ def _name(stmt: ast.Node) -> str:
         return str(stmt.into.rel.relname)
     if isinstance(stmt, ast.CreatePolicyStmt):
         return str(stmt.policy_name)
+    if isinstance(stmt, ast.CreateDomainStmt):
+        return str(stmt.domainname[-1].sval)
+    if isinstance(stmt, ast.AlterDomainStmt):
+        return str(stmt.typeName[-1].sval)
     return ""
 
 

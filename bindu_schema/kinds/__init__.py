@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import base, enums, extensions, functions, matviews, tables, views
+from . import base, domains, enums, extensions, functions, matviews, tables, views
 
 KINDS: tuple[base.Kind, ...] = (
     extensions.KIND,
     enums.KIND,
+    domains.KIND,
     functions.KIND,
     tables.KIND,
     views.KIND,

@@ -313,6 +313,11 @@ class Kind(StatementShapes):
         kind (exactly the expected pair), else None."""
         return None
 
+    def temporary_names(self, i_from: Any, i_target: Any) -> set[str]:
+        """Names migra's statements may give this kind's objects for the time of one
+        revision (neither database has them), beyond the inspected ones."""
+        return set()
+
     def differ_exclude(self, i: Any, exclude: model.Exclude) -> None:
         """Remove the excluded objects of this kind from an inspection."""
 

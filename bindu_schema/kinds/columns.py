@@ -201,6 +201,7 @@ class Columns(base.TablePart):
         from ..compile import RawType, sa_type
 
         enums = {e.name for e in schema.enums}
+        domains = {d.name: d.type for d in schema.objects("domains")}
         pk_cols = set(t.primary_key.columns) if t.primary_key else set()
         single_pk = len(pk_cols) == 1
         cols: list[sa.Column[object]] = []
@@ -209,7 +210,7 @@ class Columns(base.TablePart):
                 # SQLAlchemy renders SERIAL only for the autoincrement primary key column.
                 typ: TypeEngine[Any] = RawType(_serial_name(c.type))
             else:
-                typ = sa_type(c.type, enums)
+                typ = sa_type(c.type, enums, domains)
             args: list[object] = []
             if c.identity:
                 args.append(sa.Identity(always=c.identity == "always"))

@@ -1,4 +1,4 @@
-"""Constraints of a table: `primary_key`, `foreign_keys`, `unique` and `checks`.
+"""Constraints of a table: `primary_key`, `foreign_keys`, `unique`, `checks`, `exclusions`.
 
 One part for the four because PostgreSQL keeps them in one catalog (pg_constraint) and
 one namespace per table: their checks, inspection and renames read the same rows.
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from ..catalog import Facts
     from ..compile import DDL
     from ..renames import Rename
+    from ..statements import Record
     from .tables import Table
 
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 class PrimaryKey:
     name: str | None
     columns: tuple[str, ...]
+    include: tuple[str, ...] = ()
+    deferrable: bool = False
+    initially_deferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,10 @@ class Unique:
     name: str
     columns: tuple[str, ...]
     renamed_from: str | None = None
+    include: tuple[str, ...] = ()
+    nulls_not_distinct: bool = False
+    deferrable: bool = False
+    initially_deferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,31 @@ class Check:
     name: str
     expression: str
     renamed_from: str | None = None
+    no_inherit: bool = False
+
+
+@dataclass(frozen=True)
+class ExclusionElement:
+    """One `key WITH operator` of an exclusion constraint: a column or an expression."""
+
+    operator: str
+    column: str | None = None
+    expression: str | None = None
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    name: str
+    elements: tuple[ExclusionElement, ...]
+    method: str = "gist"
+    where: str | None = None
+    deferrable: bool = False
+    initially_deferred: bool = False
+    renamed_from: str | None = None
+
+
+EXCLUSION_METHODS = ("gist", "spgist", "btree", "hash")
+_DEFERRAL = {"deferrable": {"type": "boolean"}, "initially_deferred": {"type": "boolean"}}
 
 
 _FK_ACTIONS = {"a": None, "r": "restrict", "c": "cascade", "n": "set null", "d": "set default"}
@@ -68,7 +101,7 @@ SELECT k.conrelid, k.conname, k.contype,
        k.confupdtype, k.confdeltype, k.confmatchtype, k.condeferrable, k.condeferred,
        k.convalidated, k.conislocal,
        CASE WHEN k.contype = 'c' THEN pg_get_expr(k.conbin, k.conrelid, true) END,
-       pg_get_constraintdef(k.oid, true)
+       pg_get_constraintdef(k.oid, true), k.connoinherit
 FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid
 LEFT JOIN pg_class rt ON rt.oid = k.confrelid
@@ -84,7 +117,13 @@ class Constraints(base.TablePart):
         actions = {"enum": ["cascade", "restrict", "no action", "set null", "set default"]}
         return {
             "primary_key": base.entry(
-                {"name": dict(base.NAME), "columns": base.names_list()}, ["columns"]
+                {
+                    "name": dict(base.NAME),
+                    "columns": base.names_list(),
+                    "include": base.names_list(),
+                    **_DEFERRAL,
+                },
+                ["columns"],
             ),
             "foreign_keys": base.named_map(
                 {
@@ -102,19 +141,60 @@ class Constraints(base.TablePart):
                 ["columns", "references"],
             ),
             "unique": base.named_map(
-                {"columns": base.names_list(), "renamed_from": dict(base.RENAMED_FROM)},
+                {
+                    "columns": base.names_list(),
+                    "include": base.names_list(),
+                    "nulls_not_distinct": {"type": "boolean"},
+                    **_DEFERRAL,
+                    "renamed_from": dict(base.RENAMED_FROM),
+                },
                 ["columns"],
             ),
             "checks": base.named_map(
-                {"expression": dict(base.NAME), "renamed_from": dict(base.RENAMED_FROM)},
+                {
+                    "expression": dict(base.NAME),
+                    "no_inherit": {"type": "boolean"},
+                    "renamed_from": dict(base.RENAMED_FROM),
+                },
                 ["expression"],
+            ),
+            "exclusions": base.named_map(
+                {
+                    "method": {"enum": list(EXCLUSION_METHODS)},
+                    "elements": {
+                        "type": "array",
+                        "minItems": 1,
+                        "items": base.entry(
+                            {
+                                "column": dict(base.NAME),
+                                "expression": dict(base.NAME),
+                                "operator": {"type": "string", "minLength": 1, "maxLength": 63},
+                            },
+                            ["operator"],
+                        ),
+                    },
+                    "where": dict(base.NAME),
+                    **_DEFERRAL,
+                    "renamed_from": dict(base.RENAMED_FROM),
+                },
+                ["elements"],
             ),
         }
 
     def build(self, section: dict[str, Any]) -> dict[str, Any]:
         pk = section.get("primary_key")
         return {
-            "primary_key": PrimaryKey(pk.get("name"), tuple(pk["columns"])) if pk else None,
+            "primary_key": (
+                PrimaryKey(
+                    pk.get("name"),
+                    tuple(pk["columns"]),
+                    tuple(pk.get("include") or ()),
+                    pk.get("deferrable", False),
+                    pk.get("initially_deferred", False),
+                )
+                if pk
+                else None
+            ),
             "foreign_keys": tuple(
                 ForeignKey(
                     name=fname,
@@ -130,12 +210,35 @@ class Constraints(base.TablePart):
                 for fname, f in (section.get("foreign_keys") or {}).items()
             ),
             "uniques": tuple(
-                Unique(uname, tuple(u["columns"]), u.get("renamed_from"))
+                Unique(
+                    uname,
+                    tuple(u["columns"]),
+                    u.get("renamed_from"),
+                    tuple(u.get("include") or ()),
+                    u.get("nulls_not_distinct", False),
+                    u.get("deferrable", False),
+                    u.get("initially_deferred", False),
+                )
                 for uname, u in (section.get("unique") or {}).items()
             ),
             "checks": tuple(
-                Check(cname, c["expression"], c.get("renamed_from"))
+                Check(cname, c["expression"], c.get("renamed_from"), c.get("no_inherit", False))
                 for cname, c in (section.get("checks") or {}).items()
+            ),
+            "exclusions": tuple(
+                Exclusion(
+                    name=xname,
+                    elements=tuple(
+                        ExclusionElement(e["operator"], e.get("column"), e.get("expression"))
+                        for e in x["elements"]
+                    ),
+                    method=x.get("method", "gist"),
+                    where=x.get("where"),
+                    deferrable=x.get("deferrable", False),
+                    initially_deferred=x.get("initially_deferred", False),
+                    renamed_from=x.get("renamed_from"),
+                )
+                for xname, x in (section.get("exclusions") or {}).items()
             ),
         }
 
@@ -180,39 +283,85 @@ class Constraints(base.TablePart):
                     f"foreign key '{fk.name}' has {len(fk.columns)} column(s) but references "
                     f"{len(fk.ref_columns)}; list one referenced column per column",
                 )
-            if fk.initially_deferred and not fk.deferrable:
-                err(
-                    (*fp, "initially_deferred"),
-                    f"foreign key '{fk.name}': initially_deferred needs 'deferrable: true'",
-                )
+            _deferral(ctx, fp, fk, f"foreign key '{fk.name}'")
+        if t.primary_key:
+            pkp = (*tp, "primary_key")
+            _deferral(ctx, pkp, t.primary_key, f"primary key of '{t.name}'")
+            if t.primary_key.include:
+                who = f"primary key of '{t.name}' INCLUDE"
+                need_cols(ctx, (*pkp, "include"), t.primary_key.include, who, t)
         for u in t.uniques:
             up: base.PathKey = (*tp, "unique", u.name)
             ctx.check_ident(up, u.name, "unique constraint")
             ctx.claim(u.name, up, "unique constraint")
             ctx.claim_constraint(t.name, u.name, up, "unique constraint")
             need_cols(ctx, (*up, "columns"), u.columns, f"unique constraint '{u.name}'", t)
+            if u.include:
+                who = f"unique constraint '{u.name}' INCLUDE"
+                need_cols(ctx, (*up, "include"), u.include, who, t)
+            _deferral(ctx, up, u, f"unique constraint '{u.name}'")
         for ch in t.checks:
             chp: base.PathKey = (*tp, "checks", ch.name)
             ctx.check_ident(chp, ch.name, "check constraint")
             ctx.claim_constraint(t.name, ch.name, chp, "check constraint")
+        for x in t.exclusions:
+            _check_exclusion(ctx, t, (*tp, "exclusions", x.name), x)
         if t.primary_key and t.primary_key.name:
             ctx.claim_constraint(
                 t.name, t.primary_key.name, (*tp, "primary_key", "name"), "primary key"
             )
 
     def expressions(self, t: Table) -> list[str]:
-        return [ch.expression for ch in t.checks]
+        out = [ch.expression for ch in t.checks]
+        for x in t.exclusions:
+            out += [e.expression for e in x.elements if e.expression]
+            out += [x.where] if x.where else []
+        return out
 
     def sa_args(self, t: Table, schema: model.Schema) -> list[Any]:
         import sqlalchemy as sa
+        from sqlalchemy.dialects.postgresql import ExcludeConstraint
 
         out: list[sa.Constraint] = []
-        if t.primary_key:
-            out.append(sa.PrimaryKeyConstraint(*t.primary_key.columns, name=t.primary_key.name))
+        pk = t.primary_key
+        if pk:
+            out.append(
+                sa.PrimaryKeyConstraint(
+                    *pk.columns, name=pk.name, postgresql_include=list(pk.include), **_sa_defer(pk)
+                )
+            )
         for u in t.uniques:
-            out.append(sa.UniqueConstraint(*u.columns, name=u.name))
+            out.append(
+                sa.UniqueConstraint(
+                    *u.columns,
+                    name=u.name,
+                    postgresql_include=list(u.include),
+                    postgresql_nulls_not_distinct=u.nulls_not_distinct or None,
+                    **_sa_defer(u),
+                )
+            )
         for ch in t.checks:
-            out.append(sa.CheckConstraint(sa.literal_column(ch.expression), name=ch.name))
+            if not ch.no_inherit:  # NO INHERIT: SQLAlchemy has no such option (ddl() adds it)
+                out.append(sa.CheckConstraint(sa.literal_column(ch.expression), name=ch.name))
+        for x in t.exclusions:
+            # Operators are checked to be one operator name each (fragments.py); keys are
+            # quoted columns or parsed expressions.
+            elements: list[tuple[Any, str]] = [
+                (
+                    sa.column(e.column) if e.column is not None else sa.text(f"({e.expression})"),
+                    e.operator,
+                )
+                for e in x.elements
+            ]
+            out.append(
+                ExcludeConstraint(
+                    *elements,
+                    name=x.name,
+                    using=x.method,
+                    where=sa.text(x.where) if x.where else None,
+                    **_sa_defer(x),
+                )
+            )
         return out
 
     def sa_link(self, table: sa.Table, t: Table, tables: dict[str, sa.Table]) -> None:
@@ -236,10 +385,10 @@ class Constraints(base.TablePart):
     def ddl(self, t: Table, table: sa.Table, target_schema: str | None) -> list[tuple[int, DDL]]:
         from sqlalchemy.schema import AddConstraint
 
-        from ..compile import DDL, DIALECT, clean
+        from ..compile import DDL, DIALECT, clean, qualified, quote
 
         fks = sorted(table.foreign_key_constraints, key=lambda c: str(c.name))
-        return [
+        out = [
             (
                 base.LINKS,
                 DDL(
@@ -249,6 +398,14 @@ class Constraints(base.TablePart):
             )
             for fk in fks
         ]
+        for ch in t.checks:
+            if ch.no_inherit:
+                sql = (
+                    f"ALTER TABLE {qualified(t.name, target_schema)} ADD CONSTRAINT "
+                    f"{quote(ch.name)} CHECK ({ch.expression}) NO INHERIT"
+                )
+                out.append((base.RELATION_PARTS, DDL(sql, f"check {ch.name} on table {t.name}")))
+        return out
 
     def renames(
         self,
@@ -269,6 +426,7 @@ class Constraints(base.TablePart):
                 *((fk.name, fk.renamed_from) for fk in t.foreign_keys),
                 *((u.name, u.renamed_from) for u in t.uniques),
                 *((ch.name, ch.renamed_from) for ch in t.checks),
+                *((x.name, x.renamed_from) for x in t.exclusions),
             ),
             on_table(facts.constraints),
             lambda a, b: f"ALTER TABLE {qt} RENAME CONSTRAINT {quote(a)} TO {quote(b)};",
@@ -309,6 +467,7 @@ SELECT 'k', k.conname, t.relname, NULL FROM pg_constraint k
             is_local,
             check_expr,
             definition,
+            no_inherit,
         ) in state.rows(_CONSTRAINTS):
             if relid not in tables:
                 continue
@@ -320,22 +479,27 @@ SELECT 'k', k.conname, t.relname, NULL FROM pg_constraint k
                 warn(
                     f"{where}: NOT VALID is not in the format; it renders as a validated constraint"
                 )
-            if contype == "p":
-                if deferrable:
-                    warn(f"{where}: a deferrable primary key is not in the format; not deferrable")
-                t["primary_key"] = FlowMap(name=name, columns=FlowList(cols))
-            elif contype == "u":
+            defer: dict[str, Any] = {}
+            if deferrable:
+                defer["deferrable"] = True
+            if deferred:
+                defer["initially_deferred"] = True
+            if contype in ("p", "u"):
                 facts = statements.constraint_facts(definition)
-                if deferrable or facts.nulls_not_distinct or facts.include:
-                    warn(
-                        f"{where}: {definition} is more than the format says; rendered as "
-                        f"UNIQUE ({', '.join(cols)})"
-                    )
-                t.setdefault("unique", {})[name] = FlowMap(columns=FlowList(cols))
+                key: dict[str, Any] = {"columns": FlowList(cols)}
+                if facts.include:
+                    key["include"] = FlowList(facts.include)
+                if facts.nulls_not_distinct:
+                    key["nulls_not_distinct"] = True
+                if contype == "p":
+                    t["primary_key"] = FlowMap(name=name, **key, **defer)
+                else:
+                    t.setdefault("unique", {})[name] = FlowMap(**key, **defer)
             elif contype == "c":
-                t.setdefault("checks", {})[name] = compact(
-                    {"expression": strip_outer_parens(check_expr)}
-                )
+                check: dict[str, Any] = {"expression": strip_outer_parens(check_expr)}
+                if no_inherit:
+                    check["no_inherit"] = True
+                t.setdefault("checks", {})[name] = compact(check)
             elif contype == "f":
                 if not ref_same_schema or ref_table not in table_names:
                     warn(f"{where}: references {ref_table} outside the inspected tables; left out")
@@ -359,7 +523,27 @@ SELECT 'k', k.conname, t.relname, NULL FROM pg_constraint k
                     fk["initially_deferred"] = True
                 t.setdefault("foreign_keys", {})[name] = fk
             else:
-                warn(f"{where}: exclusion constraints are not in the format; left out")
+                found = statements.exclusion_facts(definition)
+                x: dict[str, Any] = {"elements": FlowList(FlowMap(e) for e in found.elements)}
+                if found.method != "gist":
+                    x = {"method": found.method, **x}
+                if found.where:
+                    x["where"] = found.where
+                if found.include:
+                    warn(f"{where}: INCLUDE of an exclusion constraint is not in the format")
+                t.setdefault("exclusions", {})[name] = {**x, **defer}
+
+    def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
+        """schemainspect writes the index of an exclusion constraint as `select 1; -- CREATE
+        INDEX ...` (the ADD CONSTRAINT builds it): a statement that does nothing, left out."""
+        from pglast import parse_sql
+
+        noop = parse_sql("select 1")[0].stmt
+        return [
+            r
+            for r in records
+            if not (r.kind == "SelectStmt" and _without_locations(r.sql) == _plain(noop))
+        ]
 
     def unique_sets(self, t: Table) -> list[frozenset[str]]:
         sets = [frozenset(u.columns) for u in t.uniques]
@@ -395,6 +579,80 @@ SELECT 'k', k.conname, t.relname, NULL FROM pg_constraint k
                 f"    {entity(f.ref_table)} {left}{line}{right} {entity(t.name)} : {label}"
             )
         return lines
+
+
+def _deferral(ctx: base.CheckContext, path: base.PathKey, c: Any, who: str) -> None:
+    if c.initially_deferred and not c.deferrable:
+        ctx.err(
+            (*path, "initially_deferred"), f"{who}: initially_deferred needs 'deferrable: true'"
+        )
+
+
+def _sa_defer(c: Any) -> dict[str, Any]:
+    """SQLAlchemy's deferrable/initially keywords for a constraint."""
+    return {
+        "deferrable": c.deferrable or None,
+        "initially": "DEFERRED" if c.initially_deferred else None,
+    }
+
+
+def _check_exclusion(ctx: base.CheckContext, t: Table, xp: base.PathKey, x: Exclusion) -> None:
+    from .. import fragments
+
+    who = f"exclusion constraint '{x.name}'"
+    ctx.check_ident(xp, x.name, "exclusion constraint")
+    ctx.claim(x.name, xp, "exclusion constraint")  # it has an index of that name
+    ctx.claim_constraint(t.name, x.name, xp, "exclusion constraint")
+    _deferral(ctx, xp, x, who)
+    known = [c.name for c in t.columns]
+    for n, e in enumerate(x.elements):
+        ep: base.PathKey = (*xp, "elements", n)
+        if (e.column is None) == (e.expression is None):
+            ctx.err(
+                ep, f"{who}: each element needs exactly one of 'column' or 'expression'; keep one"
+            )
+        elif e.column is not None and t.column(e.column) is None:
+            hint = ctx.did_you_mean(e.column, known) or f"known columns: {', '.join(known)}"
+            ctx.err(
+                (*ep, "column"),
+                f"{who}: column '{e.column}' does not exist in table '{t.name}'; {hint}",
+            )
+        elif e.expression is not None and (why := fragments.expression(e.expression)):
+            ctx.err(
+                (*ep, "expression"),
+                f"{who}: the expression must be exactly one SQL expression, but {why}; "
+                "fix the expression",
+            )
+        why = fragments.exclusion_operator(e.operator)
+        if why is not None:
+            ctx.err(
+                (*ep, "operator"),
+                f"{who}: the operator must be one operator name such as && or =, but {why}; "
+                "fix the operator",
+            )
+    if x.where is not None and (why := fragments.expression(x.where)):
+        ctx.err(
+            (*xp, "where"),
+            f"{who}: 'where' must be exactly one SQL expression, but {why}; fix the expression",
+        )
+
+
+def _plain(node: Any) -> Any:
+    """A parse tree as data, without source positions."""
+    if isinstance(node, dict):
+        return {k: _plain(v) for k, v in node.items() if not k.endswith("location")}
+    if isinstance(node, list | tuple):
+        return [_plain(v) for v in node]
+    if callable(node) and hasattr(node, "_fields"):
+        return _plain(node(skip_none=True))
+    return node
+
+
+def _without_locations(sql: str) -> Any:
+    from pglast import parse_sql
+
+    stmts = parse_sql(sql)
+    return _plain(stmts[0].stmt) if len(stmts) == 1 else None
 
 
 PART = Constraints()

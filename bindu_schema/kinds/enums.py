@@ -17,6 +17,10 @@ if TYPE_CHECKING:
     from ..statements import Record
 
 
+# migra's name for the old type while an enum is rebuilt (migra/changes.py)
+REBUILD_SUFFIX = "__old_version_to_be_dropped"
+
+
 @dataclass(frozen=True)
 class Enum:
     name: str
@@ -52,8 +56,6 @@ class Enums(base.Kind):
 
         if isinstance(stmt, ast.CreateEnumStmt | ast.AlterEnumStmt):
             schema, name = qualified_name(strings(stmt.typeName))
-        elif isinstance(stmt, ast.CreateDomainStmt):
-            schema, name = qualified_name(strings(stmt.domainname))
         elif isinstance(stmt, ast.CompositeTypeStmt):
             schema, name = relation(stmt.typevar)
         else:
@@ -87,11 +89,17 @@ class Enums(base.Kind):
         return out
 
     def hazards(self, rec: Record, facts: Facts) -> set[str]:
-        from ..hazards import ACQUIRES_ACCESS_EXCLUSIVE_LOCK
+        from ..hazards import ACQUIRES_ACCESS_EXCLUSIVE_LOCK, ENUM_REBUILD
 
         if rec.kind == "DropStmt" and rec.objtype == "type":
             return {ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
+        if rec.kind == "RenameStmt" and (rec.new_name or "").endswith(REBUILD_SUFFIX):
+            return {ENUM_REBUILD}  # migra's way to change an enum that cannot change in place
         return set()
+
+    def temporary_names(self, i_from: Any, i_target: Any) -> set[str]:
+        """migra rebuilds an enum that loses or reorders values under a temporary name."""
+        return {e.name + REBUILD_SUFFIX for e in i_from.enums.values()}
 
     def escape_migra(
         self, obj: Any, lit: Callable[[object], str], ident: Callable[..., str]
@@ -117,6 +125,46 @@ class Enums(base.Kind):
         )
         obj.InspectedEnum.change_statements = changes
 
+    def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
+        """migra rebuilds every changed enum (rename, create, recast each column, drop),
+        even when values are only added, which ALTER TYPE ... ADD VALUE does in place
+        without a rewrite or a lock on the tables. Where the old values keep their order
+        among the new ones, the rebuild is replaced by the ADD VALUE statements."""
+        from .. import statements
+
+        for key, want in i_target.enums.items():
+            have = i_from.enums.get(key)
+            if have is None or list(have.elements) == list(want.elements):
+                continue
+            kept = [v for v in want.elements if v in have.elements]
+            if kept != list(have.elements):
+                continue  # a value removed or moved: the rebuild stays (ENUM_REBUILD)
+            temporary = have.name + REBUILD_SUFFIX
+            rebuild = {  # migra's own texts of the rebuild (migra/changes.py)
+                have.alter_rename_statement(temporary).strip(),
+                want.create_statement.strip(),
+                have.drop_statement_with_rename(temporary).strip(),
+            }
+            for tkey, table in i_target.tables.items():
+                before = i_from.tables.get(tkey)
+                for cname, col in table.columns.items():
+                    old = before.columns.get(cname) if before is not None else None
+                    if old is None or not (col.is_enum and old.is_enum):
+                        continue
+                    if col.enum.quoted_full_name != want.quoted_full_name:
+                        continue
+                    rebuild.add(col.change_enum_statement(table.quoted_full_name).strip())
+                    if old.default and not old.is_generated:
+                        rebuild.add(old.drop_default_statement(tkey).strip())
+                        rebuild.add(old.add_default_statement(tkey).strip())
+            at = next((i for i, r in enumerate(records) if r.sql in rebuild), None)
+            if at is None:
+                continue
+            adds = [statements.parse(sql) for sql in have.change_statements(want)]
+            kept_records = [r for r in records if r.sql not in rebuild]
+            records = kept_records[:at] + adds + kept_records[at:]
+        return records
+
     def inspect(self, state: base.InspectState) -> Any:
         from ..introspect import FlowList, FlowMap
 
@@ -124,10 +172,8 @@ class Enums(base.Kind):
         for name, typtype, labels in state.rows(_TYPES):
             if typtype == "e":
                 enums[name] = FlowMap(values=FlowList(labels))
-            else:
-                what = {"d": "domain", "r": "range type", "m": "multirange type"}.get(
-                    typtype, "composite type"
-                )
+            elif typtype != "d":  # domains are the domains kind's
+                what = {"r": "range type", "m": "multirange type"}.get(typtype, "composite type")
                 if typtype != "m":  # a multirange comes with its range
                     state.warn(f"{what} {name}: not in the format; left out")
         return enums

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 from .columns import PART as COLUMNS
 from .columns import Column
 from .constraints import PART as CONSTRAINTS
-from .constraints import Check, ForeignKey, PrimaryKey, Unique
+from .constraints import Check, Exclusion, ForeignKey, PrimaryKey, Unique
 from .indexes import PART as INDEXES
 from .indexes import Index, IndexItem
 from .policies import PART as POLICIES
@@ -46,6 +46,7 @@ class Table:
     foreign_keys: tuple[ForeignKey, ...] = ()
     uniques: tuple[Unique, ...] = ()
     checks: tuple[Check, ...] = ()
+    exclusions: tuple[Exclusion, ...] = ()
     indexes: tuple[Index, ...] = ()
     triggers: tuple[Trigger, ...] = ()
     row_level_security: RowLevelSecurity | None = None
