@@ -9,7 +9,7 @@ that each is exactly one statement, and caches the result.
 from __future__ import annotations
 
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,19 +108,15 @@ def _sized(spec: str) -> TypeEngine[Any] | None:
     return _SIZED[t.name](*t.mods)
 
 
-def sa_type(
-    spec: str, enums: set[str], domains: Mapping[str, str] | None = None
-) -> TypeEngine[Any]:
-    """Map a PostgreSQL type name to a SQLAlchemy type; unknown names are rendered verbatim.
-    Declared enums and domains ({name: base type}) are named types: quoted, and qualified
-    with the MetaData's schema (a tenant's)."""
+def sa_type(spec: str, enums: set[str]) -> TypeEngine[Any]:
+    """Map a PostgreSQL type name to a SQLAlchemy type; unknown names are rendered verbatim."""
     s = " ".join(spec.strip().lower().split())
     if s.endswith("[]"):
         base = spec.strip()
         dims = 0
         while base.endswith("[]"):
             base, dims = base[:-2].rstrip(), dims + 1
-        inner = sa_type(base, enums, domains)
+        inner = sa_type(base, enums)
         if isinstance(inner, RawType):
             return RawType(spec.strip())
         # One ARRAY with dimensions: SQLAlchemy refuses ARRAY(ARRAY(...)).
@@ -131,9 +127,6 @@ def sa_type(
         return sized
     if spec.strip() in enums:
         return postgresql.ENUM(name=spec.strip(), create_type=False)
-    if domains and spec.strip() in domains:
-        base_type = sa_type(domains[spec.strip()], enums)
-        return postgresql.DOMAIN(name=spec.strip(), data_type=base_type, create_type=False)
     return RawType(spec.strip())
 
 

@@ -69,6 +69,8 @@ def _name(stmt: ast.Node) -> str:
         return str(stmt.into.rel.relname)
     if isinstance(stmt, ast.CreatePolicyStmt):
         return str(stmt.policy_name)
+    if isinstance(stmt, ast.CreateTrigStmt):
+        return str(stmt.trigname)
     if isinstance(stmt, ast.CreateDomainStmt):
         return str(stmt.domainname[-1].sval)
     if isinstance(stmt, ast.AlterDomainStmt):

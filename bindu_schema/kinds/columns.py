@@ -196,6 +196,7 @@ class Columns(base.TablePart):
 
     def sa_args(self, t: Table, schema: model.Schema) -> list[Any]:
         import sqlalchemy as sa
+        from sqlalchemy.dialects import postgresql
         from sqlalchemy.types import TypeEngine
 
         from ..compile import RawType, sa_type
@@ -209,8 +210,13 @@ class Columns(base.TablePart):
             if c.serial and (not single_pk or c.name not in pk_cols):
                 # SQLAlchemy renders SERIAL only for the autoincrement primary key column.
                 typ: TypeEngine[Any] = RawType(_serial_name(c.type))
+            elif c.type.strip() in domains:
+                # a declared domain: a named type, quoted and qualified with the MetaData's
+                # schema (a tenant's) like an enum
+                base_type = sa_type(domains[c.type.strip()], enums)
+                typ = postgresql.DOMAIN(c.type.strip(), base_type, create_type=False)
             else:
-                typ = sa_type(c.type, enums, domains)
+                typ = sa_type(c.type, enums)
             args: list[object] = []
             if c.identity:
                 args.append(sa.Identity(always=c.identity == "always"))

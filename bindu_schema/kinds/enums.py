@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from .. import model
     from ..catalog import Facts
     from ..compile import DDL
+    from ..renames import Rename
     from ..statements import Record
 
 
@@ -25,6 +26,7 @@ REBUILD_SUFFIX = "__old_version_to_be_dropped"
 class Enum:
     name: str
     values: tuple[str, ...]
+    renamed_values: tuple[tuple[str, str], ...] = ()  # (new, old): ALTER TYPE RENAME VALUE
 
 
 _TYPES = """
@@ -64,16 +66,85 @@ class Enums(base.Kind):
 
     def fragment(self) -> dict[str, Any]:
         values = {"type": "array", "items": {"type": "string"}, "minItems": 1, "uniqueItems": True}
-        return base.named_map({"values": values}, ["values"])
+        renamed = {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "description": "new value: old value (ALTER TYPE ... RENAME VALUE)",
+        }
+        return base.named_map({"values": values, "renamed_values": renamed}, ["values"])
 
     def build(self, section: Any) -> tuple[Enum, ...]:
         return tuple(
-            Enum(name, tuple(str(v) for v in e["values"])) for name, e in (section or {}).items()
+            Enum(
+                name,
+                tuple(str(v) for v in e["values"]),
+                tuple((str(k), str(v)) for k, v in (e.get("renamed_values") or {}).items()),
+            )
+            for name, e in (section or {}).items()
         )
 
     def check(self, ctx: base.CheckContext) -> None:
         for e in ctx.schema.enums:
             ctx.check_ident(("enums", e.name), e.name, "enum")
+            for new, old in e.renamed_values:
+                if new not in e.values:
+                    ctx.err(
+                        ("enums", e.name, "renamed_values", new),
+                        f"enum '{e.name}': renamed value '{new}' is not one of its values; "
+                        "list it under 'values' or fix the name",
+                        key=True,
+                    )
+                if old in e.values:
+                    ctx.err(
+                        ("enums", e.name, "renamed_values", new),
+                        f"enum '{e.name}': '{new}' is renamed from '{old}', which is still one "
+                        "of its values; remove the hint or the old value",
+                    )
+
+    catalog_sql = """
+SELECT 'ev', e.enumlabel, t.typname, NULL FROM pg_enum e
+  JOIN pg_type t ON t.oid = e.enumtypid
+  JOIN pg_namespace n ON n.oid = t.typnamespace
+ WHERE n.nspname = %(schema)s"""
+    catalog_tags = ("ev",)
+
+    def facts(self, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+        return {"enum_values": frozenset((rel, name) for _, name, rel, _ in rows)}
+
+    def renames(
+        self, schema: model.Schema, facts: Facts, where: str, target_schema: str
+    ) -> list[Rename]:
+        """ALTER TYPE ... RENAME VALUE for each hint whose old value the database has (and
+        not the new one); a hint that matches neither is an error."""
+        from .. import statements
+        from ..compile import qualified
+        from ..literals import quote_literal
+        from ..renames import Rename, RenameError
+
+        have: frozenset[tuple[str, str]] = facts.others.get("enum_values", frozenset())
+        out: list[Rename] = []
+        for e in schema.enums:
+            q = qualified(e.name, target_schema)
+            for new, old in e.renamed_values:
+                if (e.name, new) in have:
+                    continue  # applied already
+                if (e.name, old) not in have:
+                    if any(n == e.name for n, _ in have):
+                        raise RenameError(
+                            f"enum '{e.name}': renamed value '{new}' from '{old}', but {where} "
+                            f"has neither; fix the old value or remove the hint"
+                        )
+                    continue  # the enum is new there
+                up = f"ALTER TYPE {q} RENAME VALUE {quote_literal(old)} TO {quote_literal(new)};"
+                down = f"ALTER TYPE {q} RENAME VALUE {quote_literal(new)} TO {quote_literal(old)};"
+                out.append(
+                    Rename(
+                        statements.parse(up, "AlterEnumStmt"),
+                        statements.parse(down, "AlterEnumStmt"),
+                        f"enum {e.name} value {new}",
+                    )
+                )
+        return out
 
     def ddl(
         self, schema: model.Schema, target_schema: str | None, md: sa.MetaData

@@ -1,4 +1,5 @@
-"""Triggers of a table: `triggers: {name: {timing, events, for_each, function, when}}`.
+"""Triggers of a table: `triggers: {name: {timing, events, for_each, function, when, ...}}`
+(also `update_of`, `arguments`, `enabled`, `constraint`, `referencing`).
 
 Plain SQL (SQLAlchemy has no trigger construct). A trigger calls a declared function
 that returns trigger, so it is created after the functions and the tables.
@@ -31,12 +32,24 @@ class Trigger:
     for_each: str = "row"
     when: str | None = None
     renamed_from: str | None = None
+    update_of: tuple[str, ...] = ()  # UPDATE OF these columns
+    arguments: tuple[str, ...] = ()  # TG_ARGV, as string literals
+    enabled: str = "origin"  # origin (ENABLE), disabled, replica, always
+    constraint: bool = False  # CREATE CONSTRAINT TRIGGER
+    deferrable: bool = False
+    initially_deferred: bool = False
+    old_table: str | None = None  # REFERENCING OLD TABLE AS ...
+    new_table: str | None = None  # REFERENCING NEW TABLE AS ...
+
+
+_ENABLED = {True: "origin", False: "disabled", "replica": "replica", "always": "always"}
+# ALTER TABLE ... <clause> TRIGGER name, per state other than the default
+_ENABLE_CLAUSE = {"disabled": "DISABLE", "replica": "ENABLE REPLICA", "always": "ENABLE ALWAYS"}
+_TGENABLED = {"O": "origin", "D": "disabled", "R": "replica", "A": "always"}
 
 
 _TRIGGERS = """
 SELECT g.tgrelid, g.tgname, g.tgtype, p.proname, p.pronamespace = %(ns)s, g.tgenabled,
-       g.tgnargs, array_length(g.tgattr::int2[], 1), g.tgconstraint <> 0,
-       g.tgoldtable IS NOT NULL OR g.tgnewtable IS NOT NULL,
        pg_get_triggerdef(g.oid, true)
 FROM pg_trigger g
 JOIN pg_class c ON c.oid = g.tgrelid
@@ -48,15 +61,42 @@ ORDER BY g.tgrelid, g.tgname
 
 def trigger_sql(t: Table, tr: Trigger, target_schema: str | None = None) -> str:
     from ..compile import qualified, quote
+    from ..literals import quote_literal
 
-    events = " OR ".join(e.upper() for e in tr.events)
-    when = f"\nWHEN ({tr.when})" if tr.when else ""
-    return (
-        f"CREATE TRIGGER {quote(tr.name)} {tr.timing.upper()} {events} "
-        f"ON {qualified(t.name, target_schema)}\n"
-        f"FOR EACH {tr.for_each.upper()}{when}\n"
-        f"EXECUTE FUNCTION {qualified(tr.function, target_schema)}()"
+    events = " OR ".join(
+        "UPDATE OF " + ", ".join(quote(c) for c in tr.update_of)
+        if e == "update" and tr.update_of
+        else e.upper()
+        for e in tr.events
     )
+    when = f"\nWHEN ({tr.when})" if tr.when else ""
+    kind = "CONSTRAINT TRIGGER" if tr.constraint else "TRIGGER"
+    defer = ""
+    if tr.deferrable:
+        defer = "\nDEFERRABLE INITIALLY " + ("DEFERRED" if tr.initially_deferred else "IMMEDIATE")
+    referencing = ""
+    if tr.old_table or tr.new_table:
+        referencing = "\nREFERENCING" + (
+            f" OLD TABLE AS {quote(tr.old_table)}" if tr.old_table else ""
+        )
+        referencing += f" NEW TABLE AS {quote(tr.new_table)}" if tr.new_table else ""
+    args = ", ".join(quote_literal(a) for a in tr.arguments)
+    return (
+        f"CREATE {kind} {quote(tr.name)} {tr.timing.upper()} {events} "
+        f"ON {qualified(t.name, target_schema)}{defer}{referencing}\n"
+        f"FOR EACH {tr.for_each.upper()}{when}\n"
+        f"EXECUTE FUNCTION {qualified(tr.function, target_schema)}({args})"
+    )
+
+
+def state_sql(t: Table, tr: Trigger, target_schema: str | None = None) -> str | None:
+    """ALTER TABLE ... DISABLE / ENABLE REPLICA / ENABLE ALWAYS TRIGGER, where not enabled."""
+    from ..compile import qualified, quote
+
+    clause = _ENABLE_CLAUSE.get(tr.enabled)
+    if clause is None:
+        return None
+    return f"ALTER TABLE {qualified(t.name, target_schema)} {clause} TRIGGER {quote(tr.name)}"
 
 
 def trigger_when(definition: str) -> str | None:
@@ -87,6 +127,15 @@ class Triggers(base.TablePart):
                     "for_each": {"enum": ["row", "statement"]},
                     "function": dict(base.NAME),
                     "when": dict(base.NAME),
+                    "update_of": base.names_list(),
+                    "arguments": {"type": "array", "items": {"type": "string"}, "minItems": 1},
+                    "enabled": {"enum": [True, False, "replica", "always"]},
+                    "constraint": {"type": "boolean"},
+                    "deferrable": {"type": "boolean"},
+                    "initially_deferred": {"type": "boolean"},
+                    "referencing": base.entry(
+                        {"old_table": dict(base.NAME), "new_table": dict(base.NAME)}
+                    ),
                     "renamed_from": dict(base.RENAMED_FROM),
                 },
                 ["timing", "events", "function"],
@@ -104,6 +153,14 @@ class Triggers(base.TablePart):
                     for_each=tr.get("for_each", "row"),
                     when=tr.get("when"),
                     renamed_from=tr.get("renamed_from"),
+                    update_of=tuple(tr.get("update_of") or ()),
+                    arguments=tuple(tr.get("arguments") or ()),
+                    enabled=_ENABLED[tr.get("enabled", True)],
+                    constraint=tr.get("constraint", False),
+                    deferrable=tr.get("deferrable", False),
+                    initially_deferred=tr.get("initially_deferred", False),
+                    old_table=(tr.get("referencing") or {}).get("old_table"),
+                    new_table=(tr.get("referencing") or {}).get("new_table"),
                 )
                 for trname, tr in (section.get("triggers") or {}).items()
             )
@@ -147,6 +204,7 @@ class Triggers(base.TablePart):
                     f"trigger '{tr.name}': INSTEAD OF triggers must be FOR EACH ROW; set "
                     "'for_each: row'",
                 )
+            _check_options(ctx, t, trp, tr)
             if tr.for_each == "statement" and tr.when and statements.refers_to_row(tr.when):
                 err(
                     (*trp, "when"),
@@ -157,13 +215,14 @@ class Triggers(base.TablePart):
     def ddl(self, t: Table, table: sa.Table, target_schema: str | None) -> list[tuple[int, DDL]]:
         from ..compile import DDL
 
-        return [
-            (
-                base.BEHAVIOUR,
-                DDL(trigger_sql(t, tr, target_schema), f"trigger {tr.name} on table {t.name}"),
-            )
-            for tr in t.triggers
-        ]
+        out = []
+        for tr in t.triggers:
+            what = f"trigger {tr.name} on table {t.name}"
+            out.append((base.BEHAVIOUR, DDL(trigger_sql(t, tr, target_schema), what)))
+            state = state_sql(t, tr, target_schema)
+            if state is not None:
+                out.append((base.BEHAVIOUR, DDL(state, f"state of {what}")))
+        return out
 
     def renames(
         self,
@@ -256,10 +315,6 @@ SELECT 'g', g.tgname, t.relname, NULL FROM pg_trigger g
             fname,
             f_same_schema,
             enabled,
-            nargs,
-            ncols,
-            is_constraint,
-            transition,
             definition,
         ) in state.rows(_TRIGGERS):
             if relid not in tables:
@@ -268,14 +323,6 @@ SELECT 'g', g.tgname, t.relname, NULL FROM pg_trigger g
             if not f_same_schema or fname not in functions:
                 warn(f"{where}: calls {fname}(), which is not an inspected function; left out")
                 continue
-            if nargs or ncols or is_constraint or transition:
-                warn(
-                    f"{where}: {definition} is more than the format says (arguments, UPDATE "
-                    "OF, CONSTRAINT or REFERENCING); left out"
-                )
-                continue
-            if enabled == "D":
-                warn(f"{where}: the trigger is disabled; it renders enabled")
             timing = "instead of" if tgtype & 64 else ("before" if tgtype & 2 else "after")
             events = [
                 e
@@ -291,7 +338,71 @@ SELECT 'g', g.tgname, t.relname, NULL FROM pg_trigger g
             when = trigger_when(definition)
             if when:
                 tr["when"] = when
+            tr.update(_options(definition))
+            mode = _TGENABLED.get(enabled, "origin")
+            if mode != "origin":
+                tr["enabled"] = next(k for k, v in _ENABLED.items() if v == mode)
             tables[relid].setdefault("triggers", {})[name] = tr
+
+
+def _options(definition: str) -> dict[str, Any]:
+    """The YAML options a trigger's definition (pg_get_triggerdef) holds beyond timing,
+    events, level, function and WHEN, read with PostgreSQL's parser."""
+    from pglast import ast, parse_sql
+
+    from ..introspect import FlowList, FlowMap
+
+    stmt = parse_sql(definition)[0].stmt
+    assert isinstance(stmt, ast.CreateTrigStmt)
+    out: dict[str, Any] = {}
+    if stmt.columns:
+        out["update_of"] = FlowList(c.sval for c in stmt.columns)
+    if stmt.args:
+        out["arguments"] = FlowList(a.sval for a in stmt.args)
+    if stmt.isconstraint:
+        out["constraint"] = True
+    if stmt.deferrable:
+        out["deferrable"] = True
+    if stmt.initdeferred:
+        out["initially_deferred"] = True
+    rels = {("new_table" if r.isNew else "old_table"): r.name for r in stmt.transitionRels or ()}
+    if rels:
+        out["referencing"] = FlowMap(dict(sorted(rels.items(), reverse=True)))
+    return out
+
+
+def _check_options(ctx: base.CheckContext, t: Table, trp: base.PathKey, tr: Trigger) -> None:
+    """What PostgreSQL refuses about UPDATE OF, constraint triggers and transition tables,
+    said at the YAML line with what to do."""
+    who = f"trigger '{tr.name}'"
+    if tr.update_of:
+        if "update" not in tr.events:
+            ctx.err((*trp, "update_of"), f"{who}: update_of needs the event 'update'; add it")
+        base.need_cols(ctx, (*trp, "update_of"), tr.update_of, f"{who} UPDATE OF", t)
+    if tr.constraint and (tr.timing != "after" or tr.for_each != "row"):
+        ctx.err(
+            (*trp, "constraint"),
+            f"{who}: a constraint trigger is AFTER ... FOR EACH ROW; set timing: after and "
+            "for_each: row",
+        )
+    if (tr.deferrable or tr.initially_deferred) and not tr.constraint:
+        ctx.err(trp, f"{who}: only a constraint trigger can be deferrable; add constraint: true")
+    if tr.initially_deferred and not tr.deferrable:
+        ctx.err((*trp, "initially_deferred"), f"{who}: initially_deferred needs deferrable: true")
+    if tr.old_table or tr.new_table:
+        path = (*trp, "referencing")
+        if tr.timing != "after" or tr.constraint:
+            ctx.err(path, f"{who}: transition tables need an AFTER trigger (not a constraint one)")
+        if len(tr.events) != 1 or tr.update_of:
+            ctx.err(
+                path,
+                f"{who}: transition tables need exactly one event and no update_of; split "
+                "the trigger",
+            )
+        if tr.old_table and tr.events[0] == "insert":
+            ctx.err(path, f"{who}: an INSERT trigger has no old_table; remove it")
+        if tr.new_table and tr.events[0] == "delete":
+            ctx.err(path, f"{who}: a DELETE trigger has no new_table; remove it")
 
 
 PART = Triggers()
