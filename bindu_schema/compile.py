@@ -188,6 +188,11 @@ def _render(schema: model.Schema, target_schema: str | None) -> list[DDL]:
         out.append(
             DDL(f"CREATE SCHEMA IF NOT EXISTS {quote(target_schema)}", f"schema {target_schema}")
         )
+        # Names the DDL leaves unqualified (a default's nextval('seq'), a view's query)
+        # resolve in the tenant schema, as when env.py runs the revisions there; the DDL
+        # runs in one transaction (server.load_ddl).
+        sql = f"SET LOCAL search_path = {quote(target_schema)}"
+        out.append(DDL(sql, f"search path for {target_schema}"))
     md = build_metadata(schema, target_schema)
     phased = [d for kind in kinds.KINDS for d in kind.ddl(schema, target_schema, md)]
     # sorted() is stable: within a phase, statements keep the order their kind gave them.

@@ -184,7 +184,10 @@ def _checks(schema: model.Schema) -> list[tuple[FragmentPath, str, str, Check]]:
                 out.append(((*tp, "triggers", tr.name, "when"), what, tr.when, expression))
     for f in schema.functions:
         fp: FragmentPath = ("functions", f.name)
-        out.append(((*fp, "returns"), f"return type of function '{f.name}'", f.returns, returns))
+        if f.returns:  # a procedure has none
+            out.append(
+                ((*fp, "returns"), f"return type of function '{f.name}'", f.returns, returns)
+            )
         for n, a in enumerate(f.arguments):
             ap: FragmentPath = (*fp, "arguments", n)
             out.append(

@@ -41,8 +41,22 @@ _QUERIES = {
         WHERE n.nspname = 'public' AND c.relkind = 'i'""",
     "sequence": """
         SELECT format('%I', s.relname)
-            || coalesce(' OWNED BY ' || format('%I.%I', t.relname, a.attname), ''), ''
+            || CASE WHEN t.relname IS NOT NULL
+                    THEN ' OWNED BY ' || format('%I.%I', t.relname, a.attname) ELSE '' END
+            -- options only where they are not CREATE's (the golden files predate them)
+            || CASE WHEN (q.seqstart, q.seqincrement, q.seqmin, q.seqcache, q.seqcycle, q.seqmax)
+                         IS DISTINCT FROM (1, 1, 1, 1, false,
+                                           CASE q.seqtypid WHEN 'int2'::regtype THEN 32767
+                                                           WHEN 'int4'::regtype THEN 2147483647
+                                                           ELSE 9223372036854775807 END)
+                    THEN format(' (%s START %s INCREMENT %s MIN %s MAX %s CACHE %s%s)',
+                                format_type(q.seqtypid, NULL), q.seqstart, q.seqincrement,
+                                q.seqmin, q.seqmax, q.seqcache,
+                                CASE WHEN q.seqcycle THEN ' CYCLE' ELSE '' END)
+                    ELSE '' END,
+            coalesce(' -- ' || obj_description(s.oid, 'pg_class'), '')
         FROM pg_class s JOIN pg_namespace n ON n.oid = s.relnamespace
+        JOIN pg_sequence q ON q.seqrelid = s.oid
         LEFT JOIN pg_depend dep ON dep.objid = s.oid AND dep.classid = 'pg_class'::regclass
              AND dep.deptype IN ('a', 'i')
         LEFT JOIN pg_class t ON t.oid = dep.refobjid

@@ -64,3 +64,33 @@ def test_tenant_schemas_use_their_own_domain(make_db: Callable[[], DatabaseURL])
     finally:
         conn.close()
     assert rows == [("tenant_a", "tenant_a"), ("tenant_b", "tenant_b")]
+
+
+def test_tenant_schema_default_draws_from_the_tenants_sequence(
+    make_db: Callable[[], DatabaseURL],
+) -> None:
+    """A default's nextval('seq') resolves in the tenant schema the DDL builds, as it does
+    when env.py runs the revisions there (compile.py sets the search path)."""
+    text = """
+version: 1
+sequences:
+  ticket_numbers: {start: 1000}
+tables:
+  tickets:
+    columns: {id: {type: integer}, n: {type: bigint, default: "nextval('ticket_numbers')"}}
+"""
+    db = make_db()
+    server.load_ddl(db, compiler.compile_schema(loader.loads(text), "tenant_a"))
+    conn = server.connect(db)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO tenant_a.tickets (id) VALUES (1) RETURNING n")
+            assert cur.fetchone() == (1000,)
+            cur.execute(
+                "SELECT pg_get_expr(d.adbin, d.adrelid) FROM pg_attrdef d"
+                " WHERE d.adrelid = 'tenant_a.tickets'::regclass"
+            )
+            assert cur.fetchone() == ("nextval('tenant_a.ticket_numbers'::regclass)",)
+    finally:
+        conn.rollback()
+        conn.close()

@@ -71,6 +71,14 @@ def _name(stmt: ast.Node) -> str:
         return str(stmt.policy_name)
     if isinstance(stmt, ast.CreateTrigStmt):
         return str(stmt.trigname)
+    if isinstance(stmt, ast.CompositeTypeStmt):
+        return str(stmt.typevar.relname)
+    if isinstance(stmt, ast.CreateFunctionStmt):
+        return str(stmt.funcname[-1].sval)
+    if isinstance(stmt, ast.VariableSetStmt):
+        return str(stmt.name)
+    if isinstance(stmt, ast.CreateSeqStmt | ast.AlterSeqStmt):
+        return str(stmt.sequence.relname)
     if isinstance(stmt, ast.CreateDomainStmt):
         return str(stmt.domainname[-1].sval)
     if isinstance(stmt, ast.AlterDomainStmt):

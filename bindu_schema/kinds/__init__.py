@@ -11,15 +11,28 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import base, domains, enums, extensions, functions, matviews, tables, views
+from . import (
+    base,
+    composites,
+    domains,
+    enums,
+    extensions,
+    functions,
+    matviews,
+    sequences,
+    tables,
+    views,
+)
 
 KINDS: tuple[base.Kind, ...] = (
     extensions.KIND,
     enums.KIND,
     domains.KIND,
+    composites.KIND,
     functions.KIND,
     tables.KIND,
     views.KIND,
+    sequences.KIND,
     matviews.KIND,
 )
 

@@ -328,13 +328,7 @@ SELECT 'c', c.relname, a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_c
                         f"serial it will be named {expected}"
                     )
             elif default is not None:
-                c["default"] = default
-                if owned_seq:
-                    warn(
-                        f"column {tname}.{col}: its default uses sequence {owned_seq}, which "
-                        "only a serial column (integer, bigint, smallint) can own in the "
-                        "format; the sequence is left out"
-                    )
+                c["default"] = default  # a sequence it uses is the sequences kind's
             if collation:
                 warn(
                     f"column {tname}.{col}: a non-default collation is not in the format; left out"

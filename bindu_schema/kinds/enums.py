@@ -243,7 +243,7 @@ SELECT 'ev', e.enumlabel, t.typname, NULL FROM pg_enum e
         for name, typtype, labels in state.rows(_TYPES):
             if typtype == "e":
                 enums[name] = FlowMap(values=FlowList(labels))
-            elif typtype != "d":  # domains are the domains kind's
+            elif typtype not in ("d", "c"):  # domains and composite types: their kinds'
                 what = {"r": "range type", "m": "multirange type"}.get(typtype, "composite type")
                 if typtype != "m":  # a multirange comes with its range
                     state.warn(f"{what} {name}: not in the format; left out")

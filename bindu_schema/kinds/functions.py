@@ -38,6 +38,13 @@ class Function:
     body: str
     volatility: str | None = None  # "volatile" | "stable" | "immutable"
     security_definer: bool = False
+    strict: bool = False
+    leakproof: bool = False
+    parallel: str | None = None  # "safe" | "restricted" (unsafe: PostgreSQL's default)
+    cost: float | None = None
+    rows: float | None = None
+    settings: tuple[tuple[str, str | tuple[str, ...]], ...] = ()  # SET name = value(s)
+    procedure: bool = False  # CREATE PROCEDURE (no RETURNS; CALLed)
 
     @property
     def identity(self) -> str:
@@ -63,8 +70,13 @@ def _dollar_quote(body: str) -> str:
     return f"{tag}{body}{tag}"
 
 
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
 def function_sql(f: Function, target_schema: str | None = None) -> str:
     from ..compile import qualified, quote
+    from ..literals import quote_literal
 
     args = ", ".join(
         " ".join(
@@ -78,15 +90,31 @@ def function_sql(f: Function, target_schema: str | None = None) -> str:
         )
         for a in f.arguments
     )
-    parts = [
-        f"CREATE OR REPLACE FUNCTION {qualified(f.name, target_schema)}({args})",
-        f"RETURNS {f.returns}",
-        f"LANGUAGE {f.language}",
-    ]
+    what = "PROCEDURE" if f.procedure else "FUNCTION"
+    parts = [f"CREATE OR REPLACE {what} {qualified(f.name, target_schema)}({args})"]
+    if not f.procedure:
+        parts.append(f"RETURNS {f.returns}")
+    parts.append(f"LANGUAGE {f.language}")
     if f.volatility:
         parts.append(f.volatility.upper())
     if f.security_definer:
         parts.append("SECURITY DEFINER")
+    if f.strict:
+        parts.append("STRICT")
+    if f.leakproof:
+        parts.append("LEAKPROOF")
+    if f.parallel:
+        parts.append(f"PARALLEL {f.parallel.upper()}")
+    if f.cost is not None:
+        parts.append(f"COST {_number(f.cost)}")
+    if f.rows is not None:
+        parts.append(f"ROWS {_number(f.rows)}")
+    for name, value in f.settings:
+        # a list is identifiers (search_path), anything else one literal
+        if isinstance(value, tuple):
+            parts.append(f"SET {quote(name)} = {', '.join(quote(v) for v in value)}")
+        else:
+            parts.append(f"SET {quote(name)} = {quote_literal(value)}")
     # No `SET search_path` for a tenant schema: the revisions in generated/ create the same
     # function text in public and in every tenant (env.py runs them with search_path set to
     # the schema), so the desired tenant schema must not differ from what they build.
@@ -122,7 +150,7 @@ SELECT p.proname, p.prokind, l.lanname, pg_get_function_arguments(p.oid),
        ARRAY(SELECT format_type(u.t, NULL) FROM unnest(p.proargtypes::oid[])
              WITH ORDINALITY u(t, n) ORDER BY u.n),
        {sqlbody} AS has_sql_body, p.proleakproof, p.proparallel,
-       pg_get_function_identity_arguments(p.oid)
+       pg_get_function_identity_arguments(p.oid), p.procost, p.prorows, p.proretset
 FROM pg_proc p
 JOIN pg_language l ON l.oid = p.prolang
 WHERE p.pronamespace = %(ns)s
@@ -131,6 +159,17 @@ WHERE p.pronamespace = %(ns)s
 ORDER BY p.proname, pg_get_function_identity_arguments(p.oid)
 """
 _VOLATILITY = {"i": "immutable", "s": "stable", "v": None}
+_PARALLEL = {"s": "safe", "r": "restricted"}
+
+
+def _setting(config: str) -> tuple[str, Any]:
+    """A proconfig entry `name=value` as YAML: search_path's value is a list of names."""
+    name, _, value = config.partition("=")
+    if name == "search_path":
+        return name, [v.strip().strip('"') for v in value.split(",") if v.strip()]
+    return name, value
+
+
 _OWNER_ONLY = "pg_has_role(p.proowner, 'USAGE'::text)"
 
 
@@ -229,10 +268,31 @@ class Functions(base.Kind):
                 "returns": dict(base.NAME),
                 "language": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]*$"},
                 "body": dict(base.NAME),
+                "kind": {"enum": ["function", "procedure"]},
                 "volatility": {"enum": ["volatile", "stable", "immutable"]},
                 "security_definer": {"type": "boolean"},
+                "strict": {"type": "boolean"},
+                "leakproof": {"type": "boolean"},
+                "parallel": {"enum": ["safe", "restricted", "unsafe"]},
+                "cost": {"type": "number", "exclusiveMinimum": 0},
+                "rows": {"type": "number", "exclusiveMinimum": 0},
+                "set": {
+                    "type": "object",
+                    "description": "SET name = value: a string is one literal, a list is "
+                    "identifiers (search_path: [pg_catalog, public])",
+                    "propertyNames": {
+                        "pattern": "^[A-Za-z_][A-Za-z0-9_]*(\\.[A-Za-z_][A-Za-z0-9_]*)?$"
+                    },
+                    "additionalProperties": {
+                        "oneOf": [
+                            {"type": "string"},
+                            {"type": "number"},
+                            {"type": "array", "items": dict(base.NAME), "minItems": 1},
+                        ]
+                    },
+                },
             },
-            ["returns", "language", "body"],
+            ["language", "body"],
         )
 
     def build(self, section: Any) -> tuple[Function, ...]:
@@ -243,11 +303,21 @@ class Functions(base.Kind):
                     Argument(a.get("name"), str(a["type"]), sql_literal(a.get("default")))
                     for a in f.get("arguments") or ()
                 ),
-                returns=f["returns"],
+                returns=f.get("returns", ""),
                 language=f["language"],
                 body=f["body"],
                 volatility=f.get("volatility"),
                 security_definer=f.get("security_definer", False),
+                strict=f.get("strict", False),
+                leakproof=f.get("leakproof", False),
+                parallel=None if f.get("parallel") in (None, "unsafe") else f["parallel"],
+                cost=f.get("cost"),
+                rows=f.get("rows"),
+                procedure=f.get("kind") == "procedure",
+                settings=tuple(
+                    (k, tuple(v) if isinstance(v, list) else str(v))
+                    for k, v in sorted((f.get("set") or {}).items())
+                ),
             )
             for fname, f in (section or {}).items()
         )
@@ -262,6 +332,29 @@ class Functions(base.Kind):
                     "of the two",
                     key=True,
                 )
+            path = ("functions", f.name)
+            if not f.procedure and not f.returns:
+                ctx.err(
+                    path,
+                    f"function '{f.name}': 'returns' is missing; add 'returns: <type>' "
+                    "(or 'kind: procedure')",
+                )
+            if f.procedure:
+                for key, on in (
+                    ("returns", bool(f.returns)),
+                    ("volatility", f.volatility is not None),
+                    ("strict", f.strict),
+                    ("leakproof", f.leakproof),
+                    ("parallel", f.parallel is not None),
+                    ("cost", f.cost is not None),
+                    ("rows", f.rows is not None),
+                ):
+                    if on:
+                        ctx.err(
+                            (*path, key),
+                            f"procedure '{f.name}': a procedure takes no '{key}'; remove it",
+                            key=True,
+                        )
 
     def ddl(
         self, schema: model.Schema, target_schema: str | None, md: sa.MetaData
@@ -327,10 +420,47 @@ SELECT 'f', p.proname, NULL, NULL FROM pg_proc p
             for key, f in i_target.functions.items()
             if key not in i_from.functions
         }
+        records = records + _option_changes(records, i_from, i_target)
         return _function_drops_after_tables(_functions_before_tables(records, new))
 
     def inspect(self, state: base.InspectState) -> Any:
         return _inspect(state)
+
+
+def _options(full_definition: str) -> Any:
+    """A function's options as PostgreSQL's parser reads pg_get_functiondef's text, without
+    its body and source positions (PARALLEL, SET, COST, ROWS, LEAKPROOF, ...)."""
+    from pglast import ast, parse_sql
+
+    stmt = parse_sql(full_definition)[0].stmt
+    assert isinstance(stmt, ast.CreateFunctionStmt)
+    opts = [o for o in stmt.options or () if o.defname != "as"]
+    return sorted(str(_plain(o(skip_none=True))) for o in opts)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not k.endswith("location")}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _option_changes(records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
+    """migra compares a function's body, result, language, volatility, strictness and
+    security, not its PARALLEL, SET, COST, ROWS or LEAKPROOF: where only those differ,
+    the target's CREATE OR REPLACE (pg_get_functiondef's text)."""
+    from .. import statements
+
+    replaced = {r.name for r in records if r.kind == "CreateFunctionStmt"}
+    out: list[Record] = []
+    for key, want in sorted(i_target.functions.items()):
+        have = i_from.functions.get(key)
+        if have is None or want.name in replaced:
+            continue
+        if _options(have.full_definition) != _options(want.full_definition):
+            out.append(statements.parse(want.full_definition.strip() + ";", "CreateFunctionStmt"))
+    return out
 
 
 def _inspect(state: base.InspectState) -> dict[str, Any]:
@@ -358,10 +488,13 @@ def _inspect(state: base.InspectState) -> dict[str, Any]:
         leakproof,
         parallel,
         identity,
+        cost,
+        rows,
+        retset,
     ) in state.rows(_FUNCTIONS.format(sqlbody=sqlbody)):
         where = f"function {name}({identity})"
-        if kind != "f":
-            what = {"p": "procedure", "a": "aggregate", "w": "window function"}.get(kind, kind)
+        if kind not in ("f", "p"):
+            what = {"a": "aggregate", "w": "window function"}.get(kind, kind)
             warn(f"{what} {name}({identity}): not in the format; left out")
             continue
         if name in out:
@@ -394,27 +527,31 @@ def _inspect(state: base.InspectState) -> dict[str, Any]:
         # compile.py sets search_path to the target schema itself (--target-schema).
         own_path = {f"search_path={state.schema_name}", f'search_path="{state.schema_name}"'}
         config = [c for c in config or () if c not in own_path]
-        extras = [
-            label
-            for label, on in (
-                ("STRICT", strict),
-                ("LEAKPROOF", leakproof),
-                ("PARALLEL SAFE/RESTRICTED", parallel != "u"),
-                (f"SET {', '.join(config or ())}", bool(config)),
-            )
-            if on
-        ]
-        if extras:
-            warn(f"{where}: {', '.join(extras)} is not in the format; it renders without")
         f: dict[str, Any] = {}
         if args:
             f["arguments"] = args
-        f["returns"] = short_type(result)
+        if kind == "p":
+            f["kind"] = "procedure"
+        else:
+            f["returns"] = short_type(result)
         f["language"] = language
         if _VOLATILITY.get(volatility):
             f["volatility"] = _VOLATILITY[volatility]
         if secdef:
             f["security_definer"] = True
+        if strict:
+            f["strict"] = True
+        if leakproof:
+            f["leakproof"] = True
+        if parallel in _PARALLEL:
+            f["parallel"] = _PARALLEL[parallel]
+        default_cost = 1 if language in ("c", "internal") else 100
+        if cost is not None and cost != default_cost:
+            f["cost"] = int(cost) if float(cost).is_integer() else cost
+        if retset and rows is not None and rows != 1000:
+            f["rows"] = int(rows) if float(rows).is_integer() else rows
+        if config:
+            f["set"] = {k: v for k, v in (_setting(c) for c in config)}
         f["body"] = clean_body(body)
         out[name] = f
     return out

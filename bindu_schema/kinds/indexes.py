@@ -452,7 +452,7 @@ SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
             have = i_from.indexes.get(key)
             if have is None or want.name in touched or want.constraint or want.is_pk:
                 continue
-            if have.table_name != want.table_name or have.definition == want.definition:
+            if have.table_name != want.table_name or _same(have.definition, want.definition):
                 continue
             added += [
                 statements.parse(f"drop index if exists {have.quoted_full_name};", "DropStmt"),
@@ -559,6 +559,30 @@ SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
             for ix in t.indexes
             if ix.unique and ix.where is None and all(i.column for i in ix.items)
         ]
+
+
+def _same(a: str, b: str) -> bool:
+    """Two index definitions (pg_get_indexdef) mean the same index: equal parse trees, the
+    storage parameters taken in any order (reloptions keep the order they were set in)."""
+    if a == b:
+        return True
+    from pglast import parse_sql
+
+    def tree(sql: str) -> Any:
+        node: Any = parse_sql(sql)[0].stmt
+        stmt = node(skip_none=True)
+        stmt["options"] = sorted(stmt.get("options") or (), key=lambda o: str(o["defname"]))
+        return _no_locations(stmt)
+
+    return bool(tree(a) == tree(b))
+
+
+def _no_locations(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _no_locations(v) for k, v in value.items() if not k.endswith("location")}
+    if isinstance(value, list | tuple):
+        return [_no_locations(v) for v in value]
+    return value
 
 
 PART = Indexes()

@@ -458,7 +458,7 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
             names[oid] = name
         for part in PARTS:
             part.inspect(state, tables)
-        for (seq,) in state.rows(_SEQUENCES):
+        for (seq,) in state.rows(_SEQUENCES) if "S" not in elsewhere else ():
             warn(
                 f"sequence {seq}: only sequences owned by serial columns are in the format; "
                 "left out"
