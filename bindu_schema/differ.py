@@ -260,9 +260,10 @@ def _comment_sources() -> list[CommentSource]:
 def comments(url: DatabaseURL, schema: str = "public") -> dict[CommentKey, str | None]:
     """The comments of every object some kind compares (each kind's CommentSource)."""
     sources = _comment_sources()
+    # the alias is numbered: a target can be two words (MATERIALIZED VIEW)
     sql = "\nUNION ALL".join(
-        f"\nSELECT {quote_literal(c.target)}, * FROM ({c.sql}\n) AS {c.target}_comments"
-        for c in sources
+        f"\nSELECT {quote_literal(c.target)}, * FROM ({c.sql}\n) AS comments_{n}"
+        for n, c in enumerate(sources)
     )
     with _connection(url) as conn:
         rows = conn.execute(sa.text(sql), {"schema": schema}).all()

@@ -26,6 +26,7 @@ SEQUENCE_CHANGE = "SEQUENCE_CHANGE"
 ROW_ACCESS_CHANGE = "ROW_ACCESS_CHANGE"
 ENUM_REBUILD = "ENUM_REBUILD"
 PRIVILEGE_CHANGE = "PRIVILEGE_CHANGE"
+MATERIALIZED_VIEW_REBUILD = "MATERIALIZED_VIEW_REBUILD"
 
 EXPLANATIONS: dict[str, str] = {
     DELETES_DATA: "data is deleted or may be truncated (drop table/column/sequence/schema, "
@@ -43,13 +44,17 @@ EXPLANATIONS: dict[str, str] = {
     SEQUENCE_CHANGE: "changes a sequence's type or limits: a narrower type fails if the "
     "sequence is already past its maximum, and nextval() fails once the new limit is reached",
     ROW_ACCESS_CHANGE: "changes which rows roles may read or write (a policy created, changed "
-    "or dropped; row level security enabled, disabled or forced): access widens or narrows "
+    "or dropped; row level security enabled, disabled or forced; a view's security options "
+    "changed): access widens or narrows "
     "as soon as it commits",
     ENUM_REBUILD: "the enum loses, renames or reorders a value, which PostgreSQL cannot do in "
     "place: the type is recreated and every column of it cast through text under an "
     "exclusive lock; a row holding a removed value makes the upgrade fail",
     PRIVILEGE_CHANGE: "changes what roles may do with an object (GRANT widens access, REVOKE "
     "narrows it, a new owner takes every right on it) as soon as it commits",
+    MATERIALIZED_VIEW_REBUILD: "creates (or recreates) a materialized view over existing "
+    "data: its query runs inside the migration, taking time proportional to what it reads; "
+    "created WITH NO DATA it cannot be read until REFRESH MATERIALIZED VIEW, which no plan runs",
 }
 ALL = tuple(EXPLANATIONS)
 

@@ -400,6 +400,8 @@ def _alter_table(sql: str, stmt: ast.AlterTableStmt) -> Record:
     commands = tuple(_command(c) for c in stmt.cmds or ())
     if stmt.objtype == ObjectType.OBJECT_INDEX:
         return Record(sql, "AlterTableStmt", "index", "alter", schema, table)
+    if stmt.objtype in (ObjectType.OBJECT_VIEW, ObjectType.OBJECT_MATVIEW):
+        return Record(sql, "AlterTableStmt", "view", "alter", schema, table)  # SET (...)
     only_validate = bool(commands) and all(c.op == "validate_constraint" for c in commands)
     base = Record(
         sql,

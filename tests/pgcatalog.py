@@ -128,6 +128,15 @@ _QUERIES = {
         LEFT JOIN pg_class t ON t.oid = dep.refobjid
         LEFT JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = dep.refobjsubid
         WHERE n.nspname = 'public' AND s.relkind = 'S'""",
+    "view": """
+        SELECT format('%s %I', CASE c.relkind WHEN 'm' THEN 'MATERIALIZED' ELSE 'VIEW' END,
+                      c.relname)
+            || coalesce(' WITH (' || array_to_string(c.reloptions, ', ') || ')', '')
+            || CASE WHEN NOT c.relispopulated THEN ' WITH NO DATA' ELSE '' END
+            || ' AS ' || pg_get_viewdef(c.oid, true),
+            coalesce(' -- ' || obj_description(c.oid, 'pg_class'), '')
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = 'public' AND c.relkind IN ('v', 'm')""",
     "trigger": """
         SELECT pg_get_triggerdef(t.oid), ''
         FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid

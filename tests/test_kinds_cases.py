@@ -72,6 +72,8 @@ def _name(stmt: ast.Node) -> str:
         return ".".join(str(getattr(i, "sval", i)) for i in items[1:] or items)
     if isinstance(stmt, ast.IndexStmt):
         return str(stmt.idxname)
+    if isinstance(stmt, ast.CreateTableAsStmt) and stmt.into is not None:
+        return str(stmt.into.rel.relname)
     if isinstance(stmt, ast.CreatePolicyStmt):
         return str(stmt.policy_name)
     if isinstance(stmt, ast.CreateTrigStmt):

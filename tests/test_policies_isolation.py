@@ -1,5 +1,6 @@
-"""Row-level security does what it says: after the planned statements run, a role that is
-not the owner sees only its own rows (tenant isolation on owner_did), on real PostgreSQL."""
+"""Row-level security does what it says: after `apply` (a revision of the YAML, run by the
+real command) and after the planned statements run directly, a role that is not the owner
+sees only its own rows (tenant isolation on owner_did), on real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import psycopg2.errors
 import pytest
+from alembic_project import make_project, project_args, revision_in
 from conftest import Result, dev_args
 
 from bindu_schema import executor, server
@@ -32,21 +34,30 @@ tables:
 """
 
 
+@pytest.mark.parametrize("how", ["apply", "planned statements"])
 def test_a_tenant_role_sees_only_its_rows(
+    how: str,
     cli: Callable[..., Result],
     make_db: Callable[[], DatabaseURL],
     dev_server: DatabaseURL,
     tmp_path: Path,
 ) -> None:
-    path = tmp_path / "schema.yaml"
-    path.write_text(SCHEMA)
     live = make_db()
-    planned = cli(
-        "plan", "--schema", str(path), "--format", "json", "--no-lint",
-        "--database-url", live.sqlalchemy, *dev_args(dev_server),
-    )  # fmt: skip
-    assert planned.code == 2, planned.text
-    executor.run(live, [s["sql"] for s in json.loads(planned.out)["statements"]])
+    if how == "apply":
+        proj = make_project(tmp_path, SCHEMA)
+        made = revision_in(cli, proj, dev_server, "tenant isolation")
+        assert made.code == 0, made.text
+        applied = cli("apply", *project_args(proj, live, dev_server))
+        assert applied.code == 0, applied.text
+    else:
+        path = tmp_path / "schema.yaml"
+        path.write_text(SCHEMA)
+        planned = cli(
+            "plan", "--schema", str(path), "--format", "json", "--no-lint",
+            "--database-url", live.sqlalchemy, *dev_args(dev_server),
+        )  # fmt: skip
+        assert planned.code == 2, planned.text
+        executor.run(live, [s["sql"] for s in json.loads(planned.out)["statements"]])
 
     tenant, other = f"tenant_{uuid.uuid4().hex[:8]}", f"tenant_{uuid.uuid4().hex[:8]}"
     conn = server.connect(live, autocommit=True)

@@ -19,6 +19,7 @@ from . import (
     extensions,
     functions,
     grants,
+    matviews,
     sequences,
     tables,
     views,
@@ -33,6 +34,7 @@ KINDS: tuple[base.Kind, ...] = (
     tables.KIND,
     views.KIND,
     sequences.KIND,
+    matviews.KIND,
     grants.KIND,
 )
 

@@ -211,6 +211,17 @@ class CommentSource:
     sql: str
 
 
+@dataclass(frozen=True)
+class Derived:
+    """A relation defined by a query (a view, a materialized view). The views kind creates
+    every kind's derived relations together, each after the ones its query reads, whatever
+    kind they are (a view over a materialized view over a view)."""
+
+    name: str
+    query: str  # the SELECT (the relations it reads decide the order)
+    create: Callable[[str | None], list[DDL]]  # its CREATE in a target schema (None: public)
+
+
 class StatementShapes:
     """What a kind (or table part) says about parsed statements: statements.py parses every
     statement with PostgreSQL's parser and asks the kinds which are theirs, so the plan
@@ -261,6 +272,11 @@ class Kind(StatementShapes):
         return []
 
     # DDL -----------------------------------------------------------------------------
+    def derived(self, schema: model.Schema) -> list[Derived]:
+        """The kind's relations defined by a query, created in one dependency order with
+        every other kind's (kinds/views.py renders them at phase DERIVED)."""
+        return []
+
     def metadata(self, md: sa.MetaData, schema: model.Schema, target_schema: str | None) -> None:
         """Add the kind's objects to the SQLAlchemy MetaData (where SQLAlchemy has them)."""
 
