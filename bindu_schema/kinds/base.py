@@ -474,6 +474,25 @@ class TablePart(StatementShapes):
         return []
 
 
+def relation_renames(
+    word: str,
+    pairs: Iterable[tuple[str, str | None]],
+    exists: Callable[[str], bool],
+    where: str,
+    target_schema: str,
+) -> list[Rename]:
+    """ALTER <WORD> ... RENAME TO for the (name, renamed_from) pairs of relations of one
+    kind (views, materialized views, indexes), through renames.hint."""
+    from ..compile import qualified, quote
+    from ..renames import hint
+
+    def sql(a: str, b: str) -> str:
+        return f"ALTER {word.upper()} {qualified(a, target_schema)} RENAME TO {quote(b)};"
+
+    found = [hint(word, new, old, new, exists, sql, where) for new, old in pairs if old]
+    return [r for r in found if r is not None]
+
+
 def need_cols(
     ctx: CheckContext, path: PathKey, names: tuple[str, ...], what: str, table: Table
 ) -> None:

@@ -243,40 +243,17 @@ SELECT 'm', c.relname, NULL, NULL FROM pg_class c
     def renames(
         self, schema: model.Schema, facts: Facts, where: str, target_schema: str
     ) -> list[Rename]:
-        from ..compile import qualified, quote
-        from ..renames import hint
-
         existing: frozenset[str] = facts.others.get(KEY, frozenset())
-        found = [
-            hint(
-                "materialized view",
-                m.name,
-                m.renamed_from,
-                m.name,
-                existing.__contains__,
-                lambda a, b: (
-                    f"ALTER MATERIALIZED VIEW {qualified(a, target_schema)} RENAME TO {quote(b)};"
-                ),
-                where,
-            )
-            for m in materialized_views(schema)
-            if m.renamed_from
-        ]
-        found += [
-            hint(
-                "index",
-                ix.name,
-                ix.renamed_from,
-                ix.name,
-                facts.indexes.__contains__,
-                lambda a, b: f"ALTER INDEX {qualified(a, target_schema)} RENAME TO {quote(b)};",
-                where,
-            )
-            for m in materialized_views(schema)
-            for ix in m.indexes
-            if ix.renamed_from
-        ]
-        return [r for r in found if r is not None]
+        found = materialized_views(schema)
+        pairs = ((m.name, m.renamed_from) for m in found)
+        out = base.relation_renames(
+            "materialized view", pairs, existing.__contains__, where, target_schema
+        )
+        index_pairs = ((ix.name, ix.renamed_from) for m in found for ix in m.indexes)
+        out += base.relation_renames(
+            "index", index_pairs, facts.indexes.__contains__, where, target_schema
+        )
+        return out
 
     def hazards(self, rec: Record, facts: Facts) -> set[str]:
         from ..hazards import (

@@ -294,24 +294,9 @@ SELECT 'v', c.relname, NULL, NULL FROM pg_class c
     def renames(
         self, schema: model.Schema, facts: Facts, where: str, target_schema: str
     ) -> list[Rename]:
-        from ..compile import qualified, quote
-        from ..renames import hint
-
         existing: frozenset[str] = facts.others.get(KEY, frozenset())
-        found = [
-            hint(
-                "view",
-                v.name,
-                v.renamed_from,
-                v.name,
-                existing.__contains__,
-                lambda a, b: f"ALTER VIEW {qualified(a, target_schema)} RENAME TO {quote(b)};",
-                where,
-            )
-            for v in views(schema)
-            if v.renamed_from
-        ]
-        return [r for r in found if r is not None]
+        pairs = ((v.name, v.renamed_from) for v in views(schema))
+        return base.relation_renames("view", pairs, existing.__contains__, where, target_schema)
 
     def hazards(self, rec: Record, facts: Facts) -> set[str]:
         from ..hazards import ACQUIRES_ACCESS_EXCLUSIVE_LOCK, ROW_ACCESS_CHANGE
