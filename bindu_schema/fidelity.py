@@ -189,6 +189,8 @@ SELECT t.relname, k.conname, pg_get_constraintdef(k.oid), k.condeferrable::text,
   JOIN pg_class t ON t.oid = k.conrelid
   JOIN pg_namespace n ON n.oid = t.relnamespace
  WHERE n.nspname = %(schema)s AND k.contype <> 'n'
+   -- a partition's keys are its parent's (pg_dump restores them ALTER TABLE ONLY: NO INHERIT)
+   AND NOT (t.relispartition AND k.conparentid <> 0)
 """
 
 _INDEXES = f"""

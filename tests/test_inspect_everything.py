@@ -70,9 +70,20 @@ CREATE UNLOGGED TABLE measures (
     height numeric NOT NULL,
     area numeric GENERATED ALWAYS AS (width * height) STORED,
     label text COLLATE "C",
-    blob bytea STORAGE EXTERNAL
-) WITH (fillfactor = 70, autovacuum_enabled = false);
+    blob bytea
+) WITH (autovacuum_enabled = false, fillfactor = 70);  -- in the order the YAML renders them
+ALTER TABLE measures ALTER COLUMN blob SET STORAGE EXTERNAL;  -- (STORAGE in CREATE: pg16+)
 ALTER TABLE measures REPLICA IDENTITY FULL;
+
+CREATE TABLE events (id bigint NOT NULL, at timestamptz NOT NULL, kind text,
+                     PRIMARY KEY (id, at)) PARTITION BY RANGE (at);
+CREATE INDEX events_kind ON events (kind);
+CREATE TABLE events_2026_01 PARTITION OF events
+    FOR VALUES FROM ('2026-01-01') TO ('2026-02-01');
+CREATE TABLE events_rest PARTITION OF events DEFAULT;
+CREATE TABLE shards (id integer NOT NULL) PARTITION BY HASH (id);
+CREATE TABLE shards_0 PARTITION OF shards FOR VALUES WITH (MODULUS 2, REMAINDER 0);
+CREATE TABLE shards_1 PARTITION OF shards FOR VALUES WITH (MODULUS 2, REMAINDER 1);
 """
 
 

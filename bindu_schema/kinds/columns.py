@@ -123,7 +123,7 @@ LEFT JOIN LATERAL (
       AND dep.deptype = 'a' AND s.relkind = 'S'
     ORDER BY s.relname LIMIT 1
 ) seq ON true
-WHERE c.relnamespace = %(ns)s AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped
+WHERE c.relnamespace = %(ns)s AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum
 """
 

@@ -105,7 +105,7 @@ SELECT k.conrelid, k.conname, k.contype,
 FROM pg_constraint k
 JOIN pg_class c ON c.oid = k.conrelid
 LEFT JOIN pg_class rt ON rt.oid = k.confrelid
-WHERE c.relnamespace = %(ns)s AND c.relkind = 'r' AND k.contype IN ('p', 'u', 'f', 'c', 'x')
+WHERE c.relnamespace = %(ns)s AND c.relkind IN ('r', 'p') AND k.contype IN ('p', 'u', 'f', 'c', 'x')
 ORDER BY k.conrelid, k.conname
 """
 

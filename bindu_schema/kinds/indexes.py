@@ -117,7 +117,7 @@ FROM pg_index x
 JOIN pg_class i ON i.oid = x.indexrelid
 JOIN pg_class t ON t.oid = x.indrelid
 JOIN pg_am am ON am.oid = i.relam
-WHERE t.relnamespace = %(ns)s AND t.relkind = 'r'
+WHERE t.relnamespace = %(ns)s AND t.relkind IN ('r', 'p')
   AND NOT EXISTS (SELECT 1 FROM pg_constraint k
                   WHERE k.conindid = x.indexrelid AND k.conrelid = x.indrelid
                     AND k.contype IN ('p', 'u', 'x'))

@@ -75,7 +75,7 @@ WHERE m.relkind = 'm'"""
 
 # The indexes part reads the indexes of tables; the same query reads those of
 # materialized views with the relation kind changed.
-_ON_TABLES = "t.relkind = 'r'"
+_ON_TABLES = "t.relkind IN ('r', 'p')"
 
 
 def materialized_views(schema: model.Schema) -> tuple[MaterializedView, ...]:

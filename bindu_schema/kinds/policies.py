@@ -48,7 +48,7 @@ class Policy:
 
 _RLS = """
 SELECT c.oid, c.relrowsecurity, c.relforcerowsecurity
-FROM pg_class c WHERE c.relnamespace = %(ns)s AND c.relkind = 'r'
+FROM pg_class c WHERE c.relnamespace = %(ns)s AND c.relkind IN ('r', 'p')
 """
 
 _POLICIES = """

@@ -97,7 +97,7 @@ _TABLE_OPTIONS = """
 SELECT c.oid, c.relpersistence, c.reloptions, c.relreplident,
        (SELECT i.relname FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
          WHERE x.indrelid = c.oid AND x.indisreplident)
-FROM pg_class c WHERE c.relnamespace = %(ns)s AND c.relkind = 'r'
+FROM pg_class c WHERE c.relnamespace = %(ns)s AND c.relkind IN ('r', 'p')
 """
 
 

@@ -29,6 +29,8 @@ from .constraints import PART as CONSTRAINTS
 from .constraints import Check, Exclusion, ForeignKey, PrimaryKey, Unique
 from .indexes import PART as INDEXES
 from .indexes import Index, IndexItem
+from .partitions import PART as PARTITIONS
+from .partitions import Partition, PartitionBy
 from .policies import PART as POLICIES
 from .policies import Policy, RowLevelSecurity
 from .table_options import PART as TABLE_OPTIONS
@@ -43,6 +45,7 @@ PARTS: tuple[base.TablePart, ...] = (
     TRIGGERS,
     POLICIES,
     TABLE_OPTIONS,
+    PARTITIONS,
 )
 
 
@@ -64,6 +67,9 @@ class Table:
     unlogged: bool = False
     options: tuple[tuple[str, str], ...] = ()  # storage parameters (name, value as written)
     replica_identity: ReplicaIdentity | None = None
+    partition_by: PartitionBy | None = None
+    partitions: tuple[Partition, ...] = ()
+    monthly: tuple[str, str] | None = None  # generated monthly range partitions (from, to)
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -456,7 +462,9 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
                 continue
             if relkind in elsewhere and not is_partition:
                 continue
-            if relkind != "r" or is_partition:
+            if is_partition:
+                continue  # read as its parent's partition (kinds/partitions.py)
+            if relkind not in ("r", "p"):
                 what = {
                     "p": "partitioned table",
                     "v": "view",

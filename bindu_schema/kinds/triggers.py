@@ -54,7 +54,7 @@ SELECT g.tgrelid, g.tgname, g.tgtype, p.proname, p.pronamespace = %(ns)s, g.tgen
 FROM pg_trigger g
 JOIN pg_class c ON c.oid = g.tgrelid
 JOIN pg_proc p ON p.oid = g.tgfoid
-WHERE c.relnamespace = %(ns)s AND c.relkind = 'r' AND NOT g.tgisinternal
+WHERE c.relnamespace = %(ns)s AND c.relkind IN ('r', 'p') AND NOT g.tgisinternal
 ORDER BY g.tgrelid, g.tgname
 """
 

@@ -1,0 +1,448 @@
+"""Partitioned tables, a table part: `partition_by: {method, columns}` and `partitions:
+{name: {from, to} | {in} | {modulus, remainder} | {default: true}}`, plus `monthly:
+{from: 'YYYY-MM', to: 'YYYY-MM'}` to generate one range partition per month.
+
+The parent is created `PARTITION BY` through SQLAlchemy (`postgresql_partition_by`, the
+column names quoted here); each partition is `CREATE TABLE ... PARTITION OF parent FOR
+VALUES ...`, its bounds written as literals (never SQL text from the YAML). Indexes and
+keys declared on the parent are PostgreSQL's partitioned indexes: every partition gets
+them. migra creates and drops partitions (it knows `PARTITION OF`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import base
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from ..catalog import Facts
+    from ..compile import DDL
+    from ..statements import Record
+    from .tables import Table
+
+METHODS = ("range", "list", "hash")
+Bound = str | int | float | bool | None
+
+
+@dataclass(frozen=True)
+class PartitionBy:
+    method: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Partition:
+    name: str
+    lower: tuple[Bound, ...] = ()  # range: FROM (...)
+    upper: tuple[Bound, ...] = ()  # range: TO (...)
+    values: tuple[Bound, ...] = ()  # list: IN (...)
+    modulus: int | None = None  # hash
+    remainder: int | None = None
+    default: bool = False
+
+
+_WORDS = ("MINVALUE", "MAXVALUE")
+
+_PARTITIONED = """
+SELECT p.partrelid, p.partstrat::text, p.partattrs::int2[],
+       ARRAY(SELECT a.attname FROM unnest(p.partattrs::int2[]) WITH ORDINALITY u(n, i)
+             LEFT JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = u.n
+             ORDER BY u.i)
+FROM pg_partitioned_table p
+JOIN pg_class c ON c.oid = p.partrelid
+WHERE c.relnamespace = %(ns)s
+"""
+
+_PARTITIONS = """
+SELECT i.inhparent, c.relname, pg_get_expr(c.relpartbound, c.oid)
+FROM pg_class c
+JOIN pg_inherits i ON i.inhrelid = c.oid
+WHERE c.relnamespace = %(ns)s AND c.relispartition
+ORDER BY c.relname
+"""
+
+
+def _bound_sql(value: Bound) -> str:
+    """A bound value as SQL: MINVALUE/MAXVALUE words, numbers, NULL, or a quoted literal."""
+    from ..literals import quote_literal
+
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if value.upper() in _WORDS:
+        return value.upper()
+    return quote_literal(value)
+
+
+def bound_clause(p: Partition) -> str:
+    def values(vs: tuple[Bound, ...]) -> str:
+        return ", ".join(_bound_sql(v) for v in vs)
+
+    if p.default:
+        return "DEFAULT"
+    if p.modulus is not None:
+        return f"FOR VALUES WITH (MODULUS {p.modulus}, REMAINDER {p.remainder})"
+    if p.values:
+        return f"FOR VALUES IN ({values(p.values)})"
+    return f"FOR VALUES FROM ({values(p.lower)}) TO ({values(p.upper)})"
+
+
+def _months(start: str, end: str) -> list[tuple[str, str, str]]:
+    """(suffix YYYY_MM, first day, first day of the next month) from start to end
+    (YYYY-MM, end excluded)."""
+    y, m = (int(x) for x in start.split("-"))
+    ey, em = (int(x) for x in end.split("-"))
+    out = []
+    while (y, m) < (ey, em):
+        ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+        out.append((f"{y:04d}_{m:02d}", f"{y:04d}-{m:02d}-01", f"{ny:04d}-{nm:02d}-01"))
+        y, m = ny, nm
+    return out
+
+
+class Partitions(base.TablePart):
+    def fragments(self) -> dict[str, dict[str, Any]]:
+        scalar = {"type": ["string", "number", "boolean", "null"]}
+        values = {"type": "array", "items": scalar, "minItems": 1}
+        month = {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}
+        return {
+            "partition_by": base.entry(
+                {"method": {"enum": list(METHODS)}, "columns": base.names_list()},
+                ["method", "columns"],
+            ),
+            "partitions": base.named_map(
+                {
+                    "from": dict(values),
+                    "to": dict(values),
+                    "in": dict(values),
+                    "modulus": {"type": "integer", "minimum": 1},
+                    "remainder": {"type": "integer", "minimum": 0},
+                    "default": {"const": True},
+                }
+            ),
+            "monthly": base.entry({"from": month, "to": month}, ["from", "to"]),
+        }
+
+    def build(self, section: dict[str, Any]) -> dict[str, Any]:
+        by = section.get("partition_by")
+        parts = [
+            Partition(
+                name=name,
+                lower=tuple(p.get("from") or ()),
+                upper=tuple(p.get("to") or ()),
+                values=tuple(p.get("in") or ()),
+                modulus=p.get("modulus"),
+                remainder=p.get("remainder"),
+                default=bool(p.get("default")),
+            )
+            for name, p in (section.get("partitions") or {}).items()
+        ]
+        monthly = section.get("monthly")
+        return {
+            "partition_by": PartitionBy(by["method"], tuple(by["columns"])) if by else None,
+            "partitions": tuple(parts),
+            "monthly": (monthly["from"], monthly["to"]) if monthly else None,
+        }
+
+    def check(self, ctx: base.CheckContext, t: Table, tp: base.PathKey) -> None:
+        by = t.partition_by
+        if by is None:
+            if t.partitions or t.monthly:
+                ctx.err(
+                    (*tp, "partitions" if t.partitions else "monthly"),
+                    f"table '{t.name}' has partitions but no partition_by; add partition_by",
+                    key=True,
+                )
+            return
+        base.need_cols(ctx, (*tp, "partition_by", "columns"), by.columns, "partition_by", t)
+        keys = [("primary key", t.primary_key.columns)] if t.primary_key else []
+        keys += [(f"unique constraint '{u.name}'", u.columns) for u in t.uniques]
+        for what, cols in keys:
+            missing = [c for c in by.columns if c not in cols]
+            if missing:
+                ctx.err(
+                    (*tp, "partition_by"),
+                    f"table '{t.name}': the {what} must include the partition columns "
+                    f"({', '.join(missing)} missing); add them to it (PostgreSQL refuses it "
+                    "otherwise)",
+                    key=True,
+                )
+        if by.method == "hash" and any(p.default for p in t.partitions):
+            ctx.err(
+                (*tp, "partitions"),
+                f"table '{t.name}': a hash-partitioned table has no default partition",
+                key=True,
+            )
+        for p in t.partitions:
+            pp: base.PathKey = (*tp, "partitions", p.name)
+            ctx.check_ident(pp, p.name, "partition")
+            ctx.claim(p.name, pp, "partition")
+            shape = (
+                "default"
+                if p.default
+                else "hash"
+                if p.modulus is not None or p.remainder is not None
+                else "list"
+                if p.values
+                else "range"
+                if p.lower or p.upper
+                else "none"
+            )
+            if shape == "default":
+                continue
+            if shape != by.method:
+                ctx.err(
+                    pp,
+                    f"partition '{p.name}': a {by.method} partition needs "
+                    + {
+                        "range": "'from' and 'to'",
+                        "list": "'in'",
+                        "hash": "'modulus' and 'remainder'",
+                    }[by.method]
+                    + " (or 'default: true')",
+                    key=True,
+                )
+            elif shape == "range" and not (len(p.lower) == len(p.upper) == len(by.columns)):
+                ctx.err(
+                    pp,
+                    f"partition '{p.name}': 'from' and 'to' need one value per partition "
+                    f"column ({len(by.columns)})",
+                    key=True,
+                )
+            elif shape == "hash" and (
+                p.modulus is None or p.remainder is None or p.remainder >= p.modulus
+            ):
+                ctx.err(
+                    pp,
+                    f"partition '{p.name}': remainder must be below modulus; fix one of them",
+                    key=True,
+                )
+        if t.monthly is not None:
+            if by.method != "range" or len(by.columns) != 1:
+                ctx.err(
+                    (*tp, "monthly"),
+                    f"table '{t.name}': monthly partitions need range partitioning on one column",
+                    key=True,
+                )
+            elif t.monthly[0] >= t.monthly[1]:
+                ctx.err(
+                    (*tp, "monthly"),
+                    f"table '{t.name}': monthly 'from' must be before 'to'",
+                    key=True,
+                )
+            else:
+                for suffix, _, _ in _months(*t.monthly):
+                    ctx.claim(f"{t.name}_{suffix}", (*tp, "monthly"), "partition")
+
+    def sa_kwargs(self, t: Table) -> dict[str, Any]:
+        from ..compile import quote
+
+        if t.partition_by is None:
+            return {}
+        cols = ", ".join(quote(c) for c in t.partition_by.columns)
+        return {"postgresql_partition_by": f"{t.partition_by.method.upper()} ({cols})"}
+
+    def ddl(self, t: Table, table: sa.Table, target_schema: str | None) -> list[tuple[int, DDL]]:
+        from ..compile import DDL, qualified
+
+        parent = qualified(t.name, target_schema)
+        out = []
+        for p in all_partitions(t):
+            sql = (
+                f"CREATE TABLE {qualified(p.name, target_schema)} PARTITION OF {parent} "
+                f"{bound_clause(p)}"
+            )
+            out.append((base.RELATIONS + 1, DDL(sql, f"partition {p.name} of table {t.name}")))
+        return out
+
+    def hazards(self, rec: Record, facts: Facts) -> set[str]:
+        """CREATE TABLE ... PARTITION OF an existing table locks that table ACCESS EXCLUSIVE
+        (ATTACH PARTITION would take a weaker lock; not planned that way yet)."""
+        from pglast import ast, parse_sql
+
+        from ..hazards import ACQUIRES_ACCESS_EXCLUSIVE_LOCK
+
+        if rec.kind != "CreateStmt" or "partition" not in rec.sql.lower():
+            return set()
+        stmt = parse_sql(rec.sql)[0].stmt
+        if isinstance(stmt, ast.CreateStmt) and stmt.partbound is not None:
+            parents = {getattr(p, "relname", None) for p in stmt.inhRelations or ()}
+            if parents & set(facts.tables):
+                return {ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
+        return set()
+
+    def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
+        """migra writes a partitioned table's indexes as PostgreSQL's catalog keeps them: one
+        per partition, and the parent's `ON ONLY` (invalid until each partition's index is
+        attached), keys added `USING INDEX` (which a partitioned table refuses). A
+        partition's indexes and keys are its parent's: they are left out, the parent's
+        index is created on every partition (`ON`, not `ON ONLY`), and its keys are added
+        with their definition."""
+        from .. import statements
+        from ..compile import quote
+
+        parts = {t.name for i in (i_from, i_target) for t in i.tables.values() if t.parent_table}
+        parents = {
+            t.name for i in (i_from, i_target) for t in i.tables.values() if t.is_partitioned
+        }
+        if not (parts or parents):
+            return records
+        keys = {c.name: c for c in i_target.constraints.values() if c.table_name in parents}
+        dropped = {
+            n for r in records if r.kind == "DropStmt" and r.objtype == "table" for n in r.names
+        }
+        by_quoted = {t.quoted_full_name: t.name for t in i_from.tables.values()}
+        # DROP TABLE of a parent drops its partitions: their own drops would fail after it
+        gone_with_parent = {
+            t.name
+            for t in i_from.tables.values()
+            if t.parent_table and by_quoted.get(t.parent_table) in dropped
+        }
+        out: list[Record] = []
+        for r in records:
+            if r.kind == "DropStmt" and r.objtype == "table" and set(r.names) <= gone_with_parent:
+                continue
+            on_part = r.table in parts or (
+                r.kind == "DropStmt"
+                and r.objtype == "index"
+                and r.table is None
+                and _index_table(r, i_from) in parts
+            )
+            if (
+                on_part
+                and r.kind in ("IndexStmt", "AlterTableStmt", "DropStmt")
+                and (r.kind != "DropStmt" or r.objtype == "index")
+                and all(c.op in _KEY_OPS for c in r.commands)
+            ):
+                continue  # the parent's index or key, on one partition
+            if r.kind == "IndexStmt" and r.table in parents:
+                if r.name in keys:
+                    continue  # a key's index: ADD CONSTRAINT builds it on every partition
+                out.append(_without_only(r))
+                continue
+            c = r.commands[0] if r.kind == "AlterTableStmt" and len(r.commands) == 1 else None
+            if c is not None and c.using_index and r.table in parents and c.name in keys:
+                k = keys[c.name]
+                sql = (
+                    f"alter table {k.quoted_full_table_name} add constraint {quote(k.name)} "
+                    f"{k.definition};"
+                )
+                out.append(statements.parse(sql, "AlterTableStmt"))
+                continue
+            out.append(r)
+        return out
+
+    def inspect(self, state: base.InspectState, tables: dict[int, dict[str, Any]]) -> None:
+        from ..introspect import FlowList, FlowMap
+
+        for relid, strat, attrs, names in state.rows(_PARTITIONED):
+            if relid not in tables:
+                continue
+            if 0 in attrs:
+                name = tables[relid]["__name__"]
+                state.warn(f"table {name}: a partition key expression is not in the format")
+                continue
+            method = {"r": "range", "l": "list", "h": "hash"}[strat]
+            tables[relid]["partition_by"] = FlowMap(method=method, columns=FlowList(names))
+        for parent, name, bound in state.rows(_PARTITIONS):
+            if parent not in tables:
+                continue
+            tables[parent].setdefault("partitions", {})[name] = FlowMap(_read_bound(bound))
+
+
+_KEY_OPS = frozenset({"add_constraint", "drop_constraint"})
+
+
+def _index_table(r: Record, i: Any) -> str | None:
+    """The table of an index a DROP INDEX names (from the inspection it is dropped from)."""
+    names = {v.name: v.table_name for v in i.indexes.values()}
+    return names.get(r.names[0]) if r.names else None
+
+
+def _without_only(r: Record) -> Record:
+    """CREATE INDEX ... ON ONLY parent -> ON parent (built on every partition), proved by
+    the parse tree: the same statement, the relation's `inh` set."""
+    from pglast import parse_sql
+    from pglast.parser import scan
+
+    from .. import statements
+
+    toks = [t for t in scan(r.sql) if t.name not in ("SQL_COMMENT", "C_COMMENT")]
+    only = next((t for t in toks if t.name == "ONLY"), None)
+    if only is None:
+        return r
+    text = r.sql[: only.start] + r.sql[only.end + 1 :].lstrip()
+    want: Any = parse_sql(r.sql)[0].stmt
+    got: Any = parse_sql(text)[0].stmt
+    want.relation.inh = True
+    if _plain(got(skip_none=True)) != _plain(want(skip_none=True)):
+        raise statements.StatementError(f"removing ONLY changed more than intended: {r.sql}")
+    return statements.parse(text, "IndexStmt")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items() if not k.endswith("location")}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def all_partitions(t: Table) -> list[Partition]:
+    """The declared partitions and the generated monthly ones."""
+    out = list(t.partitions)
+    if t.monthly is not None:
+        out += [
+            Partition(f"{t.name}_{suffix}", lower=(first,), upper=(after,))
+            for suffix, first, after in _months(*t.monthly)
+        ]
+    return out
+
+
+def _read_bound(bound: str) -> dict[str, Any]:
+    """pg_get_expr(relpartbound) read by PostgreSQL's parser into the YAML's keys."""
+    from pglast import ast, parse_sql
+
+    from ..introspect import FlowList
+
+    stmt = parse_sql(f"CREATE TABLE x PARTITION OF y {bound}")[0].stmt
+    assert isinstance(stmt, ast.CreateStmt) and stmt.partbound is not None
+    b: Any = stmt.partbound
+    if b.is_default:
+        return {"default": True}
+    if b.strategy == "h":
+        return {"modulus": b.modulus, "remainder": b.remainder}
+
+    def value(node: Any) -> Bound:
+        fields: Any = getattr(node, "fields", None)
+        if isinstance(node, ast.ColumnRef) and fields:  # MINVALUE / MAXVALUE
+            return str(fields[-1].sval).upper()
+        if isinstance(node, ast.A_Const):
+            if node.isnull:
+                return None
+            v: Any = node.val
+            if isinstance(v, ast.Integer):
+                return int(getattr(v, "ival", 0) or 0)
+            if isinstance(v, ast.Float):
+                return float(getattr(v, "fval", "0") or "0")
+            if isinstance(v, ast.Boolean):
+                return bool(getattr(v, "boolval", False))
+            return str(getattr(v, "sval", ""))
+        raise ValueError(f"a partition bound that is not a constant: {bound}")
+
+    if b.strategy == "l":
+        return {"in": FlowList(value(v) for v in b.listdatums)}
+    return {
+        "from": FlowList(value(v) for v in b.lowerdatums),
+        "to": FlowList(value(v) for v in b.upperdatums),
+    }
+
+
+PART = Partitions()
