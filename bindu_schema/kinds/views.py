@@ -159,6 +159,17 @@ def in_dependency_order(found: list[base.Derived]) -> list[base.Derived]:
     return out
 
 
+def _sets_options(sql: str) -> bool:
+    """ALTER VIEW ... SET / RESET (options), read from the parse tree (an OWNER TO is not)."""
+    from pglast import ast, parse_sql
+    from pglast.enums import AlterTableType
+
+    stmt = parse_sql(sql)[0].stmt
+    cmds = stmt.cmds if isinstance(stmt, ast.AlterTableStmt) else None
+    options = (AlterTableType.AT_SetRelOptions, AlterTableType.AT_ResetRelOptions)
+    return any(getattr(c, "subtype", None) in options for c in cmds or ())
+
+
 def _created_view(r: Record) -> str | None:
     """The name of the view a CREATE VIEW record creates (read from its parse tree)."""
     if r.kind != "ViewStmt":
@@ -307,6 +318,7 @@ SELECT 'v', c.relname, NULL, NULL FROM pg_class c
             rec.kind == "AlterTableStmt"
             and rec.object_type == "view"
             and rec.name in (facts.others.get(KEY, frozenset()))
+            and _sets_options(rec.sql)
         ):
             # security_invoker / security_barrier / check_option decide which rows a role
             # reads or writes through the view
