@@ -712,6 +712,17 @@ def _tree(sql: str) -> Any:
     return _strip_locations(_one(sql)(skip_none=True))
 
 
+def tree(sql: str) -> Any:
+    """One statement's parse tree as plain data, without source positions (for comparing
+    two statements' meaning)."""
+    return _tree(sql)
+
+
+def plain(value: Any) -> Any:
+    """A parse tree (as data, node(skip_none=True)) without source positions."""
+    return _strip_locations(value)
+
+
 def _strip_locations(value: Any) -> Any:
     if isinstance(value, dict):
         return {

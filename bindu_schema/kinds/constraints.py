@@ -536,13 +536,11 @@ SELECT 'k', k.conname, t.relname, NULL FROM pg_constraint k
     def differ_order(self, records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
         """schemainspect writes the index of an exclusion constraint as `select 1; -- CREATE
         INDEX ...` (the ADD CONSTRAINT builds it): a statement that does nothing, left out."""
-        from pglast import parse_sql
+        from .. import statements
 
-        noop = parse_sql("select 1")[0].stmt
+        noop = statements.tree("select 1")
         return [
-            r
-            for r in records
-            if not (r.kind == "SelectStmt" and _without_locations(r.sql) == _plain(noop))
+            r for r in records if not (r.kind == "SelectStmt" and statements.tree(r.sql) == noop)
         ]
 
     def unique_sets(self, t: Table) -> list[frozenset[str]]:
@@ -635,24 +633,6 @@ def _check_exclusion(ctx: base.CheckContext, t: Table, xp: base.PathKey, x: Excl
             (*xp, "where"),
             f"{who}: 'where' must be exactly one SQL expression, but {why}; fix the expression",
         )
-
-
-def _plain(node: Any) -> Any:
-    """A parse tree as data, without source positions."""
-    if isinstance(node, dict):
-        return {k: _plain(v) for k, v in node.items() if not k.endswith("location")}
-    if isinstance(node, list | tuple):
-        return [_plain(v) for v in node]
-    if callable(node) and hasattr(node, "_fields"):
-        return _plain(node(skip_none=True))
-    return node
-
-
-def _without_locations(sql: str) -> Any:
-    from pglast import parse_sql
-
-    stmts = parse_sql(sql)
-    return _plain(stmts[0].stmt) if len(stmts) == 1 else None
 
 
 PART = Constraints()

@@ -435,15 +435,9 @@ def _options(full_definition: str) -> Any:
     stmt = parse_sql(full_definition)[0].stmt
     assert isinstance(stmt, ast.CreateFunctionStmt)
     opts = [o for o in stmt.options or () if o.defname != "as"]
-    return sorted(str(_plain(o(skip_none=True))) for o in opts)
+    from .. import statements
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not k.endswith("location")}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
+    return sorted(str(statements.plain(o(skip_none=True))) for o in opts)
 
 
 def _option_changes(records: list[Record], i_from: Any, i_target: Any) -> list[Record]:

@@ -568,21 +568,15 @@ def _same(a: str, b: str) -> bool:
         return True
     from pglast import parse_sql
 
+    from .. import statements
+
     def tree(sql: str) -> Any:
         node: Any = parse_sql(sql)[0].stmt
         stmt = node(skip_none=True)
         stmt["options"] = sorted(stmt.get("options") or (), key=lambda o: str(o["defname"]))
-        return _no_locations(stmt)
+        return statements.plain(stmt)
 
     return bool(tree(a) == tree(b))
-
-
-def _no_locations(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _no_locations(v) for k, v in value.items() if not k.endswith("location")}
-    if isinstance(value, list | tuple):
-        return [_no_locations(v) for v in value]
-    return value
 
 
 PART = Indexes()

@@ -382,17 +382,9 @@ def _without_only(r: Record) -> Record:
     want: Any = parse_sql(r.sql)[0].stmt
     got: Any = parse_sql(text)[0].stmt
     want.relation.inh = True
-    if _plain(got(skip_none=True)) != _plain(want(skip_none=True)):
+    if statements.plain(got(skip_none=True)) != statements.plain(want(skip_none=True)):
         raise statements.StatementError(f"removing ONLY changed more than intended: {r.sql}")
     return statements.parse(text, "IndexStmt")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if not k.endswith("location")}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 def all_partitions(t: Table) -> list[Partition]:
