@@ -390,8 +390,37 @@ def _statements(
     )
     for kind in kinds.KINDS:
         records = kind.differ_order(records, i_from, i_target)
+    records = _added_columns_in_order(records, i_target, schema)
     records = records + _recreated_comments(records, c_target, schema)
     return records + _implicitly_recreated_comments(records, c_from, c_target, schema)
+
+
+def _added_columns_in_order(records: list[Record], i_target: Any, schema: str) -> list[Record]:
+    """migra adds a table's new columns in alphabetical order; PostgreSQL appends each at
+    the end, so they are put in the target's order (a database built from the YAML has
+    them in that order, and pg_dump shows it). Only a run of consecutive ADD COLUMN
+    statements on one table is reordered; nothing moves across another statement."""
+    from schemainspect.misc import quoted_identifier
+
+    def adds_to(r: Record) -> str | None:
+        one = len(r.commands) == 1 and r.commands[0].op == "add_column"
+        return r.table if r.kind == "AlterTableStmt" and one and r.column else None
+
+    out: list[Record] = []
+    i = 0
+    while i < len(records):
+        table = adds_to(records[i])
+        j = i + 1
+        while table and j < len(records) and adds_to(records[j]) == table:
+            j += 1
+        run = records[i:j]
+        t = i_target.tables.get(f"{quoted_identifier(schema)}.{quoted_identifier(table or '')}")
+        if table and t is not None and len(run) > 1:
+            position = {name: n for n, name in enumerate(t.columns)}
+            run = sorted(run, key=lambda r: position.get(r.column or "", len(position)))
+        out += run
+        i = j
+    return out
 
 
 def _recreated_comments(

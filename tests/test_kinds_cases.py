@@ -16,6 +16,9 @@ creates an equal database again (the round trip). A new kind adds a folder here.
 `cluster_sql` runs on the server first (roles, which every database of it shares; a case
 creates them if missing and leaves them), `live_sql` on the live database once built.
 
+`column_order: {table: [column, ...]}`: the live table's columns after the plan, in
+PostgreSQL's order (the catalog snapshot sorts its lines, so it does not show order).
+
 A case with `invalid` instead is a schema the loader refuses, with `errors`: the
 `line:column: message` lines it must give (no server needed).
 
@@ -31,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import psycopg2.extensions
 import pytest
 import yaml
 from conftest import ROOT, Result, dev_args, sql
@@ -107,6 +111,17 @@ def _db_from(make_db: Callable[[], DatabaseURL], text: str | None) -> DatabaseUR
     return db
 
 
+def _columns(db: DatabaseURL, table: str) -> list[str]:
+    """The table's columns in PostgreSQL's order (the snapshot's lines are sorted)."""
+    rows = sql(
+        db,
+        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass("
+        + psycopg2.extensions.QuotedString(table).getquoted().decode()
+        + ") AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+    )
+    return [str(r[0]) for r in rows]
+
+
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.parent.name}/{c.stem}" for c in CASES])
 def test_kind_case(
     case: Path,
@@ -155,6 +170,8 @@ def test_kind_case(
 
     wanted = _db_from(make_db, spec["after"])
     assert snapshot(live) == snapshot(wanted)
+    for table, columns in (spec.get("column_order") or {}).items():
+        assert _columns(live, table) == columns
 
     # The round trip: what inspect reads back creates an equal database.
     inspected = cli("inspect", "--database-url", live.sqlalchemy)
