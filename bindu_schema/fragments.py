@@ -13,6 +13,7 @@ fill exactly the slot it was meant for and nothing next to it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from pglast import ast, parse_sql
@@ -71,6 +72,7 @@ def _set_fields(node: ast.Node, allowed: set[str]) -> list[str]:
     return out
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the text; schemas repeat them
 def expression(text: str) -> str | None:
     """None when text is exactly one SQL expression; otherwise why not."""
     stmt = _tree("SELECT (", text, ")")
@@ -86,6 +88,7 @@ def expression(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the text; schemas repeat them
 def exclusion_operator(text: str) -> str | None:
     """None when text is one operator name (`&&`, `=`, ...), as EXCLUDE ... WITH takes it."""
     stmt = _tree("ALTER TABLE t ADD EXCLUDE USING gist (c WITH ", text, ")")
@@ -102,6 +105,7 @@ def exclusion_operator(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the text; schemas repeat them
 def type_name(text: str) -> str | None:
     """None when text is exactly one type name (with modifiers or array bounds)."""
     stmt = _tree("CREATE TABLE t (c ", text, ")")
@@ -118,6 +122,7 @@ def type_name(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the text; schemas repeat them
 def returns(text: str) -> str | None:
     """None when text is what may follow RETURNS: a type, SETOF a type, or TABLE (...)."""
     stmt = _tree("CREATE FUNCTION f() RETURNS ", text, " LANGUAGE sql AS 'select 1'")
@@ -128,6 +133,7 @@ def returns(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # a pure function of the text; schemas repeat them
 def opclass(text: str) -> str | None:
     """None when text is one operator class name (schema-qualified or quoted allowed)."""
     stmt = _tree("CREATE INDEX i ON t (c ", text, ")")
