@@ -66,12 +66,14 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_INCREMENTAL": "0",
     "BINDU_SCHEMA_REHEARSAL_BASE": "0",
     "BINDU_SCHEMA_FAST_DEV_SERVER": "0",
+    "BINDU_SCHEMA_QUICK_REHEARSAL": "0",
 }
 # The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
 EDIT_ABLATIONS = [
     ("no incremental desired database", "BINDU_SCHEMA_INCREMENTAL"),
     ("no kept rehearsal copy", "BINDU_SCHEMA_REHEARSAL_BASE"),
     ("durable dev server", "BINDU_SCHEMA_FAST_DEV_SERVER"),
+    ("no quick rehearsal", "BINDU_SCHEMA_QUICK_REHEARSAL"),
 ]
 # "edit, then plan": (edit kind, live database) pairs; the live database never changes.
 EDIT_CASES = [("column", "sync"), ("index", "sync"), ("comment", "sync"), ("column", "empty")]
@@ -746,6 +748,12 @@ def main(argv: list[str] | None = None) -> int:
                     str(size) in args.edits.split(","),
                     str(size) in args.edit_ablations.split(","),
                 )
+                if args.out != "-":  # what is measured survives a run cut off later
+                    partial = time.perf_counter() - started
+                    Path(args.out).write_text(
+                        report(table(rows), targets(rows), version, args.runs, partial, tusker)
+                        + f"\n(partial: written after {size_label(size)} tables)\n"
+                    )
     finally:
         try:
             drop_bench_databases(dev)

@@ -310,7 +310,7 @@ def read(url: DatabaseURL, schema: str = "public", exclude: model.Exclude | None
     return _facts(schema, rows, ex)
 
 
-def _excluded_function(bare: str, full: str, names: Iterable[str]) -> bool:
+def excluded_function(bare: str, full: str, names: Iterable[str]) -> bool:
     squeezed = {n.replace(" ", "") for n in names}
     return bare in squeezed or full.replace(" ", "") in squeezed
 
@@ -365,7 +365,7 @@ def _facts(schema: str, rows: dict[str, list[tuple[object, ...]]], ex: model.Exc
             "_type_storage": s(typstorage),
         }
     for bare, full, vol, strict, secdef, args, parallel, config, comment in rows["functions"]:
-        if _excluded_function(str(bare), str(full), ex.functions):
+        if excluded_function(str(bare), str(full), ex.functions):
             continue
         objects[("function", str(full))] = {
             "volatility": s(vol),

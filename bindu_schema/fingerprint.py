@@ -31,6 +31,8 @@ import hashlib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg2.extensions
+
 from .server import connect
 from .settings import DatabaseURL
 
@@ -273,3 +275,11 @@ def lines(url: DatabaseURL, name: str) -> list[str]:
             return [str(r[0]) for r in cur.fetchall()]
     finally:
         conn.close()
+
+
+def in_transaction(cur: psycopg2.extensions.cursor, name: str) -> str | None:
+    """The fingerprint of schema `name` as the cursor's own transaction sees it (a
+    rehearsal inside a transaction, quick_rehearsal.py); None when there is no such schema."""
+    cur.execute(_SQL, {"names": [name]})
+    row = cur.fetchone()
+    return None if row is None else str(row[1])

@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 
+import psycopg2.extensions
+
 from . import (
     cache,
     catalog,
@@ -27,6 +29,7 @@ from . import (
     model,
     online,
     pgtools,
+    quick_rehearsal,
     renames,
     replica,
     server,
@@ -205,17 +208,11 @@ def _rehearsal_copy(live: DatabaseURL, dev: DatabaseURL, dump: str) -> Iterator[
         with replica.schema_copy(live, dev, dump) as restored:
             yield restored
         return
-    name = server.template_name([DDL(_REHEARSAL_MARK + pgtools.dump_identity(dump), "copy")])
+    name = _kept_name(dump)
     copy: DatabaseURL | None = server.copy_of_cached(dev, name)
     if copy is None:
-        base = server.create_scratch(dev)
-        try:
-            pgtools.restore_sql(base, dump)
-            kept = server.publish(dev, base, name)
-        except BaseException:
-            server.drop_scratch(dev, base.database or "")
-            raise
-        if kept:
+        base = _restore(dev, dump)
+        if server.publish(dev, base, name):
             copy = server.copy_of_cached(dev, name)  # None when another command reads it
         else:
             copy = base
@@ -227,6 +224,43 @@ def _rehearsal_copy(live: DatabaseURL, dev: DatabaseURL, dump: str) -> Iterator[
         yield copy
     finally:
         server.drop_scratch(dev, copy.database or "")
+
+
+def _kept_name(dump: str) -> str:
+    return server.template_name([DDL(_REHEARSAL_MARK + pgtools.dump_identity(dump), "copy")])
+
+
+def _restore(dev: DatabaseURL, dump: str) -> DatabaseURL:
+    """A new scratch database holding `dump` (the caller's to drop or publish)."""
+    base = server.create_scratch(dev)
+    try:
+        pgtools.restore_sql(base, dump)
+    except BaseException:
+        server.drop_scratch(dev, base.database or "")
+        raise
+    return base
+
+
+@contextmanager
+def _kept_restore(dev: DatabaseURL, dump: str) -> Iterator[psycopg2.extensions.connection | None]:
+    """A connection to the kept restore of `dump` (restored and published first when
+    there is none), which pins it while the quick rehearsal runs in it; None when it
+    cannot be had (the cache is off, or publishing lost a race)."""
+    if not (_rehearsal_base_enabled() and server.template_cache_enabled()):
+        yield None
+        return
+    name = _kept_name(dump)
+    conn = server.open_cached(dev, name)
+    if conn is None:
+        base = _restore(dev, dump)
+        if not server.publish(dev, base, name):
+            server.drop_scratch(dev, base.database or "")
+        conn = server.open_cached(dev, name)
+    try:
+        yield conn
+    finally:
+        if conn is not None:
+            conn.close()
 
 
 # Statements per transaction in a rehearsal (a scratch copy needs no atomicity, and one
@@ -266,9 +300,19 @@ def _rehearse(
         k = cache.key("rehearsal", token, *parts)
         if cache.get("rehearsal", k) is True:
             return
+    # what the dump leaves out but a kind compares (the declared privileges)
+    setup = [s for k in kinds.KINDS for s in k.rehearsal_sql(live, ns)]
+    if quick_rehearsal.enabled() and not drift:
+        unmanaged = (differ.ALEMBIC_TABLE, *exclude.tables)
+        with _kept_restore(dev, dump) as kept:
+            if kept is not None and quick_rehearsal.passes(
+                kept, desired, up, down, ns, setup, unmanaged, exclude.functions
+            ):
+                if k:
+                    cache.put("rehearsal", k, True)
+                return
     with _rehearsal_copy(live, dev, dump) as copy:
-        # what the dump leaves out but a kind compares (the declared privileges)
-        executor.run(copy, [s for k in kinds.KINDS for s in k.rehearsal_sql(live, ns)])
+        executor.run(copy, setup)
         executor.run(copy, up, batch=REHEARSAL_BATCH)
         left = differ.diff(copy, desired, exclude, ns) + [
             d for d in fidelity.differences(copy, desired, exclude, ns) if d not in drift

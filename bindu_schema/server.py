@@ -546,7 +546,7 @@ def immutable_token(url: DatabaseURL) -> str | None:
     return None if version is None else f"{url.database}\0{version}"
 
 
-def _open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connection | None:
+def open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connection | None:
     """A connection to the cached database `name` when it exists and is unchanged since it
     was published (catalog fingerprint as recorded in its comment), else None; a changed
     one is dropped. The caller keeps the connection open while it uses the database: that
@@ -753,7 +753,7 @@ def scratch_with_ddl(
     pin = None
     private = None
     for attempt in range(2):
-        pin = _open_cached(server, name) if use_cache else None
+        pin = open_cached(server, name) if use_cache else None
         if pin is not None:
             break
         if use_cache and attempt == 0:

@@ -769,6 +769,20 @@ def with_concurrently(rec: Record) -> Record:
     return parse(_proved(rec.sql, text, tree, "adding CONCURRENTLY"))
 
 
+def without_concurrently(rec: Record) -> Record:
+    """CREATE INDEX / DROP INDEX CONCURRENTLY -> the plain form (a rehearsal inside one
+    transaction, where CONCURRENTLY cannot run); proved like every rewrite."""
+    if not rec.concurrently:
+        return rec
+    if rec.kind not in ("IndexStmt", "DropStmt") or rec.object_type != "index":
+        raise StatementError(f"cannot run without CONCURRENTLY: {_short(rec.sql)}")
+    word = next(t for t in _tokens(rec.sql) if t.name == "CONCURRENTLY")
+    text = rec.sql[: word.start] + rec.sql[word.end + 1 :]
+    tree = _tree(rec.sql)
+    tree["concurrent"] = False
+    return parse(_proved(rec.sql, text, tree, "removing CONCURRENTLY"))
+
+
 def with_index_name(rec: Record, name: str) -> Record:
     """CREATE INDEX <name> ... under another name (the identifier after INDEX
     [CONCURRENTLY] [IF NOT EXISTS]), written quoted; proved like every rewrite."""

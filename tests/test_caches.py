@@ -11,7 +11,7 @@ import pytest
 from conftest import sql
 from test_template_cache import unique_yaml
 
-from bindu_schema import cache, differ, executor, lint, loader, plan
+from bindu_schema import cache, differ, executor, lint, loader, plan, quick_rehearsal
 from bindu_schema import compile as compiler
 from bindu_schema.loader import SchemaValidationError
 
@@ -105,6 +105,7 @@ def test_entries_are_bounded(cache_dir, monkeypatch):
 def test_desired_inspection_and_rehearsal_are_reused_until_live_changes(
     cache_dir, dev_server, make_db, tmp_path, monkeypatch
 ):
+    monkeypatch.setenv(quick_rehearsal.ENV, "0")  # the full rehearsal copies and inspects
     schema = loader.load(unique_yaml(tmp_path, tables=3))
     db = make_db()
     inspections = counting(monkeypatch, differ, "inspect")
@@ -142,6 +143,7 @@ def test_desired_inspection_and_rehearsal_are_reused_until_live_changes(
 def test_a_failed_rehearsal_is_not_remembered(
     cache_dir, dev_server, make_db, tmp_path, monkeypatch
 ):
+    monkeypatch.setenv(quick_rehearsal.ENV, "0")  # the full rehearsal runs executor.run
     schema = loader.load(unique_yaml(tmp_path, tables=2))
     db = make_db()
     real = executor.run

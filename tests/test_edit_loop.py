@@ -15,7 +15,7 @@ import pytest
 from conftest import dev_args, scratch_databases, sql
 from test_template_cache import templates, unique_yaml
 
-from bindu_schema import executor, loader, pgtools, plan, replica, server
+from bindu_schema import executor, loader, pgtools, plan, quick_rehearsal, replica, server
 from bindu_schema.compile import DDL
 
 SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
@@ -91,6 +91,8 @@ def restores(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_the_rehearsal_copies_the_kept_restore_and_still_catches_a_bad_plan(
     dev_server, make_db, tmp_path, monkeypatch, restores
 ):
+    # The full rehearsal (the quick one is tests/test_quick_rehearsal.py's)
+    monkeypatch.setenv(quick_rehearsal.ENV, "0")
     db = make_db()
     sql(db, "CREATE TABLE keep_me (id int PRIMARY KEY)")
     first = loader.load(unique_yaml(tmp_path, tables=2))

@@ -1,0 +1,118 @@
+"""The rehearsal in one rolled-back transaction, checked by catalog fingerprints.
+
+The full rehearsal (plan._rehearse) copies the kept restore of the live schema, runs the
+upgrade, compares the copy with the desired database through migra and fidelity.py (each
+inspection on its own connection, so the statements must be committed), runs the
+downgrade and compares again. Here the same statements run on the kept restore itself,
+inside one transaction that is always rolled back, and the comparisons are
+fingerprint.py's catalog fingerprint read on that transaction's own connection: after the
+upgrade it must equal the desired database's, after the downgrade the restore's own
+before the upgrade. The fingerprint covers what `pg_dump --schema-only` prints (owners
+aside), so equal fingerprints are the "no differences" the full rehearsal looks for; the
+fleet's drift check trusts it the same way (tests/cases/fingerprint/mutations.yaml).
+
+It only ever says "passed": any doubt (a statement that fails or cannot run in a
+transaction, a fingerprint that differs, drift the plan reported, a lock table too small)
+returns False, and the caller runs the full rehearsal, which finds and explains the
+difference. CONCURRENTLY index statements run in their plain form here (a transaction
+cannot hold them); the full rehearsal, when it runs, runs them as planned.
+BINDU_SCHEMA_QUICK_REHEARSAL=0 turns this off.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import psycopg2
+from psycopg2 import sql as pgsql
+
+from . import fidelity, fingerprint, statements
+from .settings import DatabaseURL
+from .statements import Record, StatementError
+
+ENV = "BINDU_SCHEMA_QUICK_REHEARSAL"
+
+
+# Each function of the schema: name, name(identity arguments) as fidelity.py reads it, and
+# the schema-qualified, quoted reference DROP ROUTINE takes.
+_FUNCTIONS = """
+SELECT p.proname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')',
+       p.oid::regprocedure::text
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = %(ns)s AND p.prokind IN ('f', 'p')
+   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass
+                   AND d.objid = p.oid AND d.deptype = 'e')
+"""
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
+def _runnable(records: Sequence[Record]) -> list[str] | None:
+    """The statements as they can run inside one transaction; None when one cannot."""
+    out = []
+    for rec in records:
+        if not rec.transactional:
+            try:
+                rec = statements.without_concurrently(rec)
+            except StatementError:
+                return None
+        out.append(rec.sql)
+    return out
+
+
+def passes(
+    restore: psycopg2.extensions.connection,
+    desired: DatabaseURL,
+    up: Sequence[Record],
+    down: Sequence[Record],
+    ns: str,
+    setup: Sequence[str] = (),
+    unmanaged: Sequence[str] = (),
+    unmanaged_functions: Sequence[str] = (),
+) -> bool:
+    """True when `up` takes the restored live schema (`restore`: a connection to the kept
+    restore, not in a transaction) to the desired database's catalog and `down` takes it
+    back; `setup` runs first (what the dump leaves out but a kind compares). The tables
+    `unmanaged` (alembic_version, `exclude:`) and functions `unmanaged_functions`
+    (`exclude:`, matched as fidelity.py matches them) are dropped first, as the full
+    rehearsal's comparisons leave them out (one that something depends on: no decision). Nothing it
+    does stays: the transaction is rolled back whatever happens."""
+    todo_up, todo_down = _runnable(up), _runnable(down)
+    if todo_up is None or todo_down is None:
+        return False
+    want = fingerprint.of_schemas(desired, [ns]).get(ns)
+    if want is None:
+        return False
+    restore.autocommit = False
+    try:
+        with restore.cursor() as cur:
+            cur.execute("SET TRANSACTION READ WRITE")  # the kept restore is read-only
+            cur.execute("SET LOCAL standard_conforming_strings = on")  # as executor.run
+            for sql in setup:
+                cur.execute(sql)
+            for table in unmanaged:
+                cur.execute(
+                    pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(ns, table))
+                )
+            if unmanaged_functions:
+                cur.execute(_FUNCTIONS, {"ns": ns})
+                for bare, full, ref in cur.fetchall():
+                    if fidelity.excluded_function(str(bare), str(full), unmanaged_functions):
+                        # regprocedure's text is PostgreSQL's own quoted reference
+                        cur.execute(pgsql.SQL("DROP ROUTINE {}").format(pgsql.SQL(str(ref))))
+            before = fingerprint.in_transaction(cur, ns)
+            for sql in todo_up:
+                cur.execute(sql)
+            if fingerprint.in_transaction(cur, ns) != want:
+                return False
+            for sql in todo_down:
+                cur.execute(sql)
+            return fingerprint.in_transaction(cur, ns) == before
+    except psycopg2.Error:
+        return False
+    finally:
+        restore.rollback()
+        restore.autocommit = True

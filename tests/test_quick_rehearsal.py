@@ -1,0 +1,189 @@
+"""The quick rehearsal (quick_rehearsal.py, issue 18): the plan's upgrade and downgrade run
+on the kept restore of the live schema inside one transaction that is rolled back, checked
+by catalog fingerprints; anything it cannot vouch for goes to the full rehearsal.
+
+- a good plan passes without the full rehearsal, and the kept restore is left as it was;
+- an upgrade or a downgrade that leaves a statement out does not pass, and the full
+  rehearsal then reports it (the plan fails);
+- CONCURRENTLY statements run in their plain form inside the transaction;
+- alembic_version and `exclude:` objects are left out, as the full rehearsal leaves them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import sql
+from test_template_cache import unique_yaml
+
+from bindu_schema import cache, loader, pgtools, plan, quick_rehearsal, server
+from bindu_schema.compile import DDL
+
+
+def kept_name(db: Any) -> str:
+    dump = pgtools.dump_identity(pgtools.dump_schema(db, "public"))
+    return server.template_name([DDL(plan._REHEARSAL_MARK + dump, "copy")])
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
+    """What each rehearsal path did: the quick one's verdicts, the full one's copies. The
+    result cache is off (these tests plan the same schemas: a remembered rehearsal would
+    not run again), except where a test turns it back on."""
+    monkeypatch.setenv(cache.CACHE_ENV, "0")
+    seen: dict[str, list[Any]] = {"quick": [], "full": []}
+    real_quick, real_copy = quick_rehearsal.passes, plan._rehearsal_copy
+
+    def quick(*args: Any, **kwargs: Any) -> bool:
+        verdict = real_quick(*args, **kwargs)
+        seen["quick"].append(verdict)
+        return verdict
+
+    def copy(*args: Any, **kwargs: Any) -> Any:
+        seen["full"].append(1)
+        return real_copy(*args, **kwargs)
+
+    monkeypatch.setattr(quick_rehearsal, "passes", quick)
+    monkeypatch.setattr(plan, "_rehearsal_copy", copy)
+    return seen
+
+
+def _yaml(tmp_path: Path, text: str) -> Any:
+    path = tmp_path / f"s{abs(hash(text))}.yaml"
+    path.write_text(text)
+    return loader.load(path)
+
+
+TABLE = """version: 1
+tables:
+  items:
+    columns: {id: {type: bigint, nullable: false}, name: {type: text}%s}
+    primary_key: {columns: [id]}
+%s"""
+
+
+def test_a_good_plan_passes_quickly_and_the_kept_restore_is_untouched(
+    dev_server, make_db, tmp_path, calls
+):
+    db = make_db()
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    built = plan.build(_yaml(tmp_path, TABLE % (", note: {type: text}", "")), db, dev_server)
+    assert [s.record.kind for s in built.statements] == ["AlterTableStmt"]
+    assert calls == {"quick": [True], "full": []}
+    # The kept restore still holds the live schema (its published catalog fingerprint is
+    # checked on opening; a changed one would be dropped and give None).
+    conn = server.open_cached(dev_server, kept_name(db))
+    assert conn is not None
+    conn.close()
+    restored = pgtools.dump_schema(dev_server.with_database(kept_name(db)), "public")
+    assert pgtools.dump_identity(restored) == pgtools.dump_identity(
+        pgtools.dump_schema(db, "public")
+    )
+
+
+def test_concurrent_index_statements_run_plainly_inside_the_transaction(
+    dev_server, make_db, tmp_path, calls
+):
+    db = make_db()
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    indexed = TABLE % ("", "    indexes: {items_name: {columns: [name]}}\n")
+    built = plan.build(_yaml(tmp_path, indexed), db, dev_server)
+    assert [s.sql for s in built.statements if not s.record.transactional], built.statements
+    assert calls == {"quick": [True], "full": []}
+
+
+@pytest.mark.parametrize("phase", ["upgrade", "downgrade"])
+def test_a_statement_left_out_does_not_pass_and_the_full_rehearsal_reports_it(
+    dev_server, make_db, tmp_path, monkeypatch, phase
+):
+    db = make_db()
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    schema = _yaml(tmp_path, TABLE % (", note: {type: text}, zeta: {type: int}", ""))
+    good = plan.build(schema, db, dev_server, run_lint=False)
+    up = [s.record for s in good.statements]
+    down = [s.record for s in good.downgrade]
+    assert len(up) == 2 and len(down) == 2
+    broken_up, broken_down = (up[:-1], down) if phase == "upgrade" else (up, down[:-1])
+    conn = server.open_cached(dev_server, kept_name(db))
+    assert conn is not None
+    try:
+        with plan.desired_database(schema, dev_server) as desired:
+            assert quick_rehearsal.passes(conn, desired, up, down, "public")
+            assert not quick_rehearsal.passes(conn, desired, broken_up, broken_down, "public")
+            # a statement that fails is no verdict either, and leaves nothing behind
+            failing = [*up, up[0]]  # the column added twice
+            assert not quick_rehearsal.passes(conn, desired, failing, down, "public")
+            assert quick_rehearsal.passes(conn, desired, up, down, "public")
+    finally:
+        conn.close()
+
+    # Through plan.build: the full rehearsal runs after the quick one says no, and fails.
+    real = quick_rehearsal._runnable
+
+    def leaving_one_out(records: Any) -> Any:
+        out = real(records)
+        return out[:-1] if out and len(out) == 2 else out
+
+    monkeypatch.setattr(quick_rehearsal, "_runnable", leaving_one_out)
+    monkeypatch.setattr(plan.executor, "run", _leaving_out(plan.executor.run, phase))
+    with pytest.raises(plan.PlanValidationError) as err:
+        plan.build(
+            _yaml(tmp_path, TABLE % (", a: {type: text}, b: {type: int}", "")), db, dev_server
+        )
+    assert err.value.phase == phase
+
+
+def _leaving_out(real: Any, phase: str) -> Any:
+    """executor.run whose rehearsal batch of `phase` leaves its last statement out."""
+    n = {"batch": 0}
+    which = 1 if phase == "upgrade" else 2
+
+    def run(url: Any, statements: Any, batch: Any = None) -> Any:
+        if batch == plan.REHEARSAL_BATCH:
+            n["batch"] += 1
+            if n["batch"] == which and len(statements) > 1:
+                statements = statements[:-1]
+        return real(url, statements, batch=batch)
+
+    return run
+
+
+def test_unmanaged_objects_are_left_out_and_stay(dev_server, make_db, tmp_path, calls):
+    db = make_db()
+    sql(
+        db,
+        "CREATE TABLE items (id bigint PRIMARY KEY, name text);"
+        "CREATE TABLE alembic_version (version_num varchar(32) PRIMARY KEY);"
+        "CREATE TABLE legacy (id int);"
+        "CREATE FUNCTION old_fn() RETURNS int LANGUAGE sql AS 'SELECT 1';"
+        "CREATE FUNCTION old_fn(x int) RETURNS int LANGUAGE sql AS 'SELECT x'",
+    )
+    text = (
+        TABLE % (", note: {type: text}", "") + "exclude: {tables: [legacy], functions: [old_fn]}\n"
+    )
+    built = plan.build(_yaml(tmp_path, text), db, dev_server)
+    assert len(built.statements) == 1
+    assert calls == {"quick": [True], "full": []}
+    kept = dev_server.with_database(kept_name(db))
+    assert sql(kept, "SELECT count(*) FROM pg_proc WHERE proname = 'old_fn'") == [(2,)]
+    assert sql(kept, "SELECT to_regclass('legacy') IS NOT NULL") == [(True,)]
+
+
+def test_switched_off_the_full_rehearsal_runs(dev_server, make_db, tmp_path, calls, monkeypatch):
+    monkeypatch.setenv(quick_rehearsal.ENV, "0")
+    db = make_db()
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    plan.build(_yaml(tmp_path, TABLE % (", note: {type: text}", "")), db, dev_server)
+    assert calls == {"quick": [], "full": [1]}
+
+
+def test_a_passed_quick_rehearsal_is_remembered(dev_server, make_db, tmp_path, calls, monkeypatch):
+    monkeypatch.setenv(cache.CACHE_ENV, "1")
+    db = make_db()
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    schema = loader.load(unique_yaml(tmp_path, tables=2))
+    first = plan.build(schema, db, dev_server)
+    assert plan.build(schema, db, dev_server) == first
+    assert calls == {"quick": [True], "full": []}
