@@ -366,6 +366,15 @@ def test_every_tenant_gets_the_schema_privileges(cli, roles, make_db, dev_server
     assert drift == {names[0]: True, names[1]: False}
     bad = cli("check", "--target-schema", names[0], *project_args(proj, db, dev_server))
     assert bad.code == 1 and f"GRANT CREATE ON SCHEMA {names[0]} TO {rw}" in bad.out, bad.text
+    # the plan for that tenant names it, and its rehearsal (on a restored copy of the
+    # tenant schema, which has none of its privileges) passes
+    r = cli("plan", "--target-schema", names[0], "--no-lint", "--format", "json",
+            "--schema", str(proj / "schema" / "bindu.yaml"), "--database-url", db.sqlalchemy,
+            *dev_args(dev_server))  # fmt: skip
+    assert r.code == 2, r.text
+    assert [s["sql"] for s in json.loads(r.out)["statements"]] == [
+        f"GRANT CREATE ON SCHEMA {names[0]} TO {rw};"
+    ]
 
     down = alembic(proj, "-x", f"tenant_schema={names[1]}", "downgrade", "-1", url=db)
     assert down.code == 0, down.text
