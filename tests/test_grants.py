@@ -287,7 +287,7 @@ def test_schema_privilege_block_is_one_statement(make_db, dev_server):
     alone: nothing of the name runs."""
     from pglast import ast, parse_sql
 
-    from bindu_schema.kinds import schema_privileges as sp
+    from bindu_schema.kinds import grants
 
     for name in HOSTILE_ROLES:
         quoted = name.replace('"', '""')
@@ -299,16 +299,17 @@ def test_schema_privilege_block_is_one_statement(make_db, dev_server):
     db = make_db()
     sql(db, "CREATE SCHEMA t1; CREATE TABLE t1.tasks (id integer); INSERT INTO t1.tasks VALUES (1)")
     for name in HOSTILE_ROLES:
-        block = sp.block("GRANT", ["usage"], name)
+        block = grants.schema_block("GRANT", ["usage"], name)
         stmts = parse_sql(block)
         assert len(stmts) == 1 and isinstance(stmts[0].stmt, ast.DoStmt), block
-        assert sp.read(block) == sp.SchemaGrant(True, ("usage",), name, None)
+        assert grants.read_schema_block(block) == grants.SchemaGrant(True, ("usage",), name, None)
         sql(db, f"SET search_path = t1; {block}")
     assert schema_privileges(db, "t1") == {(n, "USAGE") for n in HOSTILE_ROLES}
     assert sql(db, "SELECT count(*) FROM t1.tasks") == [(1,)]
     # another DO block is not a schema privilege
-    assert sp.read("DO $$BEGIN EXECUTE format('DROP TABLE %I', current_schema()); END$$") is None
-    assert sp.read("DO $$BEGIN PERFORM 1; END$$") is None
+    drop = "DO $$BEGIN EXECUTE format('DROP TABLE %I', current_schema()); END$$"
+    assert grants.read_schema_block(drop) is None
+    assert grants.read_schema_block("DO $$BEGIN PERFORM 1; END$$") is None
 
 
 def test_snapshot_sees_schema_privileges(roles, make_db):

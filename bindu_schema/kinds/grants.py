@@ -31,13 +31,13 @@ privileges back first (rehearsal_sql).
 A revision names no schema (one file migrates public and every tenant schema), so a
 schema privilege cannot be a plain GRANT ... ON SCHEMA <name> there: the plan (which
 names its target schema everywhere) says GRANT ... ON SCHEMA "public", and the revision
-(statements.unqualify, through `unqualified`) runs it as a DO block that formats the
+(statements.unqualify, through `unqualified`) runs it as a DO block (schema_block) that formats the
 current schema's name (%I): whichever schema env.py put on the search_path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ from . import base
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
+    from pglast import ast
 
     from .. import model
     from ..catalog import Facts
@@ -336,19 +337,18 @@ class Grants(base.Kind):
     def describe(self, stmt: Any, rec: Record) -> Record | None:
         """GRANT / REVOKE on one object (create / drop: a privilege added or taken away),
         ALTER DEFAULT PRIVILEGES and ALTER FUNCTION ... OWNER TO (alter); on a schema, or
-        on the current one (a DO block of schema_privileges' shape): a schema privilege."""
+        on the current one (a DO block of schema_block's shape): a schema privilege."""
         from dataclasses import replace
 
         from pglast import ast
         from pglast.enums import ObjectType
 
         from ..statements import qualified_name, relation, strings
-        from . import schema_privileges
 
         if isinstance(stmt, ast.AlterOwnerStmt | ast.AlterDefaultPrivilegesStmt):
             return replace(rec, object_type="grant", action="alter")
         if isinstance(stmt, ast.DoStmt):
-            found = schema_privileges.read(rec.sql)
+            found = read_schema_block(rec.sql)
             if found is None:
                 return None
             action = "create" if found.is_grant else "drop"
@@ -519,7 +519,6 @@ class Grants(base.Kind):
         self, schema: model.Schema, target_schema: str | None, md: sa.MetaData
     ) -> list[tuple[int, DDL]]:
         from ..compile import DDL, qualified, quote
-        from . import schema_privileges
 
         out: list[tuple[int, DDL]] = []
         for g in schema.objects(KEY):
@@ -527,11 +526,11 @@ class Grants(base.Kind):
             if g.on == SCHEMA:  # the current schema: compile set the search_path to it
                 label = "grants on the schema"
                 if g.manage_grants or PUBLIC in g.privileges:  # public's default USAGE
-                    sql = schema_privileges.block("REVOKE", ["all"], PUBLIC)
+                    sql = schema_block("REVOKE", ["all"], PUBLIC)
                     out.append((PHASE, DDL(sql, label)))
                 for role, privileges in g.roles:
                     if privileges:
-                        sql = schema_privileges.block("GRANT", list(privileges), role)
+                        sql = schema_block("GRANT", list(privileges), role)
                         out.append((PHASE, DDL(sql, label)))
                 continue
             if g.on == "default_privileges":
@@ -658,17 +657,16 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
         from pglast import ast, parse_sql
 
         from .. import statements
-        from . import schema_privileges
 
         if rec.object_type != SCHEMA_PRIVILEGE or rec.kind != "GrantStmt":
             return None
         stmt = parse_sql(rec.sql)[0].stmt
-        found = schema_privileges.of_grant(stmt) if isinstance(stmt, ast.GrantStmt) else None
+        found = schema_grant_of(stmt) if isinstance(stmt, ast.GrantStmt) else None
         if found is None or found.schema != schema:
             raise statements.StatementError(
                 f"a schema privilege for a revision must be on {schema!r}, for one role: {rec.sql}"
             )
-        return statements.parse(schema_privileges.to_block(found) + ";")
+        return statements.parse(to_schema_block(found) + ";")
 
     def inspect(self, state: base.InspectState) -> Any:
         from ..introspect import FlowList
@@ -744,6 +742,162 @@ def _changes_owner(rec: Record) -> bool:
         isinstance(c, ast.AlterTableCmd) and c.subtype == AlterTableType.AT_ChangeOwner
         for c in stmt.cmds or ()
     )
+
+
+# ------------------------------------------------------- privileges on the current schema
+# GRANT ... ON SCHEMA needs the schema's name, and a revision names none: it runs the
+# GRANT / REVOKE as a DO block that formats the current schema's name with %I,
+#     DO $grant$BEGIN EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(),
+#     'app_rw'); END$grant$
+# the role a string literal formatted with %I (PUBLIC a keyword in the template), under a
+# dollar-quote tag the body does not hold. read_schema_block understands such a block with
+# PostgreSQL's parsers (PL/pgSQL for the body, SQL for format() and the GRANT it builds),
+# so the plan classifies it; to_schema_block proves each rewrite reads back the same.
+_STAND_IN = "bindu_current_schema"  # the schema's %I while reading a block
+
+
+@dataclass(frozen=True)
+class SchemaGrant:
+    """One GRANT or REVOKE on a schema, for one role."""
+
+    is_grant: bool
+    privileges: tuple[str, ...]  # lower case, sorted; () is ALL
+    role: str  # "public" for PUBLIC
+    schema: str | None = None  # None: the current schema (a DO block)
+
+
+def schema_block(verb: str, privileges: Sequence[str], role: str) -> str:
+    """GRANT / REVOKE `privileges` (["all"]: every one) on the current schema for `role`."""
+    from ..literals import quote_literal
+
+    word = "TO" if verb == "GRANT" else "FROM"
+    privs = ", ".join(p.upper() for p in sorted(privileges))
+    if role == PUBLIC:
+        template = f"{verb} {privs} ON SCHEMA %I {word} PUBLIC"
+        call = f"format({quote_literal(template)}, current_schema())"
+    else:
+        template = f"{verb} {privs} ON SCHEMA %I {word} %I"
+        call = f"format({quote_literal(template)}, current_schema(), {quote_literal(role)})"
+    body = f"BEGIN EXECUTE {call}; END"
+    tag, n = "$grant$", 0
+    while tag in body:  # a role name holding the tag cannot end the body
+        n += 1
+        tag = f"$grant{n}$"
+    return f"DO {tag}{body}{tag}"
+
+
+def schema_grant_of(stmt: ast.GrantStmt) -> SchemaGrant | None:
+    """A GRANT / REVOKE on one schema for one role, without GRANT OPTION; else None."""
+    from pglast.enums import GrantTargetType, ObjectType, RoleSpecType
+
+    objects, grantees = stmt.objects or (), stmt.grantees or ()
+    if (
+        stmt.objtype != ObjectType.OBJECT_SCHEMA
+        or stmt.targtype != GrantTargetType.ACL_TARGET_OBJECT
+        or len(objects) != 1
+        or len(grantees) != 1
+        or stmt.grant_option
+    ):
+        return None
+    spec = grantees[0]
+    if spec.roletype == RoleSpecType.ROLESPEC_PUBLIC:
+        role = PUBLIC
+    elif spec.roletype == RoleSpecType.ROLESPEC_CSTRING and spec.rolename:
+        role = str(spec.rolename)
+    else:
+        return None
+    if any(p.cols for p in stmt.privileges or ()):
+        return None
+    privs = tuple(sorted(str(p.priv_name) for p in stmt.privileges or ()))
+    schema = str(objects[0].sval)
+    return SchemaGrant(bool(stmt.is_grant), privs, role, schema)
+
+
+def read_schema_block(sql: str) -> SchemaGrant | None:
+    """The grant a DO block of `schema_block`'s shape runs (schema None); None: another DO."""
+    import json
+
+    from pglast import ast, parse_sql
+    from pglast.parser import ParseError, parse_plpgsql_json
+
+    try:
+        fn = json.loads(parse_plpgsql_json(sql))[0]["PLpgSQL_function"]
+    except (ParseError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    steps = fn.get("action", {}).get("PLpgSQL_stmt_block", {}).get("body", [])
+    # the block: one dynamic EXECUTE (no INTO, no USING), then the implicit RETURN
+    if len(steps) != 2 or set(steps[1]) != {"PLpgSQL_stmt_return"}:
+        return None
+    ex = steps[0].get("PLpgSQL_stmt_dynexecute")
+    if not isinstance(ex, dict) or set(ex) != {"lineno", "query"}:
+        return None
+    try:
+        select = parse_sql("SELECT " + ex["query"]["PLpgSQL_expr"]["query"])
+    except (ParseError, KeyError, TypeError):
+        return None
+    if len(select) != 1 or not isinstance(select[0].stmt, ast.SelectStmt):
+        return None
+    s = select[0].stmt
+    targets = s.targetList or ()
+    if len(targets) != 1 or s.fromClause or s.whereClause:
+        return None
+    call = targets[0].val
+    if not isinstance(call, ast.FuncCall) or _names(call) != ["format"]:
+        return None
+    args = list(call.args or ())
+    if not 2 <= len(args) <= 3 or not all(_text(a) is not None for a in args[:1] + args[2:]):
+        return None
+    here = args[1]
+    if not (
+        isinstance(here, ast.FuncCall) and _names(here) == ["current_schema"] and not here.args
+    ):
+        return None
+    template = _text(args[0]) or ""
+    pieces = template.split("%I")
+    role_arg = _text(args[2]) if len(args) == 3 else None
+    # %I for the schema, and for the role exactly when the role is an argument; no other %
+    if len(pieces) != (3 if role_arg is not None else 2) or any("%" in p for p in pieces):
+        return None
+    from ..compile import quote
+
+    names = [quote(_STAND_IN)] + ([quote(role_arg)] if role_arg is not None else [])
+    text = pieces[0] + "".join(n + p for n, p in zip(names, pieces[1:], strict=True))
+    try:
+        inner = parse_sql(text)
+    except ParseError:
+        return None
+    if len(inner) != 1 or not isinstance(inner[0].stmt, ast.GrantStmt):
+        return None
+    found = schema_grant_of(inner[0].stmt)
+    if found is None or found.schema != _STAND_IN:
+        return None
+    if role_arg is None and found.role != PUBLIC:
+        return None
+    return SchemaGrant(found.is_grant, found.privileges, found.role, None)
+
+
+def _names(call: ast.FuncCall) -> list[str]:
+    return [str(n.sval) for n in call.funcname or ()]
+
+
+def _text(node: object) -> str | None:
+    from pglast import ast
+
+    if isinstance(node, ast.A_Const) and isinstance(node.val, ast.String):
+        return str(node.val.sval)
+    return None
+
+
+def to_schema_block(g: SchemaGrant) -> str:
+    """The DO block that runs `g` on the current schema, proved to read back as `g`."""
+    verb = "GRANT" if g.is_grant else "REVOKE"
+    sql = schema_block(verb, list(g.privileges) or ["all"], g.role)
+    back = read_schema_block(sql)
+    if back is None or back != SchemaGrant(g.is_grant, g.privileges, g.role, None):
+        from ..statements import StatementError
+
+        raise StatementError(f"a schema privilege did not survive its DO block: {sql}")
+    return sql
 
 
 KIND = Grants()
