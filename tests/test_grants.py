@@ -278,6 +278,19 @@ def test_schema_privileges_plan(cli, roles, make_db, dev_server, tmp_path):
     ], again.text
 
 
+def test_missing_schema_role_is_named(cli, make_db, dev_server, tmp_path):
+    db = make_db()
+    sql(db, "CREATE TABLE tasks (id integer)")
+    before = snapshot(db)
+    missing = "bindu_test_nobody_" + uuid.uuid4().hex[:8]
+    schema = tmp_path / "s.yaml"
+    schema.write_text(SCHEMA_YAML.format(roles=f"{missing}: [usage]"))
+    r = plan_json(cli, schema, db, dev_server, "--no-lint")
+    assert r.code == 1 and "Traceback" not in r.text and r.out == "", r.text
+    assert f"grants/schema/roles/{missing}: role '{missing}' does not exist" in r.err, r.err
+    assert snapshot(db) == before
+
+
 HOSTILE_ROLES = ('x" ; DELETE FROM tasks; --', "b'$grant$ END$grant$; DROP TABLE tasks; --")
 
 

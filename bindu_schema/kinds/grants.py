@@ -31,8 +31,8 @@ privileges back first (rehearsal_sql).
 A revision names no schema (one file migrates public and every tenant schema), so a
 schema privilege cannot be a plain GRANT ... ON SCHEMA <name> there: the plan (which
 names its target schema everywhere) says GRANT ... ON SCHEMA "public", and the revision
-(statements.unqualify, through `unqualified`) runs it as a DO block (schema_block) that formats the
-current schema's name (%I): whichever schema env.py put on the search_path.
+(statements.unqualify, through `unqualified`) runs it as a DO block (schema_block) that
+formats the current schema's name (%I): whichever schema env.py put on the search_path.
 """
 
 from __future__ import annotations
@@ -310,7 +310,8 @@ def _statements(grants: tuple[Grant, ...], dropped: set[str], a: Acl, b: Acl) ->
         for g in grants:
             if not _matches(g, otype, name):
                 continue
-            gone = otype != DEFAULT and name.split("(", 1)[0] in dropped
+            # a dropped object of the same name is not the schema
+            gone = otype not in (DEFAULT, SCHEMA) and name.split("(", 1)[0] in dropped
             have = {} if gone else a.get((otype, schema, name), {})
             what = _target_sql(otype, name, schema)
             owner = next(iter(want.get("", ())), None)
