@@ -13,9 +13,9 @@ settings, cost), sequences (type, bounds, increment, cache, cycle, owner column)
 (domains with their constraints, enums with their labels, ranges), row-level policies,
 rules, extended statistics, inheritance, the names of operators, operator classes and
 families, collations, conversions and text search objects, every comment, and the
-privileges granted on relations and functions whose ACL is not the default (grants:; the
-owner's own entry and the grantor left out). Owners are left out, as in `pg_dump
---no-owner` (a tenant's objects belong to whoever created them).
+privileges granted on relations, functions and the schema itself whose ACL is not the
+default (grants:; the owner's own entry and the grantor left out). Owners are left out,
+as in `pg_dump --no-owner` (a tenant's objects belong to whoever created them).
 
 Each object becomes one line of text, every field through quote_nullable (so a NULL and
 an empty string, or a value in another position, never read alike). The schema's own
@@ -195,6 +195,11 @@ _KINDS: tuple[tuple[str, tuple[str, ...], str], ...] = (
         ("p.proname", "R(pg_get_function_identity_arguments(p.oid))",
          _ACL.format(acl="p.proacl", owner="p.proowner")),
         "pg_proc p JOIN ns ON ns.oid = p.pronamespace WHERE p.proacl IS NOT NULL",
+    ),
+    (
+        "nacl",
+        (_ACL.format(acl="n.nspacl", owner="n.nspowner"),),
+        "pg_namespace n JOIN ns ON ns.oid = n.oid WHERE n.nspacl IS NOT NULL",
     ),
     ("opclass", ("o.opcname",), "pg_opclass o JOIN ns ON ns.oid = o.opcnamespace"),
     ("opfamily", ("o.opfname",), "pg_opfamily o JOIN ns ON ns.oid = o.opfnamespace"),

@@ -872,7 +872,12 @@ def _drop_qualifier(value: Any, schema: str) -> Any:
 
 def unqualify(rec: Record, schema: str = "public") -> Record:
     """The statement with `schema.` removed in front of identifiers (literals, bodies and
-    comments untouched), proved by the parser to differ in nothing else."""
+    comments untouched), proved by the parser to differ in nothing else. A statement
+    that names the schema itself is a kind's to rewrite (StatementShapes.unqualified)."""
+    for shape in _shapes():
+        found = shape.unqualified(rec, schema)
+        if found is not None:
+            return found
     toks = _tokens(rec.sql)
     cuts: list[tuple[int, int]] = []
     for n, tok in enumerate(toks[:-1]):

@@ -37,7 +37,8 @@ _QUERIES = {
         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')""",
     # owners and privileges (grants:) where they are not the defaults (so the golden
-    # catalogs list none); an ACL written out equals the NULL that means the same.
+    # catalogs list none); an ACL written out equals the NULL that means the same. The
+    # public schema's privileges where they are not those it is created with.
     "privileges": f"""
         SELECT what, ' ' || acl FROM (
           SELECT format('%I %s OWNER %s', c.relname, c.relkind, pg_get_userbyid(c.relowner)),
@@ -56,6 +57,13 @@ _QUERIES = {
           WHERE n.nspname = 'public'
         ) AS o(what, acl, default_acl, owner)
         WHERE acl <> default_acl OR pg_get_userbyid(owner) <> current_user
+        UNION ALL
+        SELECT format('schema %I OWNER %s', n.nspname, pg_get_userbyid(n.nspowner)),
+               ' ' || {_ACL.format(acl="n.nspacl", kind="'n'", owner="n.nspowner")}
+        FROM pg_namespace n
+        -- public is created with USAGE for PUBLIC (and owned by pg_database_owner)
+        WHERE n.nspname = 'public'
+          AND {_ACL.format(acl="n.nspacl", kind="'n'", owner="n.nspowner")} <> 'PUBLIC:USAGE'
         UNION ALL
         SELECT format('default %s %s %s', d.defaclobjtype, pg_get_userbyid(d.defaclrole),
                       d.defaclnamespace::regnamespace),

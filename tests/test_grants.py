@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from alembic_project import make_project, project_args, revision_in, versions
+from alembic_project import alembic, make_project, project_args, revision_in, versions
 from conftest import dev_args, plan_json, sql
 from pgcatalog import snapshot
 
@@ -211,3 +211,185 @@ def test_every_tenant_gets_the_grants(cli, roles, make_db, dev_server, tmp_path:
     assert good.code == 0, good.text
     bad = cli("check", "--target-schema", names[0], *project_args(proj, db, dev_server))
     assert bad.code == 1 and f"GRANT SELECT ON TABLE {names[0]}.notes" in bad.out, bad.text
+
+
+# ------------------------------------------------------------------ schema privileges
+
+SCHEMA_YAML = """\
+version: 1
+tables:
+  tasks:
+    columns: {{id: {{type: integer}}}}
+grants:
+  schema:
+    roles: {{{roles}}}
+"""
+
+
+def schema_privileges(db: DatabaseURL, schema: str = "public") -> set[tuple[str, str]]:
+    """(role, privilege) of the schema's ACL, the owner's own left out."""
+    rows = sql(
+        db,
+        "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(a.grantee) END, "
+        "a.privilege_type FROM pg_namespace n "
+        "CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a "
+        f"WHERE n.nspname = '{schema}' AND a.grantee <> n.nspowner",
+    )
+    return {(str(r), str(p)) for r, p in rows}
+
+
+def test_schema_privileges_plan(cli, roles, make_db, dev_server, tmp_path):
+    """The plan names its target schema (GRANT ... ON SCHEMA public), in its own summary
+    row with PRIVILEGE_CHANGE; the downgrade takes it back; public's USAGE for PUBLIC,
+    which the file does not list, stays."""
+    rw, other = roles
+    db = make_db()
+    sql(db, "CREATE TABLE tasks (id integer)")
+    before = schema_privileges(db)
+    assert ("PUBLIC", "USAGE") in before
+    schema = tmp_path / "s.yaml"
+    schema.write_text(SCHEMA_YAML.format(roles=f"{rw}: [usage, create], {other}: [usage]"))
+    r = plan_json(cli, schema, db, dev_server, "--no-lint")
+    assert r.code == 2, r.text
+    doc = json.loads(r.out)
+    up = [s["sql"] for s in doc["statements"]]
+    assert up == [
+        f"GRANT USAGE ON SCHEMA public TO {other};",
+        f"GRANT CREATE, USAGE ON SCHEMA public TO {rw};",
+    ]
+    assert all(s["hazards"] == ["PRIVILEGE_CHANGE"] for s in doc["statements"])
+    assert doc["summary"]["schema privilege"]["create"] == 2, doc["summary"]
+    md = cli("plan", "--format", "markdown", "--schema", str(schema), "--database-url",
+             db.sqlalchemy, "--no-lint", *dev_args(dev_server))  # fmt: skip
+    assert md.code == 2 and "schema privilege" in md.out and "PRIVILEGE_CHANGE" in md.out, md.out
+    p = plan.build(loader.loads(schema.read_text()), db, dev_server, run_lint=False)
+    assert [s.sql for s in p.downgrade] == [
+        f"REVOKE USAGE ON SCHEMA public FROM {other};",
+        f"REVOKE CREATE, USAGE ON SCHEMA public FROM {rw};",
+    ]
+    sql(db, "; ".join(up))
+    assert schema_privileges(db) == before | {(rw, "USAGE"), (rw, "CREATE"), (other, "USAGE")}
+    assert plan_json(cli, schema, db, dev_server, "--no-lint").code == 0
+    # a hand-made change to a listed role is drift the plan repairs
+    sql(db, f"REVOKE CREATE ON SCHEMA public FROM {rw}")
+    again = plan_json(cli, schema, db, dev_server, "--no-lint")
+    assert [s["sql"] for s in json.loads(again.out)["statements"]] == [
+        f"GRANT CREATE ON SCHEMA public TO {rw};"
+    ], again.text
+
+
+def test_missing_schema_role_is_named(cli, make_db, dev_server, tmp_path):
+    db = make_db()
+    sql(db, "CREATE TABLE tasks (id integer)")
+    before = snapshot(db)
+    missing = "bindu_test_nobody_" + uuid.uuid4().hex[:8]
+    schema = tmp_path / "s.yaml"
+    schema.write_text(SCHEMA_YAML.format(roles=f"{missing}: [usage]"))
+    r = plan_json(cli, schema, db, dev_server, "--no-lint")
+    assert r.code == 1 and "Traceback" not in r.text and r.out == "", r.text
+    assert f"grants/schema/roles/{missing}: role '{missing}' does not exist" in r.err, r.err
+    assert snapshot(db) == before
+
+
+HOSTILE_ROLES = ('x" ; DELETE FROM tasks; --', "b'$grant$ END$grant$; DROP TABLE tasks; --")
+
+
+def test_schema_privilege_block_is_one_statement(make_db, dev_server):
+    """The DO block of a hostile role name is one DoStmt (pglast), reads back as exactly
+    that grant, and run in a tenant's search_path grants on that schema to that role
+    alone: nothing of the name runs."""
+    from pglast import ast, parse_sql
+
+    from bindu_schema.kinds import grants
+
+    for name in HOSTILE_ROLES:
+        quoted = name.replace('"', '""')
+        sql(
+            dev_server,
+            f'DO $$ BEGIN CREATE ROLE "{quoted}" NOLOGIN; '
+            "EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+        )
+    db = make_db()
+    sql(db, "CREATE SCHEMA t1; CREATE TABLE t1.tasks (id integer); INSERT INTO t1.tasks VALUES (1)")
+    for name in HOSTILE_ROLES:
+        block = grants.schema_block("GRANT", ["usage"], name)
+        stmts = parse_sql(block)
+        assert len(stmts) == 1 and isinstance(stmts[0].stmt, ast.DoStmt), block
+        assert grants.read_schema_block(block) == grants.SchemaGrant(True, ("usage",), name, None)
+        sql(db, f"SET search_path = t1; {block}")
+    assert schema_privileges(db, "t1") == {(n, "USAGE") for n in HOSTILE_ROLES}
+    assert sql(db, "SELECT count(*) FROM t1.tasks") == [(1,)]
+    # another DO block is not a schema privilege
+    drop = "DO $$BEGIN EXECUTE format('DROP TABLE %I', current_schema()); END$$"
+    assert grants.read_schema_block(drop) is None
+    assert grants.read_schema_block("DO $$BEGIN PERFORM 1; END$$") is None
+
+
+def test_snapshot_sees_schema_privileges(roles, make_db):
+    rw, _ = roles
+    a, b = make_db(), make_db()
+    assert snapshot(a) == snapshot(b)
+    sql(a, f"GRANT USAGE ON SCHEMA public TO {rw}")
+    assert snapshot(a) != snapshot(b)
+    sql(b, f"GRANT USAGE ON SCHEMA public TO {rw}")
+    assert snapshot(a) == snapshot(b)
+    sql(a, "REVOKE USAGE ON SCHEMA public FROM PUBLIC")
+    assert snapshot(a) != snapshot(b)
+
+
+def test_every_tenant_gets_the_schema_privileges(cli, roles, make_db, dev_server, tmp_path):
+    """A revision's schema privilege is a DO block on the current schema: each tenant
+    schema gets it on itself (not on public), a later change reaches every tenant through
+    apply --all-tenants, `alembic downgrade` takes it back, and a tenant revoked by hand
+    is drift for `tenants` and `check`."""
+    rw, other = roles
+    proj = make_project(tmp_path, SCHEMA_YAML.format(roles=f"{rw}: [usage]"))
+    assert revision_in(cli, proj, dev_server, "base").code == 0
+    text = versions(proj)[-1].read_text()
+    assert "current_schema()" in text and "ON SCHEMA public" not in text, text
+    ini = proj / "alembic.ini"
+    db = make_db()
+    public_before = schema_privileges(db)
+    names = [ensure_tenant(db.sqlalchemy, f"did:bindu:sg-{n}", ini=ini) for n in range(2)]
+    for name in names:
+        assert schema_privileges(db, name) == {(rw, "USAGE")}, name
+    assert schema_privileges(db) == public_before
+
+    changed = SCHEMA_YAML.format(roles=f"{rw}: [usage, create], {other}: [usage]")
+    (proj / "schema" / "bindu.yaml").write_text(changed)
+    r = revision_in(cli, proj, dev_server, "schema writable")
+    assert r.code == 0, r.text
+    text = versions(proj)[-1].read_text()
+    upgrade, downgrade = text.split("def downgrade", 1)
+    assert upgrade.count("GRANT") == 2 and downgrade.count("REVOKE") == 2, text
+    r = cli("apply", "--all-tenants", *project_args(proj, db, dev_server))
+    assert r.code == 0, r.text
+    want = {(rw, "USAGE"), (rw, "CREATE"), (other, "USAGE")}
+    for name in names:
+        assert schema_privileges(db, name) == want, name
+    listing = cli("tenants", "--format", "json", *project_args(proj, db, dev_server))
+    assert listing.code == 0, listing.text
+    for t in json.loads(listing.out)["tenants"]:
+        assert (t["at_head"], t["drift"], t["error"]) == (True, False, None), t
+    good = cli("check", "--target-schema", names[1], *project_args(proj, db, dev_server))
+    assert good.code == 0, good.text
+
+    sql(db, f'REVOKE CREATE ON SCHEMA "{names[0]}" FROM {rw}')
+    listing = cli("tenants", "--format", "json", *project_args(proj, db, dev_server))
+    drift = {t["schema"]: t["drift"] for t in json.loads(listing.out)["tenants"]}
+    assert drift == {names[0]: True, names[1]: False}
+    bad = cli("check", "--target-schema", names[0], *project_args(proj, db, dev_server))
+    assert bad.code == 1 and f"GRANT CREATE ON SCHEMA {names[0]} TO {rw}" in bad.out, bad.text
+    # the plan for that tenant names it, and its rehearsal (on a restored copy of the
+    # tenant schema, which has none of its privileges) passes
+    r = cli("plan", "--target-schema", names[0], "--no-lint", "--format", "json",
+            "--schema", str(proj / "schema" / "bindu.yaml"), "--database-url", db.sqlalchemy,
+            *dev_args(dev_server))  # fmt: skip
+    assert r.code == 2, r.text
+    assert [s["sql"] for s in json.loads(r.out)["statements"]] == [
+        f"GRANT CREATE ON SCHEMA {names[0]} TO {rw};"
+    ]
+
+    down = alembic(proj, "-x", f"tenant_schema={names[1]}", "downgrade", "-1", url=db)
+    assert down.code == 0, down.text
+    assert schema_privileges(db, names[1]) == {(rw, "USAGE")}

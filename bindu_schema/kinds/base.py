@@ -240,6 +240,12 @@ class StatementShapes:
         generic record, with sql, kind and verb); None: not this kind's statement."""
         return None
 
+    def unqualified(self, rec: Record, schema: str) -> Record | None:
+        """A statement of this kind that names `schema` itself, not as a qualifier (GRANT
+        ON SCHEMA), rewritten to run in whichever schema is current, as a revision's
+        statements must; None: not such a statement (statements.unqualify's cuts do)."""
+        return None
+
 
 class Kind(StatementShapes):
     """One kind of object declared at the top level of the YAML."""

@@ -12,6 +12,8 @@
         touch: {roles: {app_rw: [execute]}}
       default_privileges:          # the migrating role's, in every schema
         tables: {app_ro: [select]}
+      schema:                      # the schema the file is applied to (public, a tenant)
+        roles: {app_rw: [usage], app_owner: [usage, create]}
 
 Roles are referenced, never created: a role the live database lacks stops the plan with
 its name. What is compared (the scope) is what the YAML names: a listed role has exactly
@@ -25,11 +27,17 @@ over the ACLs (aclexplode) that also reads owners and functions, and differ_orde
 the GRANT / REVOKE / OWNER TO statements for the declared scope. The plan sets the scope
 (base.declared); a rehearsal copy, restored without privileges, gets the live scope's
 privileges back first (rehearsal_sql).
+
+A revision names no schema (one file migrates public and every tenant schema), so a
+schema privilege cannot be a plain GRANT ... ON SCHEMA <name> there: the plan (which
+names its target schema everywhere) says GRANT ... ON SCHEMA "public", and the revision
+(statements.unqualify, through `unqualified`) runs it as a DO block (schema_block) that
+formats the current schema's name (%I): whichever schema env.py put on the search_path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +45,7 @@ from . import base
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
+    from pglast import ast
 
     from .. import model
     from ..catalog import Facts
@@ -50,6 +59,8 @@ PUBLIC = "public"  # the pseudo-role every role belongs to: a keyword, never quo
 TABLE_PRIVILEGES = ("select", "insert", "update", "delete", "truncate", "references", "trigger")
 FUNCTION_PRIVILEGES = ("execute",)
 SEQUENCE_PRIVILEGES = ("usage", "select", "update")
+SCHEMA_PRIVILEGES = ("usage", "create")
+SCHEMA = "schema"  # the YAML section, and the inspection's object type
 # The privilege words of each section (and object type of default_privileges)
 DEFAULTS = {
     "tables": TABLE_PRIVILEGES,
@@ -57,6 +68,7 @@ DEFAULTS = {
     "functions": FUNCTION_PRIVILEGES,
 }
 DEFAULT = "default"  # the inspection's object type of a default privilege
+SCHEMA_PRIVILEGE = "schema privilege"  # the plan summary's row
 # After every object, its comments and its parts exist.
 PHASE = base.PART_COMMENTS + 2
 OWNER = "owner"  # the pseudo-privilege that carries an owner in the inspection
@@ -67,8 +79,8 @@ class Grant:
     """The declared privileges and owner of one table, view, sequence or function (by
     name), or the default privileges for one object type."""
 
-    on: str  # "tables", "sequences", "functions" or "default_privileges": the YAML section
-    name: str  # default_privileges: the object type (tables, sequences, functions)
+    on: str  # "tables", "sequences", "functions", "default_privileges" or "schema"
+    name: str  # default_privileges: the object type (tables, sequences, functions); schema: ""
     roles: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (role, privileges), as listed
     owner: str | None = None
     manage_grants: bool = False
@@ -104,7 +116,8 @@ DEFAULTS_SQL = {k.upper() for k in DEFAULTS}
 # pseudo-privilege 'owner'. A function's name is its identity: name(types). Default
 # privileges are the current role's for every schema (ALTER DEFAULT PRIVILEGES without
 # IN SCHEMA: the same statement serves public and every tenant schema), repeated under
-# each schema so that the inspection of one schema holds them.
+# each schema so that the inspection of one schema holds them. A schema's own ACL is the
+# object (schema, name = the schema), with its owner, like a table's.
 _ACLS = """
 SELECT n.nspname AS schema, c.relname AS name,
        CASE WHEN c.relkind IN ('r', 'p') THEN 'table' WHEN c.relkind = 'S' THEN 'sequence'
@@ -148,6 +161,16 @@ SELECT n.nspname,
  WHERE d.defaclnamespace = 0 AND d.defaclobjtype IN ('r', 'S', 'f')
    AND d.defaclrole = (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user)
    AND a.grantee <> d.defaclrole
+UNION ALL
+SELECT n.nspname, n.nspname, 'schema',
+       CASE WHEN a.grantee = 0 THEN 'public' ELSE pg_get_userbyid(a.grantee) END,
+       lower(a.privilege_type)
+  FROM pg_namespace n
+  CROSS JOIN LATERAL aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+ WHERE a.grantee <> n.nspowner
+UNION ALL
+SELECT n.nspname, n.nspname, 'schema', pg_get_userbyid(n.nspowner), 'owner'
+  FROM pg_namespace n
 """
 
 # For inspect: explicit ACLs only (NULL: the defaults, nothing to declare).
@@ -187,6 +210,12 @@ SELECT 'default_privileges',
   FROM pg_default_acl d
  WHERE d.defaclnamespace = 0 AND d.defaclobjtype IN ('r', 'S', 'f')
    AND d.defaclrole = (SELECT r.oid FROM pg_roles r WHERE r.rolname = current_user)
+UNION ALL
+SELECT 'schema', n.nspname, pg_get_userbyid(n.nspowner), n.nspacl IS NOT NULL,
+       ARRAY(SELECT (CASE WHEN a.grantee = 0 THEN 'public' ELSE pg_get_userbyid(a.grantee) END)
+                    || ' ' || lower(a.privilege_type)
+               FROM aclexplode(n.nspacl) a WHERE a.grantee <> n.nspowner ORDER BY 1)
+  FROM pg_namespace n WHERE n.oid = %(ns)s AND n.nspacl IS NOT NULL
 ORDER BY 1, 2
 """
 
@@ -215,6 +244,8 @@ def _rows(i: Any) -> list[Row]:
 
 
 def _matches(g: Grant, otype: str, name: str) -> bool:
+    if g.on == SCHEMA:
+        return otype == SCHEMA
     if g.on == "default_privileges":
         return otype == DEFAULT and name == g.name
     if g.on == "functions":
@@ -230,6 +261,8 @@ def _target_sql(otype: str, name: str, schema: str) -> str:
 
     if otype == DEFAULT:
         return name.upper()
+    if otype == SCHEMA:
+        return f"SCHEMA {quote(schema)}"
     if otype == "function":
         fname, args = name.split("(", 1)
         return f"FUNCTION {quote(schema)}.{quote(fname)}({args}"
@@ -250,11 +283,16 @@ def _declared_roles(schema: model.Schema) -> dict[str, base.PathKey]:
     out: dict[str, base.PathKey] = {}
     for g in schema.objects(KEY):
         if g.owner is not None:
-            out.setdefault(g.owner, (KEY, g.on, g.name, "owner"))
+            out.setdefault(g.owner, (*_path(g), "owner"))
         for role, _ in g.roles:
             if role != PUBLIC:
-                out.setdefault(role, (KEY, g.on, g.name, *_roles_at(g), role))
+                out.setdefault(role, (*_path(g), *_roles_at(g), role))
     return out
+
+
+def _path(g: Grant) -> base.PathKey:
+    """The grant's place in the YAML (the schema section names no object)."""
+    return (KEY, g.on) if g.on == SCHEMA else (KEY, g.on, g.name)
 
 
 def _roles_at(g: Grant) -> tuple[str, ...]:
@@ -272,7 +310,8 @@ def _statements(grants: tuple[Grant, ...], dropped: set[str], a: Acl, b: Acl) ->
         for g in grants:
             if not _matches(g, otype, name):
                 continue
-            gone = otype != DEFAULT and name.split("(", 1)[0] in dropped
+            # a dropped object of the same name is not the schema
+            gone = otype not in (DEFAULT, SCHEMA) and name.split("(", 1)[0] in dropped
             have = {} if gone else a.get((otype, schema, name), {})
             what = _target_sql(otype, name, schema)
             owner = next(iter(want.get("", ())), None)
@@ -294,11 +333,12 @@ def _statements(grants: tuple[Grant, ...], dropped: set[str], a: Acl, b: Acl) ->
 class Grants(base.Kind):
     key = KEY
     word = "grant"
-    object_types = ("grant",)
+    object_types = ("grant", SCHEMA_PRIVILEGE)
 
     def describe(self, stmt: Any, rec: Record) -> Record | None:
         """GRANT / REVOKE on one object (create / drop: a privilege added or taken away),
-        ALTER DEFAULT PRIVILEGES and ALTER FUNCTION ... OWNER TO (alter)."""
+        ALTER DEFAULT PRIVILEGES and ALTER FUNCTION ... OWNER TO (alter); on a schema, or
+        on the current one (a DO block of schema_block's shape): a schema privilege."""
         from dataclasses import replace
 
         from pglast import ast
@@ -308,8 +348,23 @@ class Grants(base.Kind):
 
         if isinstance(stmt, ast.AlterOwnerStmt | ast.AlterDefaultPrivilegesStmt):
             return replace(rec, object_type="grant", action="alter")
+        if isinstance(stmt, ast.DoStmt):
+            found = read_schema_block(rec.sql)
+            if found is None:
+                return None
+            action = "create" if found.is_grant else "drop"
+            return replace(rec, object_type=SCHEMA_PRIVILEGE, action=action)
         if not isinstance(stmt, ast.GrantStmt):
             return None
+        if stmt.objtype == ObjectType.OBJECT_SCHEMA:
+            action = "create" if stmt.is_grant else "drop"
+            names = [str(o.sval) for o in stmt.objects or ()]
+            return replace(
+                rec,
+                object_type=SCHEMA_PRIVILEGE,
+                action=action,
+                name=names[0] if len(names) == 1 else None,
+            )
         schema: str | None = None
         name: str | None = None
         first = stmt.objects[0] if stmt.objects else None
@@ -348,25 +403,44 @@ class Grants(base.Kind):
                 "default_privileges": base.entry(
                     {name: roles(privs) for name, privs in DEFAULTS.items()}
                 ),
+                # the schema the file is applied to: public, or each tenant schema
+                SCHEMA: base.entry(
+                    {"manage_grants": {"type": "boolean"}, "roles": roles(SCHEMA_PRIVILEGES)}
+                ),
             }
         )
 
     def build(self, section: Any) -> tuple[Any, ...]:
-        return tuple(
-            Grant(
-                on=on,
-                name=name,
-                roles=tuple((r, tuple(p)) for r, p in (g.get("roles") or {}).items()),
-                owner=g.get("owner"),
-                manage_grants=g.get("manage_grants", False),
+        return (
+            tuple(
+                Grant(
+                    on=on,
+                    name=name,
+                    roles=tuple((r, tuple(p)) for r, p in (g.get("roles") or {}).items()),
+                    owner=g.get("owner"),
+                    manage_grants=g.get("manage_grants", False),
+                )
+                for on in ("tables", "sequences", "functions")
+                for name, g in ((section or {}).get(on) or {}).items()
             )
-            for on in ("tables", "sequences", "functions")
-            for name, g in ((section or {}).get(on) or {}).items()
-        ) + tuple(
-            Grant(
-                on="default_privileges", name=name, roles=tuple((r, tuple(p)) for r, p in g.items())
+            + tuple(
+                Grant(
+                    on="default_privileges",
+                    name=name,
+                    roles=tuple((r, tuple(p)) for r, p in g.items()),
+                )
+                for name, g in ((section or {}).get("default_privileges") or {}).items()
             )
-            for name, g in ((section or {}).get("default_privileges") or {}).items()
+            + tuple(
+                Grant(
+                    on=SCHEMA,
+                    name="",
+                    roles=tuple((r, tuple(p)) for r, p in (g.get("roles") or {}).items()),
+                    manage_grants=g.get("manage_grants", False),
+                )
+                for g in [(section or {}).get(SCHEMA)]
+                if g is not None
+            )
         )
 
     def check(self, ctx: base.CheckContext) -> None:
@@ -388,7 +462,18 @@ class Grants(base.Kind):
             "functions": (functions, "function"),
         }
         for g in ctx.schema.objects(KEY):
-            gp: base.PathKey = (KEY, g.on, g.name)
+            gp: base.PathKey = _path(g)
+            if g.on == SCHEMA:
+                for role, _ in g.roles:
+                    ctx.check_ident((*gp, "roles", role), role, "role")
+                    if role != PUBLIC and role.lower() == PUBLIC:
+                        ctx.err(
+                            (*gp, "roles", role),
+                            f"grants on the schema: '{role}' is not a role name; "
+                            "write 'public' for PUBLIC",
+                            key=True,
+                        )
+                continue
             if g.on == "default_privileges":
                 for role, _ in g.roles:
                     ctx.check_ident((*gp, role), role, "role")
@@ -439,6 +524,16 @@ class Grants(base.Kind):
         out: list[tuple[int, DDL]] = []
         for g in schema.objects(KEY):
             targets: list[tuple[str, str]] = []
+            if g.on == SCHEMA:  # the current schema: compile set the search_path to it
+                label = "grants on the schema"
+                if g.manage_grants or PUBLIC in g.privileges:  # public's default USAGE
+                    sql = schema_block("REVOKE", ["all"], PUBLIC)
+                    out.append((PHASE, DDL(sql, label)))
+                for role, privileges in g.roles:
+                    if privileges:
+                        sql = schema_block("GRANT", list(privileges), role)
+                        out.append((PHASE, DDL(sql, label)))
+                continue
             if g.on == "default_privileges":
                 for role, privileges in g.roles:
                     if privileges:
@@ -501,7 +596,7 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
         from ..hazards import PRIVILEGE_CHANGE
 
         kinds = ("GrantStmt", "AlterOwnerStmt", "AlterDefaultPrivilegesStmt")
-        if rec.kind in kinds or _changes_owner(rec):
+        if rec.kind in kinds or rec.object_type == SCHEMA_PRIVILEGE or _changes_owner(rec):
             return {PRIVILEGE_CHANGE}
         return set()
 
@@ -542,7 +637,37 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
                 rows = cur.fetchall()
         finally:
             conn.close()
-        return [s + ";" for s in _statements(grants, set(), {}, _acls(rows))]
+        live_acl = _acls(rows)
+        out: list[str] = []
+        if any(g.on == SCHEMA for g in grants):
+            # The copy's schema has its own defaults (the public schema: PUBLIC's USAGE),
+            # not live's: PUBLIC gets live's privileges exactly, roles below.
+            from ..compile import quote
+
+            what = f"SCHEMA {quote(schema)}"
+            out.append(_grant_sql("REVOKE", ["all"], what, PUBLIC))
+            public = live_acl.get((SCHEMA, schema, schema), {}).pop(PUBLIC, set())
+            if public:
+                out.append(_grant_sql("GRANT", sorted(public), what, PUBLIC))
+        out += _statements(grants, set(), {}, live_acl)
+        return [s + ";" for s in out]
+
+    def unqualified(self, rec: Record, schema: str) -> Record | None:
+        """GRANT / REVOKE ON SCHEMA <schema> as the DO block that runs it on the current
+        schema (a revision names no schema)."""
+        from pglast import ast, parse_sql
+
+        from .. import statements
+
+        if rec.object_type != SCHEMA_PRIVILEGE or rec.kind != "GrantStmt":
+            return None
+        stmt = parse_sql(rec.sql)[0].stmt
+        found = schema_grant_of(stmt) if isinstance(stmt, ast.GrantStmt) else None
+        if found is None or found.schema != schema:
+            raise statements.StatementError(
+                f"a schema privilege for a revision must be on {schema!r}, for one role: {rec.sql}"
+            )
+        return statements.parse(to_schema_block(found) + ";")
 
     def inspect(self, state: base.InspectState) -> Any:
         from ..introspect import FlowList
@@ -550,6 +675,19 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
         me = state.rows("SELECT current_user, %(ns)s::oid")[0][0]
         out: dict[str, dict[str, Any]] = {}
         for on, name, owner, explicit, entries in state.rows(_INSPECT):
+            if on == SCHEMA:
+                schema_roles: dict[str, list[str]] = {}
+                for entry in entries:
+                    role, privilege = entry.rsplit(" ", 1)
+                    schema_roles.setdefault(role, []).append(privilege)
+                if name == "public":  # created with USAGE for PUBLIC (PostgreSQL 15+)
+                    if schema_roles.get(PUBLIC) == ["usage"]:
+                        del schema_roles[PUBLIC]
+                    elif PUBLIC not in schema_roles:
+                        schema_roles[PUBLIC] = []
+                if schema_roles:
+                    out[SCHEMA] = {"roles": {r: FlowList(p) for r, p in schema_roles.items()}}
+                continue
             if on == "default_privileges":
                 entries_by_role: dict[str, list[str]] = {}
                 for entry in entries:
@@ -605,6 +743,162 @@ def _changes_owner(rec: Record) -> bool:
         isinstance(c, ast.AlterTableCmd) and c.subtype == AlterTableType.AT_ChangeOwner
         for c in stmt.cmds or ()
     )
+
+
+# ------------------------------------------------------- privileges on the current schema
+# GRANT ... ON SCHEMA needs the schema's name, and a revision names none: it runs the
+# GRANT / REVOKE as a DO block that formats the current schema's name with %I,
+#     DO $grant$BEGIN EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', current_schema(),
+#     'app_rw'); END$grant$
+# the role a string literal formatted with %I (PUBLIC a keyword in the template), under a
+# dollar-quote tag the body does not hold. read_schema_block understands such a block with
+# PostgreSQL's parsers (PL/pgSQL for the body, SQL for format() and the GRANT it builds),
+# so the plan classifies it; to_schema_block proves each rewrite reads back the same.
+_STAND_IN = "bindu_current_schema"  # the schema's %I while reading a block
+
+
+@dataclass(frozen=True)
+class SchemaGrant:
+    """One GRANT or REVOKE on a schema, for one role."""
+
+    is_grant: bool
+    privileges: tuple[str, ...]  # lower case, sorted; () is ALL
+    role: str  # "public" for PUBLIC
+    schema: str | None = None  # None: the current schema (a DO block)
+
+
+def schema_block(verb: str, privileges: Sequence[str], role: str) -> str:
+    """GRANT / REVOKE `privileges` (["all"]: every one) on the current schema for `role`."""
+    from ..literals import quote_literal
+
+    word = "TO" if verb == "GRANT" else "FROM"
+    privs = ", ".join(p.upper() for p in sorted(privileges))
+    if role == PUBLIC:
+        template = f"{verb} {privs} ON SCHEMA %I {word} PUBLIC"
+        call = f"format({quote_literal(template)}, current_schema())"
+    else:
+        template = f"{verb} {privs} ON SCHEMA %I {word} %I"
+        call = f"format({quote_literal(template)}, current_schema(), {quote_literal(role)})"
+    body = f"BEGIN EXECUTE {call}; END"
+    tag, n = "$grant$", 0
+    while tag in body:  # a role name holding the tag cannot end the body
+        n += 1
+        tag = f"$grant{n}$"
+    return f"DO {tag}{body}{tag}"
+
+
+def schema_grant_of(stmt: ast.GrantStmt) -> SchemaGrant | None:
+    """A GRANT / REVOKE on one schema for one role, without GRANT OPTION; else None."""
+    from pglast.enums import GrantTargetType, ObjectType, RoleSpecType
+
+    objects, grantees = stmt.objects or (), stmt.grantees or ()
+    if (
+        stmt.objtype != ObjectType.OBJECT_SCHEMA
+        or stmt.targtype != GrantTargetType.ACL_TARGET_OBJECT
+        or len(objects) != 1
+        or len(grantees) != 1
+        or stmt.grant_option
+    ):
+        return None
+    spec = grantees[0]
+    if spec.roletype == RoleSpecType.ROLESPEC_PUBLIC:
+        role = PUBLIC
+    elif spec.roletype == RoleSpecType.ROLESPEC_CSTRING and spec.rolename:
+        role = str(spec.rolename)
+    else:
+        return None
+    if any(p.cols for p in stmt.privileges or ()):
+        return None
+    privs = tuple(sorted(str(p.priv_name) for p in stmt.privileges or ()))
+    schema = str(objects[0].sval)
+    return SchemaGrant(bool(stmt.is_grant), privs, role, schema)
+
+
+def read_schema_block(sql: str) -> SchemaGrant | None:
+    """The grant a DO block of `schema_block`'s shape runs (schema None); None: another DO."""
+    import json
+
+    from pglast import ast, parse_sql
+    from pglast.parser import ParseError, parse_plpgsql_json
+
+    try:
+        fn = json.loads(parse_plpgsql_json(sql))[0]["PLpgSQL_function"]
+    except (ParseError, ValueError, KeyError, IndexError, TypeError):
+        return None
+    steps = fn.get("action", {}).get("PLpgSQL_stmt_block", {}).get("body", [])
+    # the block: one dynamic EXECUTE (no INTO, no USING), then the implicit RETURN
+    if len(steps) != 2 or set(steps[1]) != {"PLpgSQL_stmt_return"}:
+        return None
+    ex = steps[0].get("PLpgSQL_stmt_dynexecute")
+    if not isinstance(ex, dict) or set(ex) != {"lineno", "query"}:
+        return None
+    try:
+        select = parse_sql("SELECT " + ex["query"]["PLpgSQL_expr"]["query"])
+    except (ParseError, KeyError, TypeError):
+        return None
+    if len(select) != 1 or not isinstance(select[0].stmt, ast.SelectStmt):
+        return None
+    s = select[0].stmt
+    targets = s.targetList or ()
+    if len(targets) != 1 or s.fromClause or s.whereClause:
+        return None
+    call = targets[0].val
+    if not isinstance(call, ast.FuncCall) or _names(call) != ["format"]:
+        return None
+    args = list(call.args or ())
+    if not 2 <= len(args) <= 3 or not all(_text(a) is not None for a in args[:1] + args[2:]):
+        return None
+    here = args[1]
+    if not (
+        isinstance(here, ast.FuncCall) and _names(here) == ["current_schema"] and not here.args
+    ):
+        return None
+    template = _text(args[0]) or ""
+    pieces = template.split("%I")
+    role_arg = _text(args[2]) if len(args) == 3 else None
+    # %I for the schema, and for the role exactly when the role is an argument; no other %
+    if len(pieces) != (3 if role_arg is not None else 2) or any("%" in p for p in pieces):
+        return None
+    from ..compile import quote
+
+    names = [quote(_STAND_IN)] + ([quote(role_arg)] if role_arg is not None else [])
+    text = pieces[0] + "".join(n + p for n, p in zip(names, pieces[1:], strict=True))
+    try:
+        inner = parse_sql(text)
+    except ParseError:
+        return None
+    if len(inner) != 1 or not isinstance(inner[0].stmt, ast.GrantStmt):
+        return None
+    found = schema_grant_of(inner[0].stmt)
+    if found is None or found.schema != _STAND_IN:
+        return None
+    if role_arg is None and found.role != PUBLIC:
+        return None
+    return SchemaGrant(found.is_grant, found.privileges, found.role, None)
+
+
+def _names(call: ast.FuncCall) -> list[str]:
+    return [str(n.sval) for n in call.funcname or ()]
+
+
+def _text(node: object) -> str | None:
+    from pglast import ast
+
+    if isinstance(node, ast.A_Const) and isinstance(node.val, ast.String):
+        return str(node.val.sval)
+    return None
+
+
+def to_schema_block(g: SchemaGrant) -> str:
+    """The DO block that runs `g` on the current schema, proved to read back as `g`."""
+    verb = "GRANT" if g.is_grant else "REVOKE"
+    sql = schema_block(verb, list(g.privileges) or ["all"], g.role)
+    back = read_schema_block(sql)
+    if back is None or back != SchemaGrant(g.is_grant, g.privileges, g.role, None):
+        from ..statements import StatementError
+
+        raise StatementError(f"a schema privilege did not survive its DO block: {sql}")
+    return sql
 
 
 KIND = Grants()
