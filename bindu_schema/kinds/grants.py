@@ -557,7 +557,9 @@ class Grants(base.Kind):
                     word = "VIEW" + what.removeprefix("TABLE") if otype == "view" else what
                     sql = f"ALTER {word} OWNER TO {quote(g.owner)}"
                     out.append((PHASE, DDL(sql, f"owner of {otype} {g.name}")))
-                if g.manage_grants:  # a function's EXECUTE for PUBLIC is a default
+                # A function's EXECUTE for PUBLIC is a default: gone under manage_grants,
+                # and exactly what is listed when public is listed (`public: []`: none)
+                if g.manage_grants or PUBLIC in g.privileges:
                     out.append((PHASE, DDL(f"REVOKE ALL ON {what} FROM PUBLIC", label)))
                 for role, privileges in g.roles:
                     if privileges:
