@@ -7,6 +7,11 @@ column names quoted here); each partition is `CREATE TABLE ... PARTITION OF pare
 VALUES ...`, its bounds written as literals (never SQL text from the YAML). Indexes and
 keys declared on the parent are PostgreSQL's partitioned indexes: every partition gets
 them. migra creates and drops partitions (it knows `PARTITION OF`).
+
+A new partition of a table that already exists is not `CREATE TABLE ... PARTITION OF`
+(ACCESS EXCLUSIVE on the parent) but `attach_steps`: a table `LIKE` the parent, a CHECK
+equal to the partition constraint, `ATTACH PARTITION` (SHARE UPDATE EXCLUSIVE on the
+parent; the check spares its scan), the check dropped.
 """
 
 from __future__ import annotations
@@ -92,6 +97,82 @@ def bound_clause(p: Partition) -> str:
     if p.values:
         return f"FOR VALUES IN ({values(p.values)})"
     return f"FOR VALUES FROM ({values(p.lower)}) TO ({values(p.upper)})"
+
+
+# The temporary CHECK that lets ATTACH PARTITION skip its scan of the new partition.
+BOUND_CHECK = "bindu_partition_bound"
+
+# What CREATE TABLE ... PARTITION OF takes from the parent and `LIKE` copies only when told
+# (identity stays the parent's; indexes, keys and row triggers come with ATTACH; comments
+# and extended statistics are not a partition's).
+_LIKE = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING STORAGE " + (
+    "INCLUDING COMPRESSION"
+)
+
+
+def bound_check(columns: tuple[str, ...], p: Partition) -> str | None:
+    """The partition constraint of a range or list bound as a CHECK expression over the
+    quoted key columns and literal values, shaped as PostgreSQL derives it (partbounds.c,
+    get_qual_for_list / get_qual_for_range), so ATTACH PARTITION finds it implied by the
+    check and skips its scan. None for hash and default partitions (ATTACH scans the new,
+    empty table)."""
+    from ..compile import quote
+
+    if p.default or p.modulus is not None:
+        return None
+    cols = [quote(c) for c in columns]
+    if p.values:
+        col = cols[0]
+        known = [v for v in p.values if v is not None]
+        listed = f"{col} IN ({', '.join(_bound_sql(v) for v in known)})" if known else ""
+        if len(known) < len(p.values):  # NULL is in the list
+            return f"{col} IS NULL OR {listed}" if listed else f"{col} IS NULL"
+        return f"{col} IS NOT NULL AND {listed}"
+    return " AND ".join([*(f"{c} IS NOT NULL" for c in cols), *_range_terms(cols, p)])
+
+
+def _is_word(v: Bound) -> bool:
+    return isinstance(v, str) and v.upper() in _WORDS
+
+
+def _range_terms(cols: list[str], p: Partition) -> list[str]:
+    """get_qual_for_range: `col = value` for a common prefix of equal bounds, then one
+    OR of arms for the lower bound and one for the upper; MINVALUE and MAXVALUE end an
+    arm (any value is above / below them)."""
+    lo, up = p.lower, p.upper
+    out: list[str] = []
+    i = 0
+    while i < len(cols) - 1 and not _is_word(lo[i]) and not _is_word(up[i]) and lo[i] == up[i]:
+        out.append(f"{cols[i]} = {_bound_sql(lo[i])}")
+        i += 1
+
+    def arms(values: tuple[Bound, ...], last: str, strict: str, word: str) -> list[str]:
+        found: list[str] = []
+        for n in range(i, len(cols)):
+            if _is_word(values[n]):
+                break
+            nxt = values[n + 1] if n + 1 < len(cols) else None
+            op = strict
+            if n == len(cols) - 1 and last:
+                op = last
+            elif isinstance(nxt, str) and nxt.upper() == word:
+                op = strict + "="
+            terms = [f"{cols[k]} = {_bound_sql(values[k])}" for k in range(i, n)]
+            terms.append(f"{cols[n]} {op} {_bound_sql(values[n])}")
+            found.append(" AND ".join(terms))
+            if n + 1 < len(cols) and _is_word(nxt):
+                break
+        return found
+
+    # The lower bound's last column is `>=` (inclusive), the upper's `<` (exclusive).
+    lower = arms(lo, ">=", ">", "MINVALUE")
+    upper = arms(up, "", "<", "MAXVALUE")
+    for group in (lower, upper):
+        if len(group) == 1:
+            out.append(group[0])
+        elif group:
+            out.append("(" + " OR ".join(f"({a})" for a in group) + ")")
+    return out
 
 
 def _months(start: str, end: str) -> list[tuple[str, str, str]]:
@@ -262,13 +343,33 @@ class Partitions(base.TablePart):
             out.append((base.RELATIONS + 1, DDL(sql, f"partition {p.name} of table {t.name}")))
         return out
 
+    # The default partition of each partitioned table: ATTACH PARTITION scans it.
+    catalog_sql = """
+SELECT 'pd', c.relname, p.relname, NULL FROM pg_class c
+  JOIN pg_inherits i ON i.inhrelid = c.oid
+  JOIN pg_class p ON p.oid = i.inhparent
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = %(schema)s AND c.relispartition
+   AND pg_get_expr(c.relpartbound, c.oid) = 'DEFAULT'"""
+    catalog_tags = ("pd",)
+
+    def facts(self, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+        return {"default_partitions": {parent: name for _, name, parent, _ in rows}}
+
     def hazards(self, rec: Record, facts: Facts) -> set[str]:
-        """CREATE TABLE ... PARTITION OF an existing table locks that table ACCESS EXCLUSIVE
-        (ATTACH PARTITION would take a weaker lock; not planned that way yet)."""
+        """CREATE TABLE ... PARTITION OF an existing table locks that table ACCESS
+        EXCLUSIVE (the plan attaches instead: attach_steps). ATTACH PARTITION takes SHARE
+        UPDATE EXCLUSIVE on the parent, but ACCESS EXCLUSIVE on the parent's default
+        partition, which it scans for rows of the new bound."""
         from pglast import ast, parse_sql
 
-        from ..hazards import ACQUIRES_ACCESS_EXCLUSIVE_LOCK
+        from ..hazards import ACQUIRES_ACCESS_EXCLUSIVE_LOCK, CONSTRAINT_VALIDATION
 
+        defaults: dict[str, str] = facts.others.get("default_partitions", {})
+        if rec.kind == "AlterTableStmt" and any(c.op == "attach_partition" for c in rec.commands):
+            if rec.table in defaults and defaults[rec.table] in facts.tables:
+                return {ACQUIRES_ACCESS_EXCLUSIVE_LOCK, CONSTRAINT_VALIDATION}
+            return set()
         if rec.kind != "CreateStmt" or "partition" not in rec.sql.lower():
             return set()
         stmt = parse_sql(rec.sql)[0].stmt
@@ -337,7 +438,7 @@ class Partitions(base.TablePart):
                 out.append(statements.parse(sql, "AlterTableStmt"))
                 continue
             out.append(r)
-        return out
+        return _attached(out, i_from, dropped)
 
     def inspect(self, state: base.InspectState, tables: dict[int, dict[str, Any]]) -> None:
         from ..introspect import FlowList, FlowMap
@@ -357,7 +458,26 @@ class Partitions(base.TablePart):
             tables[parent].setdefault("partitions", {})[name] = FlowMap(_read_bound(bound))
 
 
-_KEY_OPS = frozenset({"add_constraint", "drop_constraint"})
+_KEY_OPS = frozenset({"add_constraint", "drop_constraint", "validate_constraint"})
+
+
+def _attached(records: list[Record], i_from: Any, dropped: set[str]) -> list[Record]:
+    """Each new partition of a partitioned table that exists (and stays) in i_from as
+    `attach_steps` instead of migra's CREATE TABLE ... PARTITION OF."""
+    from pglast import ast, parse_sql
+
+    parents = {(t.schema, t.name): t for t in i_from.tables.values() if t.is_partitioned}
+    out: list[Record] = []
+    for r in records:
+        node = parse_sql(r.sql)[0].stmt if r.kind == "CreateStmt" else None
+        stmt: Any = node if isinstance(node, ast.CreateStmt) and node.partbound else None
+        rv: Any = stmt.inhRelations[0] if stmt is not None else None
+        t = parents.get((rv.schemaname, rv.relname)) if rv is not None else None
+        if t is None or t.name in dropped:
+            out.append(r)
+            continue
+        out += attach_steps(r, _key_columns(t.partition_def))
+    return out
 
 
 def _index_table(r: Record, i: Any) -> str | None:
@@ -406,11 +526,24 @@ def _read_bound(bound: str) -> dict[str, Any]:
 
     stmt = parse_sql(f"CREATE TABLE x PARTITION OF y {bound}")[0].stmt
     assert isinstance(stmt, ast.CreateStmt) and stmt.partbound is not None
-    b: Any = stmt.partbound
-    if b.is_default:
+    p = _bound_of("", stmt.partbound)
+    if p.default:
         return {"default": True}
+    if p.modulus is not None:
+        return {"modulus": p.modulus, "remainder": p.remainder}
+    if p.values:
+        return {"in": FlowList(p.values)}
+    return {"from": FlowList(p.lower), "to": FlowList(p.upper)}
+
+
+def _bound_of(name: str, b: Any) -> Partition:
+    """A parsed `FOR VALUES ...` / `DEFAULT` (PartitionBoundSpec) as a Partition."""
+    from pglast import ast
+
+    if b.is_default:
+        return Partition(name, default=True)
     if b.strategy == "h":
-        return {"modulus": b.modulus, "remainder": b.remainder}
+        return Partition(name, modulus=b.modulus, remainder=b.remainder)
 
     def value(node: Any) -> Bound:
         fields: Any = getattr(node, "fields", None)
@@ -427,14 +560,97 @@ def _read_bound(bound: str) -> dict[str, Any]:
             if isinstance(v, ast.Boolean):
                 return bool(getattr(v, "boolval", False))
             return str(getattr(v, "sval", ""))
-        raise ValueError(f"a partition bound that is not a constant: {bound}")
+        raise ValueError(f"a partition bound that is not a constant: {node}")
 
     if b.strategy == "l":
-        return {"in": FlowList(value(v) for v in b.listdatums)}
-    return {
-        "from": FlowList(value(v) for v in b.lowerdatums),
-        "to": FlowList(value(v) for v in b.upperdatums),
-    }
+        return Partition(name, values=tuple(value(v) for v in b.listdatums))
+    return Partition(
+        name,
+        lower=tuple(value(v) for v in b.lowerdatums),
+        upper=tuple(value(v) for v in b.upperdatums),
+    )
+
+
+def _key_columns(partition_def: str) -> tuple[str, ...] | None:
+    """The key columns of `pg_get_partkeydef` text (read by PostgreSQL's parser); None
+    when a key element is an expression or names a collation or operator class (a check
+    over the columns would not be the partition constraint PostgreSQL compares)."""
+    from pglast import ast, parse_sql
+
+    stmt = parse_sql(f"CREATE TABLE x () PARTITION BY {partition_def}")[0].stmt
+    assert isinstance(stmt, ast.CreateStmt) and stmt.partspec is not None
+    out = []
+    for e in stmt.partspec.partParams or ():
+        if not isinstance(e, ast.PartitionElem) or e.name is None or e.collation or e.opclass:
+            return None
+        out.append(str(e.name))
+    return tuple(out)
+
+
+# What a bound check is made of: comparisons, IN lists, IS [NOT] NULL, AND / OR of them.
+_CHECK_NODES = (
+    *("A_Expr", "A_Const", "BoolExpr", "NullTest", "ColumnRef"),
+    *("String", "Integer", "Float", "Boolean"),
+)
+
+
+def _only_bounds(sql: str, columns: tuple[str, ...]) -> None:
+    """Prove by the parse tree that the ADD CONSTRAINT holds one CHECK made of the key
+    columns and constants only (a bound value cannot have become SQL of its own)."""
+    from pglast import ast, parse_sql
+    from pglast.visitors import Visitor
+
+    from .. import statements
+
+    node = parse_sql(sql)[0].stmt
+    stmt: Any = node if isinstance(node, ast.AlterTableStmt) else None
+    found: list[str] = []
+    refs: list[tuple[str, ...]] = []
+
+    class Walk(Visitor):
+        def visit(self, ancestors: Any, node: Any) -> None:
+            found.append(type(node).__name__)
+            if isinstance(node, ast.ColumnRef):
+                refs.append(tuple(str(getattr(f, "sval", f)) for f in node.fields or ()))
+
+    cmd = stmt.cmds[0] if stmt is not None and len(stmt.cmds or ()) == 1 else None
+    expr = getattr(getattr(cmd, "def_", None), "raw_expr", None)
+    if expr is None:
+        raise statements.StatementError(f"not one CHECK constraint: {sql}")
+    Walk()(expr)
+    strange = {n for n in found if n not in _CHECK_NODES}
+    if strange or any(len(r) != 1 or r[0] not in columns for r in refs):
+        raise statements.StatementError(f"a partition bound check that is not only bounds: {sql}")
+
+
+def attach_steps(rec: Record, columns: tuple[str, ...] | None) -> list[Record]:
+    """`CREATE TABLE new PARTITION OF parent FOR VALUES ...` (ACCESS EXCLUSIVE on the
+    parent) as: CREATE TABLE new (LIKE parent ...), ADD CONSTRAINT <BOUND_CHECK> CHECK
+    (<partition constraint>), ALTER TABLE parent ATTACH PARTITION new FOR VALUES ...
+    (SHARE UPDATE EXCLUSIVE on the parent, no scan of new), DROP CONSTRAINT. The names
+    and bounds come from the parsed statement; every name is quoted again, every bound
+    written as a literal."""
+    from pglast import ast, parse_sql
+
+    from .. import statements
+    from ..compile import qualified, quote
+
+    node = parse_sql(rec.sql)[0].stmt
+    assert isinstance(node, ast.CreateStmt) and node.partbound is not None
+    stmt: Any = node
+    parent_rv = stmt.inhRelations[0]
+    new = qualified(stmt.relation.relname, stmt.relation.schemaname)
+    parent = qualified(parent_rv.relname, parent_rv.schemaname)
+    p = _bound_of(stmt.relation.relname, stmt.partbound)
+    check = bound_check(columns, p) if columns is not None else None
+    sqls = [f"CREATE TABLE {new} (LIKE {parent} {_LIKE})"]
+    if check is not None:
+        sqls.append(f"ALTER TABLE {new} ADD CONSTRAINT {quote(BOUND_CHECK)} CHECK ({check})")
+        _only_bounds(sqls[-1], columns or ())
+    sqls.append(f"ALTER TABLE {parent} ATTACH PARTITION {new} {bound_clause(p)}")
+    if check is not None:
+        sqls.append(f"ALTER TABLE {new} DROP CONSTRAINT {quote(BOUND_CHECK)}")
+    return [statements.parse(sql + ";") for sql in sqls]
 
 
 PART = Partitions()
