@@ -12,9 +12,12 @@ EXCLUSIVE (kinds/partitions.py, attach_steps), on real PostgreSQL 18 and 15:
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import psycopg2.errors
 import pytest
+from alembic_project import alembic, make_project, ok, project_args, revision_in, versions
+from conftest import Result, sql
 
 from bindu_schema import server, statements
 from bindu_schema.kinds import partitions
@@ -232,3 +235,40 @@ def test_a_bound_that_is_not_only_bounds_is_refused() -> None:
     with pytest.raises(statements.StatementError):
         partitions._only_bounds("ALTER TABLE t ADD CONSTRAINT c CHECK (a > now())", ("a",))
     partitions._only_bounds("ALTER TABLE t ADD CONSTRAINT c CHECK (a IN (1, 'x', NULL))", ("a",))
+
+
+_BEFORE = """\
+version: 1
+tables:
+  events:
+    columns: {id: {type: bigint, nullable: false}, at: {type: timestamptz, nullable: false}}
+    primary_key: {columns: [id, at]}
+    partition_by: {method: range, columns: [at]}
+    monthly: {from: '2026-01', to: '2026-02'}
+"""
+
+
+def test_a_revision_attaches_and_its_downgrade_drops(
+    cli: Callable[..., Result],
+    make_db: Callable[[], DatabaseURL],
+    dev_server: DatabaseURL,
+    tmp_path: Path,
+) -> None:
+    """Through `revision`, `apply` and `alembic downgrade -1`: one transactional revision
+    with the attach steps, whose downgrade removes the new partition again."""
+    live = make_db()
+    proj = make_project(tmp_path, _BEFORE)
+    ok(revision_in(cli, proj, dev_server, "events"))
+    ok(cli("apply", *project_args(proj, live, dev_server)))
+    sql(live, "INSERT INTO events VALUES (1, '2026-01-05')")
+    (proj / "schema" / "bindu.yaml").write_text(_BEFORE.replace("'2026-02'", "'2026-03'"))
+    ok(revision_in(cli, proj, dev_server, "february"))
+    text = versions(proj)[-1].read_text()
+    assert "ALTER TABLE events ATTACH PARTITION events_2026_02 FOR VALUES" in text
+    assert "PARTITION OF" not in text and "autocommit_block" not in text
+    ok(cli("apply", *project_args(proj, live, dev_server)))
+    parts = "SELECT relname FROM pg_class WHERE relispartition AND relkind = 'r' ORDER BY 1"
+    assert sql(live, parts) == [("events_2026_01",), ("events_2026_02",)]
+    ok(alembic(proj, "downgrade", "-1", url=live))
+    assert sql(live, parts) == [("events_2026_01",)]
+    assert sql(live, "SELECT count(*) FROM events") == [(1,)]
