@@ -1,9 +1,9 @@
-"""Partitioned tables, a table part: `partition_by: {method, columns}` and `partitions:
-{name: {from, to} | {in} | {modulus, remainder} | {default: true}}`, plus `monthly:
-{from: 'YYYY-MM', to: 'YYYY-MM'}` to generate one range partition per month.
+"""Partitioned tables, a table part: `partition_by: {method, columns | expressions}` and
+`partitions: {name: {from, to} | {in} | {modulus, remainder} | {default: true}}`, plus
+`monthly: {from: 'YYYY-MM', to: 'YYYY-MM'}` to generate one range partition per month.
 
 The parent is created `PARTITION BY` through SQLAlchemy (`postgresql_partition_by`, the
-column names quoted here); each partition is `CREATE TABLE ... PARTITION OF parent FOR
+column names quoted here, each expression checked to be one and put in parentheses); each partition is `CREATE TABLE ... PARTITION OF parent FOR
 VALUES ...`, its bounds written as literals (never SQL text from the YAML). Indexes and
 keys declared on the parent are PostgreSQL's partitioned indexes: every partition gets
 them. migra creates and drops partitions (it knows `PARTITION OF`).
@@ -37,6 +37,12 @@ Bound = str | int | float | bool | None
 class PartitionBy:
     method: str
     columns: tuple[str, ...]
+    expressions: tuple[str, ...] = ()  # instead of columns: `PARTITION BY RANGE ((expr))`
+
+    @property
+    def size(self) -> int:
+        """How many key elements (values a range bound lists)."""
+        return len(self.expressions or self.columns)
 
 
 @dataclass(frozen=True)
@@ -56,7 +62,8 @@ _PARTITIONED = """
 SELECT p.partrelid, p.partstrat::text, p.partattrs::int2[],
        ARRAY(SELECT a.attname FROM unnest(p.partattrs::int2[]) WITH ORDINALITY u(n, i)
              LEFT JOIN pg_attribute a ON a.attrelid = p.partrelid AND a.attnum = u.n
-             ORDER BY u.i)
+             ORDER BY u.i),
+       pg_get_partkeydef(p.partrelid)
 FROM pg_partitioned_table p
 JOIN pg_class c ON c.oid = p.partrelid
 WHERE c.relnamespace = %(ns)s
@@ -195,8 +202,12 @@ class Partitions(base.TablePart):
         month = {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$"}
         return {
             "partition_by": base.entry(
-                {"method": {"enum": list(METHODS)}, "columns": base.names_list()},
-                ["method", "columns"],
+                {
+                    "method": {"enum": list(METHODS)},
+                    "columns": base.names_list(),
+                    "expressions": {"type": "array", "items": dict(base.NAME), "minItems": 1},
+                },
+                ["method"],
             ),
             "partitions": base.named_map(
                 {
@@ -227,7 +238,13 @@ class Partitions(base.TablePart):
         ]
         monthly = section.get("monthly")
         return {
-            "partition_by": PartitionBy(by["method"], tuple(by["columns"])) if by else None,
+            "partition_by": (
+                PartitionBy(
+                    by["method"], tuple(by.get("columns") or ()), tuple(by.get("expressions") or ())
+                )
+                if by
+                else None
+            ),
             "partitions": tuple(parts),
             "monthly": (monthly["from"], monthly["to"]) if monthly else None,
         }
@@ -242,9 +259,33 @@ class Partitions(base.TablePart):
                     key=True,
                 )
             return
+        from .. import fragments
+
+        if bool(by.columns) == bool(by.expressions):
+            ctx.err(
+                (*tp, "partition_by"),
+                f"table '{t.name}': partition_by needs exactly one of 'columns' or "
+                "'expressions'; keep one of them",
+                key=True,
+            )
+            return
         base.need_cols(ctx, (*tp, "partition_by", "columns"), by.columns, "partition_by", t)
+        for n, e in enumerate(by.expressions):
+            if why := fragments.expression(e):
+                ctx.err(
+                    (*tp, "partition_by", "expressions", n),
+                    f"table '{t.name}': partition key expression is not valid SQL: {why}",
+                )
         keys = [("primary key", t.primary_key.columns)] if t.primary_key else []
         keys += [(f"unique constraint '{u.name}'", u.columns) for u in t.uniques]
+        if by.expressions and keys:
+            ctx.err(
+                (*tp, "partition_by", "expressions"),
+                f"table '{t.name}': a partition key on expressions cannot go with the "
+                f"{keys[0][0]} (PostgreSQL refuses it); partition by columns or drop the key",
+                key=True,
+            )
+            keys = []
         for what, cols in keys:
             missing = [c for c in by.columns if c not in cols]
             if missing:
@@ -290,11 +331,11 @@ class Partitions(base.TablePart):
                     + " (or 'default: true')",
                     key=True,
                 )
-            elif shape == "range" and not (len(p.lower) == len(p.upper) == len(by.columns)):
+            elif shape == "range" and not (len(p.lower) == len(p.upper) == by.size):
                 ctx.err(
                     pp,
                     f"partition '{p.name}': 'from' and 'to' need one value per partition "
-                    f"column ({len(by.columns)})",
+                    f"column ({by.size})",
                     key=True,
                 )
             elif shape == "hash" and (
@@ -306,7 +347,7 @@ class Partitions(base.TablePart):
                     key=True,
                 )
         if t.monthly is not None:
-            if by.method != "range" or len(by.columns) != 1:
+            if by.method != "range" or by.size != 1:
                 ctx.err(
                     (*tp, "monthly"),
                     f"table '{t.name}': monthly partitions need range partitioning on one column",
@@ -327,8 +368,14 @@ class Partitions(base.TablePart):
 
         if t.partition_by is None:
             return {}
-        cols = ", ".join(quote(c) for c in t.partition_by.columns)
-        return {"postgresql_partition_by": f"{t.partition_by.method.upper()} ({cols})"}
+        by = t.partition_by
+        # an expression is checked to be one expression (fragments.expression), so its
+        # own parentheses hold it
+        keys = [quote(c) for c in by.columns] + [f"({e})" for e in by.expressions]
+        return {"postgresql_partition_by": f"{by.method.upper()} ({', '.join(keys)})"}
+
+    def expressions(self, t: Table) -> list[str]:
+        return list(t.partition_by.expressions) if t.partition_by else []
 
     def ddl(self, t: Table, table: sa.Table, target_schema: str | None) -> list[tuple[int, DDL]]:
         from ..compile import DDL, qualified
@@ -443,14 +490,22 @@ SELECT 'pd', c.relname, p.relname, NULL FROM pg_class c
     def inspect(self, state: base.InspectState, tables: dict[int, dict[str, Any]]) -> None:
         from ..introspect import FlowList, FlowMap
 
-        for relid, strat, attrs, names in state.rows(_PARTITIONED):
+        for relid, strat, attrs, names, keydef in state.rows(_PARTITIONED):
             if relid not in tables:
                 continue
-            if 0 in attrs:
-                name = tables[relid]["__name__"]
-                state.warn(f"table {name}: a partition key expression is not in the format")
-                continue
+            name = tables[relid]["__name__"]
             method = {"r": "range", "l": "list", "h": "hash"}[strat]
+            elems = _key_elements(keydef)
+            if elems is None or (0 in attrs and any(a != 0 for a in attrs)):
+                state.warn(
+                    f"table {name}: a partition key with a collation, an operator class or "
+                    "both columns and expressions is not in the format"
+                )
+                continue
+            if 0 in attrs:
+                exprs = FlowList(e for _, e in elems)
+                tables[relid]["partition_by"] = FlowMap(method=method, expressions=exprs)
+                continue
             tables[relid]["partition_by"] = FlowMap(method=method, columns=FlowList(names))
         for parent, name, bound in state.rows(_PARTITIONS):
             if parent not in tables:
@@ -569,6 +624,28 @@ def _bound_of(name: str, b: Any) -> Partition:
         lower=tuple(value(v) for v in b.lowerdatums),
         upper=tuple(value(v) for v in b.upperdatums),
     )
+
+
+def _key_elements(partition_def: str) -> list[tuple[str | None, str | None]] | None:
+    """(column, expression) per key element of `pg_get_partkeydef` text, read by
+    PostgreSQL's parser (an expression printed back by pglast); None when an element
+    names a collation or an operator class (not in the format)."""
+    from pglast import ast, parse_sql
+    from pglast.stream import RawStream
+
+    stmt = parse_sql(f"CREATE TABLE x () PARTITION BY {partition_def}")[0].stmt
+    assert isinstance(stmt, ast.CreateStmt) and stmt.partspec is not None
+    out: list[tuple[str | None, str | None]] = []
+    for e in stmt.partspec.partParams or ():
+        if not isinstance(e, ast.PartitionElem) or e.collation or e.opclass:
+            return None
+        if e.name is not None:
+            out.append((str(e.name), None))
+        elif e.expr is not None:
+            out.append((None, str(RawStream()(e.expr))))
+        else:
+            return None
+    return out
 
 
 def _key_columns(partition_def: str) -> tuple[str, ...] | None:
