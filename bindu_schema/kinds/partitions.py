@@ -3,10 +3,11 @@
 `monthly: {from: 'YYYY-MM', to: 'YYYY-MM'}` to generate one range partition per month.
 
 The parent is created `PARTITION BY` through SQLAlchemy (`postgresql_partition_by`, the
-column names quoted here, each expression checked to be one and put in parentheses); each partition is `CREATE TABLE ... PARTITION OF parent FOR
-VALUES ...`, its bounds written as literals (never SQL text from the YAML). Indexes and
-keys declared on the parent are PostgreSQL's partitioned indexes: every partition gets
-them. migra creates and drops partitions (it knows `PARTITION OF`).
+column names quoted here, each expression checked to be one and put in parentheses); each
+partition is `CREATE TABLE ... PARTITION OF parent FOR VALUES ...`, its bounds written as
+literals (never SQL text from the YAML). Indexes and keys declared on the parent are
+PostgreSQL's partitioned indexes: every partition gets them. migra creates and drops
+partitions (it knows `PARTITION OF`).
 
 A new partition of a table that already exists is not `CREATE TABLE ... PARTITION OF`
 (ACCESS EXCLUSIVE on the parent) but `attach_steps`: a table `LIKE` the parent, a CHECK
