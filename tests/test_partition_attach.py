@@ -11,15 +11,16 @@ EXCLUSIVE (kinds/partitions.py, attach_steps), on real PostgreSQL 18 and 15:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
 import psycopg2.errors
 import pytest
 from alembic_project import alembic, make_project, ok, project_args, revision_in, versions
-from conftest import Result, sql
+from conftest import Result, dev_args, sql
 
-from bindu_schema import server, statements
+from bindu_schema import executor, server, statements
 from bindu_schema.kinds import partitions
 from bindu_schema.kinds.partitions import Partition
 from bindu_schema.settings import DatabaseURL
@@ -272,3 +273,36 @@ def test_a_revision_attaches_and_its_downgrade_drops(
     ok(alembic(proj, "downgrade", "-1", url=live))
     assert sql(live, parts) == [("events_2026_01",)]
     assert sql(live, "SELECT count(*) FROM events") == [(1,)]
+
+
+def test_attach_into_a_tenant_schema(
+    cli: Callable[..., Result],
+    make_db: Callable[[], DatabaseURL],
+    dev_server: DatabaseURL,
+    tmp_path: Path,
+) -> None:
+    """--target-schema: the new partition is created and attached in the tenant's schema
+    (the parent is found there), nothing in public."""
+    tenant = "did_bindu_tenant"
+    db = make_db()
+    sql(db, f"CREATE SCHEMA {tenant}")
+    schema = tmp_path / "s.yaml"
+    args = ["--schema", str(schema), "--database-url", db.sqlalchemy, "--no-lint"]
+    args += [*dev_args(dev_server), "--target-schema", tenant, "--format", "json"]
+
+    def planned() -> list[str]:
+        r = cli("plan", *args)
+        assert r.code == 2, r.text
+        return [s["sql"] for s in json.loads(r.out)["statements"]]
+
+    schema.write_text(_BEFORE)
+    executor.run(db, planned())
+    schema.write_text(_BEFORE.replace("'2026-02'", "'2026-03'"))
+    stmts = planned()
+    assert f"ALTER TABLE {tenant}.events ATTACH PARTITION {tenant}.events_2026_02" in stmts[2]
+    assert not any("public" in s or "PARTITION OF" in s for s in stmts), stmts
+    executor.run(db, stmts)
+    assert cli("plan", *args).code == 0
+    assert sql(
+        db, f"SELECT count(*) FROM pg_inherits WHERE inhparent = '{tenant}.events'::regclass"
+    ) == [(2,)]
