@@ -29,7 +29,7 @@ pytestmark = pytest.mark.acceptance
 
 IMPLIED = "is implied by existing constraints"
 
-# (key columns, column types, bound, a row inside it)
+# (key elements as SQL, column types, bound, a row inside it)
 BOUNDS: dict[str, tuple[tuple[str, ...], str, Partition, str]] = {
     "range, one column": (
         ("at",),
@@ -81,6 +81,18 @@ BOUNDS: dict[str, tuple[tuple[str, ...], str, Partition, str]] = {
     ),
     "list of booleans": (("b",), "b boolean", Partition("p", values=(True,)), "(true)"),
     "list of NULL only": (("n",), "n bigint", Partition("p", values=(None,)), "(NULL)"),
+    "list on an expression": (
+        ("(lower(name))",),
+        "name text",
+        Partition("p", values=("alice", "bob")),
+        "('Bob')",
+    ),
+    "range on an expression and a column": (
+        ("(CAST(pg_catalog.timezone(CAST('UTC' AS text), at) AS date))", '"Site"'),
+        'at timestamptz, "Site" int',
+        Partition("p", lower=("2026-01-01", 1), upper=("2026-01-01", 9)),
+        "('2026-01-01 12:00+00', 5)",
+    ),
 }
 
 
@@ -236,6 +248,12 @@ def test_a_bound_that_is_not_only_bounds_is_refused() -> None:
     with pytest.raises(statements.StatementError):
         partitions._only_bounds("ALTER TABLE t ADD CONSTRAINT c CHECK (a > now())", ("a",))
     partitions._only_bounds("ALTER TABLE t ADD CONSTRAINT c CHECK (a IN (1, 'x', NULL))", ("a",))
+    lower = ("(lower(name))",)
+    partitions._only_bounds("ALTER TABLE t ADD CONSTRAINT c CHECK (lower(name) IN ('a'))", lower)
+    with pytest.raises(statements.StatementError):
+        partitions._only_bounds("ALTER TABLE t ADD CONSTRAINT c CHECK (upper(name) > 'a')", lower)
+    with pytest.raises(statements.StatementError):
+        partitions._only_bounds("ALTER TABLE t ADD CONSTRAINT c CHECK (lower(name) ~ 'a')", lower)
 
 
 _BEFORE = """\

@@ -118,17 +118,15 @@ _LIKE = "INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING GENERATED INCLUDING 
 )
 
 
-def bound_check(columns: tuple[str, ...], p: Partition) -> str | None:
+def bound_check(keys: tuple[str, ...], p: Partition) -> str | None:
     """The partition constraint of a range or list bound as a CHECK expression over the
-    quoted key columns and literal values, shaped as PostgreSQL derives it (partbounds.c,
-    get_qual_for_list / get_qual_for_range), so ATTACH PARTITION finds it implied by the
-    check and skips its scan. None for hash and default partitions (ATTACH scans the new,
-    empty table)."""
-    from ..compile import quote
-
+    key elements (SQL: quoted columns, parenthesized expressions; `_key_sql`) and literal
+    values, shaped as PostgreSQL derives it (partbounds.c, get_qual_for_list /
+    get_qual_for_range), so ATTACH PARTITION finds it implied by the check and skips its
+    scan. None for hash and default partitions (ATTACH scans the new, empty table)."""
     if p.default or p.modulus is not None:
         return None
-    cols = [quote(c) for c in columns]
+    cols = list(keys)
     if p.values:
         col = cols[0]
         known = [v for v in p.values if v is not None]
@@ -276,6 +274,14 @@ class Partitions(base.TablePart):
                 ctx.err(
                     (*tp, "partition_by", "expressions", n),
                     f"table '{t.name}': partition key expression is not valid SQL: {why}",
+                )
+        for c in t.checks:
+            if c.name == BOUND_CHECK:  # the attach steps' own temporary check
+                ctx.err(
+                    (*tp, "checks", c.name),
+                    f"table '{t.name}': check name '{BOUND_CHECK}' is the one a new partition's "
+                    "attach uses for a moment; rename the check",
+                    key=True,
                 )
         keys = [("primary key", t.primary_key.columns)] if t.primary_key else []
         keys += [(f"unique constraint '{u.name}'", u.columns) for u in t.uniques]
@@ -532,7 +538,7 @@ def _attached(records: list[Record], i_from: Any, dropped: set[str]) -> list[Rec
         if t is None or t.name in dropped:
             out.append(r)
             continue
-        out += attach_steps(r, _key_columns(t.partition_def))
+        out += attach_steps(r, _key_sql(t.partition_def))
     return out
 
 
@@ -649,59 +655,68 @@ def _key_elements(partition_def: str) -> list[tuple[str | None, str | None]] | N
     return out
 
 
-def _key_columns(partition_def: str) -> tuple[str, ...] | None:
-    """The key columns of `pg_get_partkeydef` text (read by PostgreSQL's parser); None
-    when a key element is an expression or names a collation or operator class (a check
-    over the columns would not be the partition constraint PostgreSQL compares)."""
+def _key_sql(partition_def: str) -> tuple[str, ...] | None:
+    """The key elements of `pg_get_partkeydef` text as SQL: a column quoted, an expression
+    (printed back by pglast) in parentheses; None when an element names a collation or an
+    operator class (a check without them would not be the constraint PostgreSQL compares)."""
+    from ..compile import quote
+
+    elems = _key_elements(partition_def)
+    if elems is None:
+        return None
+    return tuple(quote(c) if c is not None else f"({e})" for c, e in elems)
+
+
+_OPERATORS = frozenset({"=", "<", "<=", ">", ">="})
+
+
+def _only_bounds(sql: str, keys: tuple[str, ...]) -> None:
+    """Prove by the parse tree that the ADD CONSTRAINT holds one CHECK made only of
+    AND / OR, `key IS [NOT] NULL`, `key <op> constant` and `key IN (constants)`, each
+    key one of the partition key's elements (a bound value cannot have become SQL of its
+    own, nor a key anything else)."""
     from pglast import ast, parse_sql
-
-    stmt = parse_sql(f"CREATE TABLE x () PARTITION BY {partition_def}")[0].stmt
-    assert isinstance(stmt, ast.CreateStmt) and stmt.partspec is not None
-    out = []
-    for e in stmt.partspec.partParams or ():
-        if not isinstance(e, ast.PartitionElem) or e.name is None or e.collation or e.opclass:
-            return None
-        out.append(str(e.name))
-    return tuple(out)
-
-
-# What a bound check is made of: comparisons, IN lists, IS [NOT] NULL, AND / OR of them.
-_CHECK_NODES = (
-    *("A_Expr", "A_Const", "BoolExpr", "NullTest", "ColumnRef"),
-    *("String", "Integer", "Float", "Boolean"),
-)
-
-
-def _only_bounds(sql: str, columns: tuple[str, ...]) -> None:
-    """Prove by the parse tree that the ADD CONSTRAINT holds one CHECK made of the key
-    columns and constants only (a bound value cannot have become SQL of its own)."""
-    from pglast import ast, parse_sql
-    from pglast.visitors import Visitor
+    from pglast.enums import A_Expr_Kind
 
     from .. import statements
 
+    def plain(n: Any) -> Any:
+        return statements.plain(n(skip_none=True))
+
+    selects: list[Any] = [parse_sql(f"SELECT {k}")[0].stmt for k in keys]
+    trees = [plain(q.targetList[0].val) for q in selects]
+
+    def const(n: Any) -> bool:
+        return isinstance(n, ast.A_Const)
+
+    def ok(n: Any) -> bool:
+        if isinstance(n, ast.BoolExpr):
+            return all(ok(a) for a in n.args or ())
+        if isinstance(n, ast.NullTest):
+            return plain(n.arg) in trees
+        if not isinstance(n, ast.A_Expr) or plain(n.lexpr) not in trees:
+            return False
+        op = [getattr(x, "sval", None) for x in n.name or ()]
+        if n.kind == A_Expr_Kind.AEXPR_IN:
+            return op == ["="] and isinstance(n.rexpr, tuple) and all(map(const, n.rexpr))
+        return (
+            n.kind == A_Expr_Kind.AEXPR_OP
+            and len(op) == 1
+            and op[0] in _OPERATORS
+            and (const(n.rexpr))
+        )
+
     node = parse_sql(sql)[0].stmt
     stmt: Any = node if isinstance(node, ast.AlterTableStmt) else None
-    found: list[str] = []
-    refs: list[tuple[str, ...]] = []
-
-    class Walk(Visitor):
-        def visit(self, ancestors: Any, node: Any) -> None:
-            found.append(type(node).__name__)
-            if isinstance(node, ast.ColumnRef):
-                refs.append(tuple(str(getattr(f, "sval", f)) for f in node.fields or ()))
-
     cmd = stmt.cmds[0] if stmt is not None and len(stmt.cmds or ()) == 1 else None
     expr = getattr(getattr(cmd, "def_", None), "raw_expr", None)
     if expr is None:
         raise statements.StatementError(f"not one CHECK constraint: {sql}")
-    Walk()(expr)
-    strange = {n for n in found if n not in _CHECK_NODES}
-    if strange or any(len(r) != 1 or r[0] not in columns for r in refs):
+    if not ok(expr):
         raise statements.StatementError(f"a partition bound check that is not only bounds: {sql}")
 
 
-def attach_steps(rec: Record, columns: tuple[str, ...] | None) -> list[Record]:
+def attach_steps(rec: Record, keys: tuple[str, ...] | None) -> list[Record]:
     """`CREATE TABLE new PARTITION OF parent FOR VALUES ...` (ACCESS EXCLUSIVE on the
     parent) as: CREATE TABLE new (LIKE parent ...), ADD CONSTRAINT <BOUND_CHECK> CHECK
     (<partition constraint>), ALTER TABLE parent ATTACH PARTITION new FOR VALUES ...
@@ -720,11 +735,11 @@ def attach_steps(rec: Record, columns: tuple[str, ...] | None) -> list[Record]:
     new = qualified(stmt.relation.relname, stmt.relation.schemaname)
     parent = qualified(parent_rv.relname, parent_rv.schemaname)
     p = _bound_of(stmt.relation.relname, stmt.partbound)
-    check = bound_check(columns, p) if columns is not None else None
+    check = bound_check(keys, p) if keys is not None else None
     sqls = [f"CREATE TABLE {new} (LIKE {parent} {_LIKE})"]
     if check is not None:
         sqls.append(f"ALTER TABLE {new} ADD CONSTRAINT {quote(BOUND_CHECK)} CHECK ({check})")
-        _only_bounds(sqls[-1], columns or ())
+        _only_bounds(sqls[-1], keys or ())
     sqls.append(f"ALTER TABLE {parent} ATTACH PARTITION {new} {bound_clause(p)}")
     if check is not None:
         sqls.append(f"ALTER TABLE {new} DROP CONSTRAINT {quote(BOUND_CHECK)}")
