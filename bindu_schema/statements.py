@@ -64,7 +64,7 @@ class Command:
 
     op: str  # add_column, drop_column, alter_type, set_not_null, drop_not_null, set_default,
     #          drop_default, add_constraint, drop_constraint, validate_constraint,
-    #          enable_trigger, disable_trigger, other
+    #          enable_trigger, disable_trigger, attach_partition, other
     name: str | None = None  # the column or constraint
     constraint: str | None = None  # check, foreign, primary, unique, exclusion, ...
     not_valid: bool = False
@@ -374,6 +374,9 @@ def _command(cmd: ast.AlterTableCmd) -> Command:
         return Command("enable_trigger", cmd.name)
     if t == AlterTableType.AT_DisableTrig:
         return Command("disable_trigger", cmd.name)
+    if t == AlterTableType.AT_AttachPartition:
+        part = getattr(cmd.def_, "name", None)
+        return Command("attach_partition", getattr(part, "relname", None))
     if isinstance(t, AlterTableType) and t.name.startswith("AT_") and cmd.name:
         return Command("other", cmd.name)
     return Command("other")

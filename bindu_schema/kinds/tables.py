@@ -104,8 +104,9 @@ LEFT JOIN pg_description d ON d.objoid = c.oid AND d.classoid = 'pg_class'::regc
      AND d.objsubid = 0
 WHERE n.nspname = :schema AND c.relkind IN ('r', 'p')"""
 
-# ALTER TABLE sub-commands that take a weaker lock than ACCESS EXCLUSIVE.
-_WEAKER_LOCK = ("validate_constraint",)
+# ALTER TABLE sub-commands that take a weaker lock than ACCESS EXCLUSIVE (SHARE UPDATE
+# EXCLUSIVE; ATTACH PARTITION's lock on a default partition is the partitions part's).
+_WEAKER_LOCK = ("validate_constraint", "attach_partition")
 
 
 def _alter_table(rec: Record, facts: Facts) -> set[str]:
@@ -123,7 +124,8 @@ def _alter_table(rec: Record, facts: Facts) -> set[str]:
     table = rec.table or ""
     existing = table in facts.tables
     cmds = rec.commands
-    # VALIDATE (SHARE UPDATE EXCLUSIVE) and ADD FOREIGN KEY (SHARE ROW EXCLUSIVE).
+    # VALIDATE, ATTACH PARTITION (SHARE UPDATE EXCLUSIVE), ADD FOREIGN KEY (SHARE ROW
+    # EXCLUSIVE).
     weaker = bool(cmds) and all(
         c.op in _WEAKER_LOCK or (c.op == "add_constraint" and c.constraint == "foreign")
         for c in cmds
