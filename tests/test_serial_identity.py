@@ -1,0 +1,89 @@
+"""serial <-> identity keeps the counter (kinds/serial_identity.py), on real PostgreSQL.
+
+The plan is made against a database with some rows; more rows arrive before it runs
+(a revision applied later): the next id after the conversion is above every existing one,
+in both directions, and the catalog names the new sequence as a fresh database would.
+A table and a column with quotes and a semicolon in their names cannot turn the literals
+of the counter copy into statements of their own.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import Result, plan_json, sql
+
+from bindu_schema import compile as compiler
+from bindu_schema import executor, loader, server
+from bindu_schema.compile import quote
+from bindu_schema.literals import quote_literal
+from bindu_schema.settings import DatabaseURL
+
+pytestmark = pytest.mark.acceptance
+
+TABLE = "ta\"sks'; DROP TABLE victim; --"
+COLUMN = "i\"d'"
+
+SCHEMAS = {
+    "serial": "{type: bigint, serial: true}",
+    "always": "{type: bigint, identity: always}",
+    "by default": "{type: bigint, identity: by default}",
+}
+
+
+def _yaml(column: str) -> str:
+    return (
+        "version: 1\ntables:\n"
+        f"  victim:\n    columns:\n      id: {{type: integer}}\n"
+        f"  {json.dumps(TABLE)}:\n    columns:\n"
+        f"      {json.dumps(COLUMN)}: {SCHEMAS[column]}\n"
+        "      title: {type: text}\n"
+        f"    primary_key: {{columns: [{json.dumps(COLUMN)}]}}\n"
+    )
+
+
+def _insert(db: DatabaseURL, n: int) -> None:
+    sql(db, f"INSERT INTO {quote(TABLE)} (title) SELECT 'r' FROM generate_series(1, {n})")
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("serial", "always"), ("serial", "by default"), ("always", "serial")],
+)
+def test_next_id_continues_after_the_rows(
+    before: str,
+    after: str,
+    cli: Callable[..., Result],
+    make_db: Callable[[], DatabaseURL],
+    dev_server: DatabaseURL,
+    tmp_path: Path,
+) -> None:
+    live = make_db()
+    server.load_ddl(live, compiler.compile_schema(loader.loads(_yaml(before))))
+    _insert(live, 5)
+    schema = tmp_path / "after.yaml"
+    schema.write_text(_yaml(after))
+    planned = plan_json(cli, schema, live, dev_server, "--no-lint")
+    assert planned.code == 2, planned.text
+    statements = [s["sql"] for s in json.loads(planned.out)["statements"]]
+    assert any("setval" in s for s in statements), statements
+
+    _insert(live, 7)  # rows that arrive after the plan was made: 12 in all
+    executor.run(live, statements)
+    t, c = quote(TABLE), quote(COLUMN)
+    got = sql(live, f"INSERT INTO {t} (title) VALUES ('next') RETURNING {c}")
+    assert got == [(13,)]
+    assert sql(live, f"SELECT count(DISTINCT {c}) FROM {t}") == [(13,)]
+    assert sql(live, "SELECT count(*) FROM victim") == [(0,)]  # still there
+    # the sequence has the name PostgreSQL gives it, and the old one is gone
+    seqs = sql(live, "SELECT relname FROM pg_class WHERE relkind = 'S' ORDER BY 1")
+    assert seqs == [(f"{TABLE}_{COLUMN}_seq",)]
+    identity = sql(
+        live,
+        "SELECT a.attidentity FROM pg_attribute a JOIN pg_class k ON k.oid = a.attrelid "
+        f"WHERE k.relname = {quote_literal(TABLE)} AND a.attname = {quote_literal(COLUMN)}",
+    )
+    assert identity == [({"serial": "", "always": "a", "by default": "d"}[after],)]
