@@ -14,10 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from alembic_project import make_project, project_args, revision_in, versions
 from conftest import Result, plan_json, sql
 
 from bindu_schema import compile as compiler
-from bindu_schema import executor, loader, server
+from bindu_schema import ensure_tenant, executor, loader, server
 from bindu_schema.compile import quote
 from bindu_schema.literals import quote_literal
 from bindu_schema.settings import DatabaseURL
@@ -87,3 +88,33 @@ def test_next_id_continues_after_the_rows(
         f"WHERE k.relname = {quote_literal(TABLE)} AND a.attname = {quote_literal(COLUMN)}",
     )
     assert identity == [({"serial": "", "always": "a", "by default": "d"}[after],)]
+
+
+def test_a_revision_continues_each_tenants_counter(
+    cli: Callable[..., Result],
+    make_db: Callable[[], DatabaseURL],
+    dev_server: DatabaseURL,
+    tmp_path: Path,
+) -> None:
+    """A revision is schema-agnostic: the conversion's setval names the table in a literal
+    resolved through each tenant's search_path, so every tenant continues its own counter."""
+    before = (
+        "version: 1\ntables:\n  tasks:\n    columns:\n      id: {type: integer, serial: true}\n"
+    )
+    proj = make_project(tmp_path, before)
+    assert revision_in(cli, proj, dev_server, "base").code == 0
+    db = make_db()
+    ini = proj / "alembic.ini"
+    names = [ensure_tenant(db.sqlalchemy, f"did:bindu:serial-{n}", ini=ini) for n in range(2)]
+    for n, name in enumerate(names):  # 3 rows in one tenant, 6 in the other
+        sql(db, f"INSERT INTO {name}.tasks SELECT FROM generate_series(1, {3 * (n + 1)})")
+    after = before.replace("serial: true", "identity: always")
+    (proj / "schema" / "bindu.yaml").write_text(after)
+    r = revision_in(cli, proj, dev_server, "identity")
+    assert r.code == 0, r.text
+    assert "setval" in versions(proj)[-1].read_text()
+    r = cli("apply", "--all-tenants", *project_args(proj, db, dev_server))
+    assert r.code == 0, r.text
+    for n, name in enumerate(names):
+        got = sql(db, f"INSERT INTO {name}.tasks DEFAULT VALUES RETURNING id")
+        assert got == [(3 * (n + 1) + 1,)], name
