@@ -620,6 +620,9 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
         if not grants:
             return records
         dropped = {n for r in records if r.kind == "DropStmt" for n in r.names}
+        # a name a relation is renamed away from (a serial's sequence converted to an
+        # identity, or back): whatever holds it afterwards is new, without the privileges
+        dropped |= {r.name for r in records if r.kind == "RenameStmt" and r.name and not r.table}
         sqls = _statements(grants, dropped, _acls(_rows(i_from)), _acls(_rows(i_target)))
         return records + [statements.parse(s + ";") for s in sqls]
 

@@ -88,8 +88,13 @@ def _temporary(name: str, taken: set[str]) -> str:
 def conversions(records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
     """migra's statements with each serial <-> identity change replaced by a conversion."""
     out = list(records)
-    taken = {s.name for i in (i_from, i_target) for s in i.sequences.values()}
-    taken |= {t.name for i in (i_from, i_target) for t in i.tables.values()}
+    # relations share one namespace: sequences, tables, views, indexes (both sides)
+    taken = {
+        x.name
+        for i in (i_from, i_target)
+        for found in (i.sequences, i.selectables, i.indexes)
+        for x in found.values()
+    }
     for key, t in i_target.tables.items():
         before = i_from.tables.get(key)
         if before is None or not t.is_alterable:
