@@ -118,3 +118,17 @@ def test_a_revision_continues_each_tenants_counter(
     for n, name in enumerate(names):
         got = sql(db, f"INSERT INTO {name}.tasks DEFAULT VALUES RETURNING id")
         assert got == [(3 * (n + 1) + 1,)], name
+
+
+def test_the_conversions_drop_deletes_nothing_a_plain_drop_does() -> None:
+    """Pure: the old sequence's DROP carries no DELETES_DATA (its counter was copied, the
+    record's note says so); any other DROP SEQUENCE still does."""
+    from bindu_schema import hazards, statements
+    from bindu_schema.catalog import Facts
+    from bindu_schema.kinds.serial_identity import COUNTER_COPIED, _parsed
+
+    ours = _parsed([("DROP SEQUENCE public.t_id_seq_old_1;", "DropStmt")])[0]
+    plain = statements.parse("DROP SEQUENCE public.t_id_seq;")
+    assert ours.note == COUNTER_COPIED
+    assert hazards.DELETES_DATA not in hazards.classify(ours, Facts())
+    assert hazards.DELETES_DATA in hazards.classify(plain, Facts())

@@ -192,6 +192,9 @@ def _parsed(rows: list[tuple[str, str | None]]) -> list[Record]:
     out = []
     for sql, kind in rows:
         rec = statements.parse(sql, kind or "AlterTableStmt")
-        mine = kind in ("DropStmt", "AlterSeqStmt")  # hazards read the note
-        out.append(replace(rec, note=COUNTER_COPIED) if mine else rec)
+        if kind in ("DropStmt", "AlterSeqStmt"):  # hazards read the note
+            rec = replace(rec, note=COUNTER_COPIED)
+        elif kind == "SelectStmt":  # setval: in the plan summary, a sequence changed
+            rec = replace(rec, object_type="sequence", action="alter")
+        out.append(rec)
     return out
