@@ -146,7 +146,10 @@ SELECT c.relname, a.attname, a.attnum,
           FROM pg_depend d JOIN pg_sequence q ON q.seqrelid = d.objid
          WHERE a.attidentity <> '' AND d.classid = 'pg_class'::regclass
            AND d.refclassid = 'pg_class'::regclass AND d.refobjid = c.oid
-           AND d.refobjsubid = a.attnum AND d.deptype = 'i')
+           AND d.refobjsubid = a.attnum AND d.deptype = 'i'),
+       EXISTS (SELECT 1 FROM pg_depend d JOIN pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+                WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass
+                  AND d.refobjid = c.oid AND d.refobjsubid = a.attnum AND d.deptype = 'a')
   FROM pg_class c
   JOIN pg_namespace n ON n.oid = c.relnamespace
   JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
@@ -347,7 +350,7 @@ def _facts(schema: str, rows: dict[str, list[tuple[object, ...]]], ex: model.Exc
             "replica_identity": s(replident),
             "comment": s(comment),
         }
-    for table, col, num, collation, storage, compression, typstorage, comment, ident in rows[
+    for table, col, num, collation, storage, compression, typstorage, comment, ident, owns in rows[
         "columns"
     ]:
         if table in skip:
@@ -363,6 +366,7 @@ def _facts(schema: str, rows: dict[str, list[tuple[object, ...]]], ex: model.Exc
             "_table": str(table),
             "_column": str(col),
             "_type_storage": s(typstorage),
+            "_owns_sequence": s(owns),
         }
     for bare, full, vol, strict, secdef, args, parallel, config, comment in rows["functions"]:
         if excluded_function(str(bare), str(full), ex.functions):
@@ -422,7 +426,10 @@ def compare(have: Facts, want: Facts, target_schema: str | None = None) -> Compa
                 # migra adds or drops the identity; only options it does not give count
                 if new is None or new == _created_identity(new):
                     continue
-                old = None
+                # a serial column the columns kind converts (kinds/serial_identity.py):
+                # its identity is added with the defaults and keeps the serial's counter,
+                # so its options are set without a RESTART
+                old = _created_identity(new) if a.get("_owns_sequence") == "True" else None
             if old != new:
                 found.append(Difference(kind, name, attr, old, new, category))
     # What CREATE TABLE / ADD COLUMN (migra's) leave at their defaults.

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from pglast import ast, parse_sql
 from pglast.enums import SetOperation, SortByDir, SortByNulls
 from pglast.parser import ParseError, scan
 
 from . import model
+from .kinds.functions import paths as function_paths
 
 FragmentPath = tuple[str | int, ...]
 Problem = tuple[FragmentPath, str]
@@ -155,7 +157,9 @@ def opclass(text: str) -> str | None:
     return None
 
 
-def _checks(schema: model.Schema) -> list[tuple[FragmentPath, str, str, Check]]:
+def _checks(
+    schema: model.Schema, data: dict[str, Any] | None
+) -> list[tuple[FragmentPath, str, str, Check]]:
     """(YAML path, what, value, check) for every fragment in the schema."""
     out: list[tuple[FragmentPath, str, str, Check]] = []
     enums = {e.name for e in schema.enums}  # a declared enum's name is quoted (compile.py)
@@ -188,8 +192,13 @@ def _checks(schema: model.Schema) -> list[tuple[FragmentPath, str, str, Check]]:
             if tr.when is not None:
                 what = f"WHEN of trigger '{tr.name}'"
                 out.append(((*tp, "triggers", tr.name, "when"), what, tr.when, expression))
-    for f in schema.functions:
-        fp: FragmentPath = ("functions", f.name)
+    # an overload's path has its index (functions.name.<n>); without the YAML, the map form's
+    fpaths = (
+        function_paths(data)
+        if data is not None
+        else [("functions", f.name) for f in schema.functions]
+    )
+    for f, fp in zip(schema.functions, fpaths, strict=True):
         if f.returns:  # a procedure has none
             out.append(
                 ((*fp, "returns"), f"return type of function '{f.name}'", f.returns, returns)
@@ -213,10 +222,11 @@ _KIND: dict[Check, str] = {
 }
 
 
-def problems(schema: model.Schema) -> list[Problem]:
-    """(YAML path, message) for every fragment that is not exactly one of its kind."""
+def problems(schema: model.Schema, data: dict[str, Any] | None = None) -> list[Problem]:
+    """(YAML path, message) for every fragment that is not exactly one of its kind (`data`:
+    the YAML the schema was built from, for the paths of overloads)."""
     out: list[Problem] = []
-    for path, what, value, check in _checks(schema):
+    for path, what, value, check in _checks(schema, data):
         why = check(value)
         if why is not None:
             short = value if len(value) <= 60 else value[:59] + "…"

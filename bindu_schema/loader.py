@@ -470,7 +470,7 @@ def _check(schema: model.Schema, data: dict[str, Any], conv: _Converter) -> list
 
     ctx = _context(schema, data, conv)
     # SQL fragments (defaults, expressions, types, opclasses): each exactly one of its kind.
-    for fpath, msg in fragments.problems(schema):
+    for fpath, msg in fragments.problems(schema, data):
         ctx.err(fpath, msg)
     for kind in kinds.KINDS:
         kind.check(ctx)

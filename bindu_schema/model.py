@@ -79,6 +79,7 @@ class Schema:
         return next((t for t in self.tables if t.name == name), None)
 
     def function(self, name: str) -> Function | None:
+        """The function of that name (of overloads, the first declared)."""
         return next((f for f in self.functions if f.name == name), None)
 
     def content_sha256(self) -> str:

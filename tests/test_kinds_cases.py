@@ -68,6 +68,8 @@ def _name(stmt: ast.Node) -> str:
         return str(stmt.typeName[-1].sval)
     if isinstance(stmt, ast.DropStmt):
         obj = stmt.objects[0]
+        if isinstance(obj, ast.ObjectWithArgs):  # DROP FUNCTION name(types)
+            return str(obj.objname[-1].sval)
         items = obj if isinstance(obj, tuple) else getattr(obj, "names", ())
         return str(getattr(items[-1], "sval", items[-1]))
     if isinstance(stmt, ast.CommentStmt):

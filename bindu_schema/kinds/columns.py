@@ -626,10 +626,12 @@ class Columns(base.TablePart):
         generated), and drops a virtual one's expression with DROP EXPRESSION (refused on
         virtual columns). Such a column is dropped and added again: its values are
         computed anyway. A stored column that becomes a plain one keeps its values (DROP
-        EXPRESSION, then its default)."""
+        EXPRESSION, then its default). A serial column that becomes an identity (or back)
+        keeps its counter (serial_identity.py)."""
         from .. import statements
+        from .serial_identity import conversions
 
-        out = list(records)
+        out = conversions(list(records), i_from, i_target)
         for key, t in i_target.tables.items():
             before = i_from.tables.get(key)
             if before is None or not t.is_alterable:

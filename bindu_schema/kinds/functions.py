@@ -1,4 +1,5 @@
-"""Functions: `functions: {name: {arguments, returns, language, body, ...}}`.
+"""Functions: `functions: {name: {arguments, returns, language, body, ...}}`, or for
+overloads (one name, several argument type lists) `functions: {name: [{...}, {...}]}`.
 
 Plain SQL (SQLAlchemy has no DDL construct for functions). Ordering: a function that a
 table expression calls (default, check, index key or predicate) is created before the
@@ -59,6 +60,33 @@ def sql_literal(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def paths(data: dict[str, Any]) -> list[base.PathKey]:
+    """The YAML path of each function, in the order of Schema.functions: `functions.name`
+    for the map form, `functions.name.<n>` for each overload of the list form."""
+    out: list[base.PathKey] = []
+    for name, entry in (data.get("functions") or {}).items():
+        if isinstance(entry, list):
+            out += [("functions", name, n) for n in range(len(entry))]
+        else:
+            out.append(("functions", name))
+    return out
+
+
+# A function's argument types as PostgreSQL compares them: each type's name as the parser
+# reads it (integer and int4 alike) and its array dimensions; typmods do not count.
+Signature = tuple[tuple[str, int], ...]
+
+
+def _signature(f: Function) -> Signature | None:
+    from .. import statements
+
+    try:
+        specs = [statements.parse_type(a.type) for a in f.arguments]
+    except statements.StatementError:
+        return None
+    return tuple((t.name, t.dims) for t in specs)
 
 
 def _dollar_quote(body: str) -> str:
@@ -230,6 +258,32 @@ def _norm_body(body: str | None) -> str:
     return " ".join((body or "").split())
 
 
+def _check_one(ctx: base.CheckContext, f: Function, path: base.PathKey) -> None:
+    """The rules of one definition (at its YAML path)."""
+    if not f.procedure and not f.returns:
+        ctx.err(
+            path,
+            f"function '{f.name}': 'returns' is missing; add 'returns: <type>' "
+            "(or 'kind: procedure')",
+        )
+    if f.procedure:
+        for key, on in (
+            ("returns", bool(f.returns)),
+            ("volatility", f.volatility is not None),
+            ("strict", f.strict),
+            ("leakproof", f.leakproof),
+            ("parallel", f.parallel is not None),
+            ("cost", f.cost is not None),
+            ("rows", f.rows is not None),
+        ):
+            if on:
+                ctx.err(
+                    (*path, key),
+                    f"procedure '{f.name}': a procedure takes no '{key}'; remove it",
+                    key=True,
+                )
+
+
 class Functions(base.Kind):
     key = "functions"
     word = "function"
@@ -262,7 +316,7 @@ class Functions(base.Kind):
         argument = base.entry(
             {"name": dict(base.NAME), "type": dict(base.NAME), "default": default}, ["type"]
         )
-        return base.named_map(
+        one = base.entry(
             {
                 "arguments": {"type": "array", "items": argument},
                 "returns": dict(base.NAME),
@@ -294,6 +348,19 @@ class Functions(base.Kind):
             },
             ["language", "body"],
         )
+        # A map is one function; a list is the overloads of the name (if/then/else rather
+        # than oneOf: a mistake inside either form is reported as that form's, at its key).
+        overloads = {
+            "type": "array",
+            "items": one,
+            "minItems": 1,
+            "description": "the overloads of the name: one definition per argument type list",
+        }
+        return {
+            "type": "object",
+            "additionalProperties": {"if": {"type": "array"}, "then": overloads, "else": one},
+            "propertyNames": {"minLength": 1},
+        }
 
     def build(self, section: Any) -> tuple[Function, ...]:
         return tuple(
@@ -319,42 +386,36 @@ class Functions(base.Kind):
                     for k, v in sorted((f.get("set") or {}).items())
                 ),
             )
-            for fname, f in (section or {}).items()
+            for fname, entry in (section or {}).items()
+            for f in (entry if isinstance(entry, list) else [entry])
         )
 
     def check(self, ctx: base.CheckContext) -> None:
-        for f in ctx.schema.functions:
-            ctx.check_ident(("functions", f.name), f.name, "function")
-            if f.name in ctx.schema.exclude.functions:
+        for name in dict.fromkeys(f.name for f in ctx.schema.functions):
+            ctx.check_ident(("functions", name), name, "function")
+            if name in ctx.schema.exclude.functions:
                 ctx.err(
-                    ("functions", f.name),
-                    f"function '{f.name}' is both declared and excluded; remove it from one "
+                    ("functions", name),
+                    f"function '{name}' is both declared and excluded; remove it from one "
                     "of the two",
                     key=True,
                 )
-            path = ("functions", f.name)
-            if not f.procedure and not f.returns:
+        seen: dict[tuple[str, Signature], base.PathKey] = {}
+        for f, path in zip(ctx.schema.functions, paths(ctx.data), strict=True):
+            signature = _signature(f)
+            if signature is None:
+                pass  # a type that does not parse: reported with the type's own check
+            elif (f.name, signature) in seen:
+                line = ctx.locate(seen[(f.name, signature)], False)[0]
                 ctx.err(
                     path,
-                    f"function '{f.name}': 'returns' is missing; add 'returns: <type>' "
-                    "(or 'kind: procedure')",
+                    f"function '{f.identity}': the overload at line {line} has the same "
+                    "argument types (PostgreSQL identifies a function by its name and "
+                    "argument types); change the types or remove one of them",
                 )
-            if f.procedure:
-                for key, on in (
-                    ("returns", bool(f.returns)),
-                    ("volatility", f.volatility is not None),
-                    ("strict", f.strict),
-                    ("leakproof", f.leakproof),
-                    ("parallel", f.parallel is not None),
-                    ("cost", f.cost is not None),
-                    ("rows", f.rows is not None),
-                ):
-                    if on:
-                        ctx.err(
-                            (*path, key),
-                            f"procedure '{f.name}': a procedure takes no '{key}'; remove it",
-                            key=True,
-                        )
+            else:
+                seen[(f.name, signature)] = path
+            _check_one(ctx, f, path)
 
     def ddl(
         self, schema: model.Schema, target_schema: str | None, md: sa.MetaData
@@ -440,17 +501,38 @@ def _options(full_definition: str) -> Any:
     return sorted(str(statements.plain(o(skip_none=True))) for o in opts)
 
 
+def _signature_of(create: str) -> Any:
+    """The name and argument types of a CREATE FUNCTION, as the parser reads them (an
+    overload's identity; argument names and defaults left out)."""
+    from pglast import ast, parse_sql
+    from pglast.enums import FunctionParameterMode
+
+    from .. import statements
+
+    stmt = parse_sql(create)[0].stmt
+    assert isinstance(stmt, ast.CreateFunctionStmt)
+    out_modes = (FunctionParameterMode.FUNC_PARAM_OUT, FunctionParameterMode.FUNC_PARAM_TABLE)
+    types = [
+        statements.plain(p.argType(skip_none=True))
+        for p in stmt.parameters or ()
+        if isinstance(p, ast.FunctionParameter)
+        and p.argType is not None
+        and p.mode not in out_modes
+    ]
+    return str((statements.strings(stmt.funcname)[-1], types))
+
+
 def _option_changes(records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
     """migra compares a function's body, result, language, volatility, strictness and
     security, not its PARALLEL, SET, COST, ROWS or LEAKPROOF: where only those differ,
     the target's CREATE OR REPLACE (pg_get_functiondef's text)."""
     from .. import statements
 
-    replaced = {r.name for r in records if r.kind == "CreateFunctionStmt"}
+    replaced = {_signature_of(r.sql) for r in records if r.kind == "CreateFunctionStmt"}
     out: list[Record] = []
     for key, want in sorted(i_target.functions.items()):
         have = i_from.functions.get(key)
-        if have is None or want.name in replaced:
+        if have is None or _signature_of(want.full_definition) in replaced:
             continue
         if _options(have.full_definition) != _options(want.full_definition):
             out.append(statements.parse(want.full_definition.strip() + ";", "CreateFunctionStmt"))
@@ -490,9 +572,6 @@ def _inspect(state: base.InspectState) -> dict[str, Any]:
         if kind not in ("f", "p"):
             what = {"a": "aggregate", "w": "window function"}.get(kind, kind)
             warn(f"{what} {name}({identity}): not in the format; left out")
-            continue
-        if name in out:
-            warn(f"{where}: an overload of {name}; the format has one function per name; left out")
             continue
         if has_sql_body or language in ("c", "internal"):
             warn(
@@ -547,7 +626,13 @@ def _inspect(state: base.InspectState) -> dict[str, Any]:
         if config:
             f["set"] = {k: v for k, v in (_setting(c) for c in config)}
         f["body"] = clean_body(body)
-        out[name] = f
+        # overloads (ordered by their identity arguments) as a list; one function as a map
+        if name not in out:
+            out[name] = f
+        elif isinstance(out[name], list):
+            out[name].append(f)
+        else:
+            out[name] = [out[name], f]
     return out
 
 

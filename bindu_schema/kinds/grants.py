@@ -620,6 +620,9 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
         if not grants:
             return records
         dropped = {n for r in records if r.kind == "DropStmt" for n in r.names}
+        # a name a relation is renamed away from (a serial's sequence converted to an
+        # identity, or back): whatever holds it afterwards is new, without the privileges
+        dropped |= {r.name for r in records if r.kind == "RenameStmt" and r.name and not r.table}
         sqls = _statements(grants, dropped, _acls(_rows(i_from)), _acls(_rows(i_target)))
         return records + [statements.parse(s + ";") for s in sqls]
 
@@ -676,6 +679,7 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
 
         me = state.rows("SELECT current_user, %(ns)s::oid")[0][0]
         out: dict[str, dict[str, Any]] = {}
+        overloads: dict[str, list[tuple[str, dict[str, Any]]]] = {}
         for on, name, owner, explicit, entries in state.rows(_INSPECT):
             if on == SCHEMA:
                 schema_roles: dict[str, list[str]] = {}
@@ -726,10 +730,20 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
                 g["manage_grants"] = True  # PUBLIC's default EXECUTE was revoked
             if roles:
                 g["roles"] = {r: FlowList(p) for r, p in roles.items()}
-            if not g:
+            if on == "functions":  # grants by name: every overload's, compared below
+                overloads.setdefault(name.split("(", 1)[0], []).append((name, g))
                 continue
-            key = name.split("(", 1)[0] if on == "functions" else name
-            out.setdefault(on, {})[key] = g
+            if g:
+                out.setdefault(on, {})[name] = g
+        for key, versions in overloads.items():
+            first, g = versions[0]
+            if any(other != g for _, other in versions[1:]):
+                state.warn(
+                    f"function {key}: its overloads differ in owner or privileges, and grants "
+                    f"name a function (every overload); written as those of {first}"
+                )
+            if g:
+                out.setdefault("functions", {})[key] = g
         return out
 
 

@@ -367,11 +367,14 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
 
     def hazards(self, rec: Record, facts: Facts) -> set[str]:
         from ..hazards import ACQUIRES_ACCESS_EXCLUSIVE_LOCK, DELETES_DATA, SEQUENCE_CHANGE
+        from .serial_identity import COUNTER_COPIED
 
         found: set[str] = set()
         if rec.kind == "DropStmt" and rec.objtype in ("table", "sequence"):
-            found |= {DELETES_DATA, ACQUIRES_ACCESS_EXCLUSIVE_LOCK}
-        elif rec.kind == "AlterSeqStmt":
+            found.add(ACQUIRES_ACCESS_EXCLUSIVE_LOCK)
+            if rec.note != COUNTER_COPIED:  # a serial's old sequence, its counter copied
+                found.add(DELETES_DATA)
+        elif rec.kind == "AlterSeqStmt" and rec.note != COUNTER_COPIED:
             found.add(SEQUENCE_CHANGE)
         elif rec.kind == "AlterTableStmt" and rec.object_type != "index":
             found |= _alter_table(rec, facts)

@@ -184,19 +184,23 @@ class Triggers(base.TablePart):
                     f"{hint}",
                 )
             else:
-                fn = schema.function(tr.function)
-                if fn is not None and fn.returns.strip().lower() != "trigger":
+                # a trigger calls name(): the overload without arguments, if there are several
+                same = [f for f in schema.functions if f.name == tr.function]
+                fn = next((f for f in same if not f.arguments), same[0])
+                if fn.returns.strip().lower() != "trigger":
                     err(
                         (*trp, "function"),
                         f"trigger '{tr.name}': function '{tr.function}' "
                         "must be declared with 'returns: trigger'",
                     )
-                if fn is not None and fn.arguments:
+                if fn.arguments:
+                    which = "must take no arguments"
+                    if len(same) > 1:  # the trigger calls name()
+                        which = "needs an overload without arguments"
                     err(
                         (*trp, "function"),
-                        f"trigger '{tr.name}': function '{tr.function}' "
-                        "must take no arguments (a trigger function reads "
-                        "TG_ARGV instead)",
+                        f"trigger '{tr.name}': function '{tr.function}' {which} (a trigger "
+                        "function reads TG_ARGV instead)",
                     )
             if tr.timing == "instead of" and tr.for_each != "row":
                 err(
