@@ -32,6 +32,8 @@ CREATE FUNCTION tenant_of(did text) RETURNS text LANGUAGE sql IMMUTABLE STRICT
     PARALLEL SAFE COST 5 AS $$SELECT split_part(did, ':', 2)$$;
 CREATE FUNCTION owned(n integer) RETURNS SETOF integer LANGUAGE sql SECURITY DEFINER
     SET search_path = pg_catalog, public ROWS 20 AS $$SELECT generate_series(1, n)$$;
+CREATE FUNCTION tenant_of(did text, part integer) RETURNS text LANGUAGE sql IMMUTABLE
+    AS $$SELECT split_part(did, ':', part)$$;  -- an overload
 CREATE PROCEDURE archive(older_than interval) LANGUAGE plpgsql
     AS $$BEGIN PERFORM older_than; END;$$;
 
@@ -84,6 +86,9 @@ CREATE TABLE events_rest PARTITION OF events DEFAULT;
 CREATE TABLE shards (id integer NOT NULL) PARTITION BY HASH (id);
 CREATE TABLE shards_0 PARTITION OF shards FOR VALUES WITH (MODULUS 2, REMAINDER 0);
 CREATE TABLE shards_1 PARTITION OF shards FOR VALUES WITH (MODULUS 2, REMAINDER 1);
+CREATE TABLE notes (body text, topic text) PARTITION BY LIST (lower(topic));
+CREATE TABLE notes_billing PARTITION OF notes FOR VALUES IN ('billing');
+CREATE TABLE notes_other PARTITION OF notes DEFAULT;
 """
 
 
