@@ -59,16 +59,17 @@ def _collapse_new_table_validation(records: Sequence[Record], facts: Facts) -> l
 REPLACED = "replaced"  # Record.note of the DROP of an index whose replacement is built
 
 
-def replacement_name(name: str, taken: set[str]) -> str:
-    """A temporary name for the new build of index `name`: short enough (63 bytes), not a
+def replacement_name(name: str, taken: set[str], word: str = "new") -> str:
+    """A temporary name beside relation `name` (the new build of an index; "old": a
+    sequence moved out of the way, serial_identity.py): short enough (63 bytes), not a
     relation of the schema, the same in every plan of the same change."""
     digest = hashlib.sha256(name.encode()).hexdigest()
     stem = name.encode()[:40].decode(errors="ignore")
     for n in range(100):
-        candidate = f"{stem}_new_{digest[n : n + 8]}"
+        candidate = f"{stem}_{word}_{digest[n : n + 8]}"
         if candidate not in taken:
             return candidate
-    raise AssertionError("no free temporary index name")  # 100 taken names: not a schema
+    raise AssertionError("no free temporary name")  # 100 taken names: not a schema
 
 
 def _replace_changed_indexes(records: Sequence[Record], facts: Facts) -> list[Record]:

@@ -14,7 +14,6 @@ defaults are set by fidelity.py afterwards, without a RESTART (its `_owns_sequen
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import replace
 from typing import Any
 
@@ -74,15 +73,10 @@ def _mine(r: Record, table: Any, column: str, sequence: str) -> bool:
 
 
 def _temporary(name: str, taken: set[str]) -> str:
-    """A name for the old sequence while the new one takes its name: short enough, not
-    taken, the same in every plan of the same change."""
-    digest = hashlib.sha256(name.encode()).hexdigest()
-    stem = name.encode()[:40].decode(errors="ignore")
-    for n in range(100):
-        candidate = f"{stem}_old_{digest[n : n + 8]}"
-        if candidate not in taken:
-            return candidate
-    raise AssertionError("no free temporary sequence name")  # 100 taken names: not a schema
+    """A name for the old sequence while the new one takes its name."""
+    from ..online import replacement_name
+
+    return replacement_name(name, taken, "old")
 
 
 def conversions(records: list[Record], i_from: Any, i_target: Any) -> list[Record]:
