@@ -480,6 +480,20 @@ class TablePart(StatementShapes):
         return []
 
 
+def kept_columns(i_from: Any, i_target: Any) -> Iterator[tuple[Any, Any, str, Any, Any]]:
+    """(table, its `before`, column name, column, its `before`) for each column of an
+    alterable table that both schemainspect inspections hold: the columns a differ_order
+    hook may find changed in place."""
+    for key, t in i_target.tables.items():
+        before = i_from.tables.get(key)
+        if before is None or not t.is_alterable:
+            continue
+        for name, c in t.columns.items():
+            b = before.columns.get(name)
+            if b is not None:
+                yield t, before, name, c, b
+
+
 def relation_renames(
     word: str,
     pairs: Iterable[tuple[str, str | None]],

@@ -632,42 +632,37 @@ class Columns(base.TablePart):
         from .serial_identity import conversions
 
         out = conversions(list(records), i_from, i_target)
-        for key, t in i_target.tables.items():
-            before = i_from.tables.get(key)
-            if before is None or not t.is_alterable:
+        for t, _, name, c, b in base.kept_columns(i_from, i_target):
+            if not (b.is_generated or c.is_generated):
                 continue
-            for name, c in t.columns.items():
-                b = before.columns.get(name)
-                if b is None or not (b.is_generated or c.is_generated):
-                    continue
-                if (b.is_generated, b.default) == (c.is_generated, c.default):
-                    continue
-                mine = [
-                    i
-                    for i, r in enumerate(out)
-                    if r.kind == "AlterTableStmt"
-                    and r.table == t.name
-                    and any(cmd.name == name and not cmd.constraint for cmd in r.commands)
+            if (b.is_generated, b.default) == (c.is_generated, c.default):
+                continue
+            mine = [
+                i
+                for i, r in enumerate(out)
+                if r.kind == "AlterTableStmt"
+                and r.table == t.name
+                and any(cmd.name == name and not cmd.constraint for cmd in r.commands)
+            ]
+            at = mine[0] if mine else len(out)
+            qt, qc = t.quoted_full_name, c.quoted_name
+            if b.is_generated == "s" and not c.is_generated:
+                sqls = [f"alter table {qt} alter column {qc} drop expression;"]
+                if c.default:
+                    sqls.append(f"alter table {qt} alter column {qc} set default {c.default};")
+                if c.not_null != b.not_null:
+                    word = "set" if c.not_null else "drop"
+                    sqls.append(f"alter table {qt} alter column {qc} {word} not null;")
+                if (c.dbtypestr, c.collation) != (b.dbtypestr, b.collation):
+                    sqls.append(f"alter table {qt} {c.alter_data_type_clause};")
+            else:
+                sqls = [
+                    f"alter table {qt} drop column {qc};",
+                    f"alter table {qt} {c.add_column_clause};",
                 ]
-                at = mine[0] if mine else len(out)
-                qt, qc = t.quoted_full_name, c.quoted_name
-                if b.is_generated == "s" and not c.is_generated:
-                    sqls = [f"alter table {qt} alter column {qc} drop expression;"]
-                    if c.default:
-                        sqls.append(f"alter table {qt} alter column {qc} set default {c.default};")
-                    if c.not_null != b.not_null:
-                        word = "set" if c.not_null else "drop"
-                        sqls.append(f"alter table {qt} alter column {qc} {word} not null;")
-                    if (c.dbtypestr, c.collation) != (b.dbtypestr, b.collation):
-                        sqls.append(f"alter table {qt} {c.alter_data_type_clause};")
-                else:
-                    sqls = [
-                        f"alter table {qt} drop column {qc};",
-                        f"alter table {qt} {c.add_column_clause};",
-                    ]
-                    sqls += _dropped_with(t, name, i_from, i_target)
-                out = [r for i, r in enumerate(out) if i not in mine]
-                out[at:at] = [statements.parse(x, ("AlterTableStmt", "IndexStmt")) for x in sqls]
+                sqls += _dropped_with(t, name, i_from, i_target)
+            out = [r for i, r in enumerate(out) if i not in mine]
+            out[at:at] = [statements.parse(x, ("AlterTableStmt", "IndexStmt")) for x in sqls]
         return out
 
     catalog_sql = """

@@ -21,6 +21,7 @@ from pglast import ast, parse_sql
 from pglast.enums import AlterTableType
 
 from ..statements import Record
+from . import base
 
 HELPS = "columns"  # this module is the columns part's (tests/test_kinds_layout.py)
 
@@ -89,31 +90,24 @@ def conversions(records: list[Record], i_from: Any, i_target: Any) -> list[Recor
         for found in (i.sequences, i.selectables, i.indexes)
         for x in found.values()
     }
-    for key, t in i_target.tables.items():
-        before = i_from.tables.get(key)
-        if before is None or not t.is_alterable:
+    for t, before, name, c, b in base.kept_columns(i_from, i_target):
+        old_seq = owned_sequence(i_from, before, name)
+        new_seq = owned_sequence(i_target, t, name)
+        if old_seq is not None and c.is_identity:
+            temp = _temporary(old_seq.name, taken)
+            sqls = _to_identity(t, c, old_seq, temp)
+            seq = old_seq.name
+        elif b.is_identity and new_seq is not None:
+            temp = _temporary(new_seq.name, taken)
+            sqls = _to_serial(t, c, new_seq, temp)
+            seq = new_seq.name
+        else:
             continue
-        for name, c in t.columns.items():
-            b = before.columns.get(name)
-            if b is None:
-                continue
-            old_seq = owned_sequence(i_from, before, name)
-            new_seq = owned_sequence(i_target, t, name)
-            if old_seq is not None and c.is_identity:
-                temp = _temporary(old_seq.name, taken)
-                sqls = _to_identity(t, c, old_seq, temp)
-                seq = old_seq.name
-            elif b.is_identity and new_seq is not None:
-                temp = _temporary(new_seq.name, taken)
-                sqls = _to_serial(t, c, new_seq, temp)
-                seq = new_seq.name
-            else:
-                continue
-            taken.add(temp)
-            gone = [n for n, r in enumerate(out) if _mine(r, t, name, seq)]
-            at = gone[0] if gone else len(out)
-            out = [r for n, r in enumerate(out) if n not in gone]
-            out[at:at] = sqls
+        taken.add(temp)
+        gone = [n for n, r in enumerate(out) if _mine(r, t, name, seq)]
+        at = gone[0] if gone else len(out)
+        out = [r for n, r in enumerate(out) if n not in gone]
+        out[at:at] = sqls
     return out
 
 
