@@ -170,7 +170,7 @@ def _one_statement(d: DDL) -> None:
     """Every rendered statement must be exactly one statement (PostgreSQL's parser says
     so): a YAML value that carries a quote or a semicolon cannot add one of its own."""
     try:
-        statements.parse(d.sql)
+        statements.check_one(d.sql.strip())
     except statements.StatementError as exc:
         raise CompileError(
             f"the DDL for {d.obj} is not exactly one SQL statement: {exc}. Fix that "

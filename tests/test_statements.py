@@ -34,6 +34,22 @@ def test_refused(case):
         statements.parse(case["sql"])
 
 
+@pytest.mark.parametrize("case", REFUSED, ids=[c["sql"][:40] or "empty" for c in REFUSED])
+def test_check_one_refuses_with_the_same_message(case):
+    """compile.py checks each rendered statement with check_one (no Python parse tree):
+    it refuses what parse refuses, with the same words."""
+    with pytest.raises(StatementError) as parsed:
+        statements.parse(case["sql"])
+    with pytest.raises(StatementError) as checked:
+        statements.check_one(case["sql"].strip())
+    assert str(checked.value) == str(parsed.value)
+
+
+@pytest.mark.parametrize("case", RECORDS, ids=[c["sql"][:50] for c in RECORDS])
+def test_check_one_accepts_one_statement(case):
+    statements.check_one(case["sql"].strip())
+
+
 @pytest.mark.parametrize("case", PAIRS, ids=[str(n) for n in range(len(PAIRS))])
 def test_trigger_with_state(case):
     got = statements.parse_trigger_with_state(case["sql"])

@@ -160,6 +160,8 @@ def split(schema: model.Schema) -> tuple[list[Function], list[Function]]:
     for the function that has it."""
     from .. import kinds, statements
 
+    if not any(f.language.lower() == "sql" for f in schema.functions):
+        return list(schema.functions), []  # nothing could go late: no need to parse
     texts = [x for k in kinds.KINDS for x in k.expressions(schema)]
     used = {name for x in texts for name in statements.called_functions(x)}
     early, late = [], []

@@ -91,6 +91,8 @@ def conversions(records: list[Record], i_from: Any, i_target: Any) -> list[Recor
         for x in found.values()
     }
     for t, before, name, c, b in base.kept_columns(i_from, i_target):
+        if b.is_identity == c.is_identity:  # a conversion changes just this; parse nothing
+            continue
         old_seq = owned_sequence(i_from, before, name)
         new_seq = owned_sequence(i_target, t, name)
         if old_seq is not None and c.is_identity:
