@@ -203,6 +203,7 @@ def plan(
             concurrently=concurrently,
             run_lint=lint,
             target_schema=target_schema,
+            remember_live=True,
         )
     text = report.render(p, schema, fmt, color=report.use_color(color, ctx.obj.out))
     _echo(ctx, text.rstrip("\n"))
@@ -287,6 +288,9 @@ def run(argv: list[str], out: IO[str] | None = None, err: IO[str] | None = None)
 
 
 def main() -> None:
+    from . import collector
+
+    collector.pause_for_command()
     sys.exit(run(sys.argv[1:]))
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
-from . import cache, model, statements
+from . import cache, collector, model, statements
 from .errors import BinduSchemaError
 from .literals import tidy
 
@@ -154,7 +154,8 @@ def compile_schema(schema: model.Schema, target_schema: str | None = None) -> li
     hit = cache.get("ddl", k)
     if isinstance(hit, list):
         return hit
-    out = _compile(schema, target_schema)
+    with collector.cycles_collected():  # the MetaData _render builds is cyclic garbage after
+        out = _compile(schema, target_schema)
     cache.put("ddl", k, out)
     return out
 

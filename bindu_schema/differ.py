@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from . import cache, model, server, statements
+from . import model, readcache, statements
 from .compile import qualified
 from .errors import DatabaseError
 from .kinds.base import CommentSource
@@ -487,23 +487,26 @@ Inspection = tuple[Any, dict[CommentKey, str | None]]
 
 
 def _inspect_one(url: DatabaseURL, schema: str) -> Inspection:
-    """Inspection and comments of one schema. A cached desired database never changes
-    (server.immutable_token), so what was read from it is reused from the disk cache."""
-    token = server.immutable_token(url)
-    k = cache.key("inspection", token, schema) if token else ""
-    if k:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _import_schemainspect()  # before unpickling imports it the slow way
-        hit = cache.get("inspection", k)
-        if isinstance(hit, tuple) and len(hit) == 2:
-            return hit[0], hit[1]
-    found = inspect(url, schema), comments(url, schema)
-    if k:
-        stored = copy.copy(found[0])
-        stored.c = stored.engine = stored.dialect = None  # the connection cannot be pickled
-        cache.put("inspection", k, (stored, found[1]))
-    return found
+    """Inspection and comments of one schema, from the disk cache when the database's
+    catalog is one inspected before (readcache.py: a cached desired database never
+    changes, a live one is recognised by its catalog's content)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _import_schemainspect()  # before unpickling imports it the slow way
+
+    def store(found: Inspection) -> Inspection:
+        kept = copy.copy(found[0])
+        kept.c = kept.engine = kept.dialect = None  # the connection cannot be pickled
+        return kept, found[1]
+
+    return readcache.cached(
+        "inspection",
+        url,
+        (schema,),
+        lambda: (inspect(url, schema), comments(url, schema)),
+        lambda hit: isinstance(hit, tuple) and len(hit) == 2,
+        store,
+    )
 
 
 def _inspect_both(a: DatabaseURL, b: DatabaseURL, schema: str) -> tuple[Inspection, Inspection]:

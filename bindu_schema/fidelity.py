@@ -263,6 +263,21 @@ def _show(v: str | None) -> str:
 
 
 def read(url: DatabaseURL, schema: str = "public", exclude: model.Exclude | None = None) -> Facts:
+    """The snapshot of one schema (_read), from the disk cache when the database's catalog
+    is one read before (readcache.py)."""
+    from . import readcache
+
+    ex = exclude or model.Exclude()
+    return readcache.cached(
+        "fidelity", url, (schema, repr(ex)), lambda: _read(url, schema, ex), _is_facts
+    )
+
+
+def _is_facts(hit: object) -> bool:
+    return isinstance(hit, Facts)
+
+
+def _read(url: DatabaseURL, schema: str, exclude: model.Exclude) -> Facts:
     """The snapshot of one schema; excluded tables, functions and alembic_version left out.
 
     search_path is set to the schema, so definitions (pg_get_triggerdef, ...) print names

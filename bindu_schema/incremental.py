@@ -42,6 +42,14 @@ INCREMENTAL_ENV = "BINDU_SCHEMA_INCREMENTAL"
 MAX_CHANGES = 400
 
 
+IN_PLACE_ENV = "BINDU_SCHEMA_DERIVE_IN_PLACE"
+
+
+def in_place_enabled() -> bool:
+    """server._derive may take the previous cached database over instead of copying it."""
+    return os.environ.get(IN_PLACE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def enabled() -> bool:
     return os.environ.get(INCREMENTAL_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
 

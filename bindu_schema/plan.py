@@ -30,6 +30,7 @@ from . import (
     online,
     pgtools,
     quick_rehearsal,
+    readcache,
     renames,
     replica,
     server,
@@ -86,11 +87,15 @@ def build(
     run_lint: bool = True,
     target_schema: str | None = None,
     desired: DatabaseURL | None = None,
+    remember_live: bool = False,
 ) -> Plan:
     """Diff live -> YAML (and back), with renames, online DDL, hazards and a rehearsal.
 
     `desired`: a database already holding the compiled YAML (the caller's), so none is
-    built here."""
+    built here. `remember_live`: what is read from live may be cached while its catalog
+    is unchanged (readcache.py; `plan`'s edit loop)."""
+    if remember_live:
+        readcache.remember(live)
     with base.declared(schema):  # kinds that compare only what the YAML declares
         return _build(
             schema,

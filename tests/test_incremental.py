@@ -276,3 +276,43 @@ def test_a_tampered_previous_database_is_not_built_upon(dev_server, derived_coun
         assert derived_count == [False, False]  # the first build had nothing to start from
         assert sql(got, "SELECT to_regclass('public.sneaked_in') IS NULL") == [(True,)]
         assert sql(got, "SELECT 1 FROM information_schema.columns WHERE column_name = 'c1'")
+
+
+def test_a_full_cache_derives_in_place_not_by_copy(dev_server, derived_count, monkeypatch):
+    """With the cache full (a copy would evict a database), the previous desired database
+    is taken over: renamed, changed, published under its new name; equal to a full build.
+    One in use is left alone; switched off, the previous database is copied and kept."""
+    for _ in range(server.MAX_TEMPLATES - 1):
+        with server.scratch_with_ddl(dev_server, compiled(base_schema(uuid.uuid4().hex[:6]))[1]):
+            pass
+    doc = base_schema(uuid.uuid4().hex[:6])
+    with server.scratch_with_ddl(dev_server, compiled(doc)[1]) as url:
+        first = url.database or ""
+    assert len(server.list_templates(dev_server)) >= server.MAX_TEMPLATES - 1
+    apply_edit(doc, "add_column", 1)
+    schema, new = compiled(doc)
+    with server.scratch_with_ddl(dev_server, new) as got, server.scratch(dev_server) as full:
+        second = got.database or ""
+        assert derived_count[-1] is True
+        names = cached_names(dev_server)
+        assert first not in names and second in names  # taken over, not copied
+        server.load_ddl(full, new)
+        assert catalog_view(got, schema.exclude) == catalog_view(full, schema.exclude)
+    # In use by another command: not taken (nor copied: a template in use cannot be).
+    pin = server.connect(dev_server.with_database(second), autocommit=True)
+    try:
+        apply_edit(doc, "add_column", 2)
+        _, third = compiled(doc)
+        with server.scratch_with_ddl(dev_server, third):
+            assert derived_count[-1] is False
+            assert second in cached_names(dev_server)
+    finally:
+        pin.close()
+    # Switched off: copied, the source kept.
+    monkeypatch.setenv(incremental.IN_PLACE_ENV, "0")
+    source = server.template_name(third)
+    apply_edit(doc, "add_column", 3)
+    _, fourth = compiled(doc)
+    with server.scratch_with_ddl(dev_server, fourth):
+        assert derived_count[-1] is True
+        assert source in cached_names(dev_server)

@@ -1,0 +1,125 @@
+"""What is read from a database's catalog, kept while that catalog has not changed.
+
+After an edit of the YAML the live database is the same as at the last `plan`: its
+schemainspect inspection (1.2 s on 1,000 tables) and fidelity.py's snapshot are read
+again for nothing. Each is kept in the result cache (cache.py) under a token that names
+the catalog's content:
+
+- a cached desired database or kept restore: server.immutable_token (read-only, verified
+  against the fingerprint it was published with);
+- any other database: the server, the database, version(), each catalog's row count and
+  xmin sum (server._fingerprint_sql without the user tables' row counts), the roles
+  (pg_authid is shared, not in that list, and its names appear in owners and ACLs) and
+  pg_index's state flags (CREATE INDEX CONCURRENTLY sets them in place, without a new
+  xmin). Any DDL inserts, updates or deletes catalog rows, and a row written later has a
+  larger xid than every row it replaces, so a changed schema never gives an earlier token
+  back. The token is read before and after a miss's read, and the value is kept only
+  when both agree (no DDL committed in between).
+
+Only the live database `plan` targets is read this way (remember()).
+BINDU_SCHEMA_LIVE_READ_CACHE=0 reads it every time (immutable databases are still cached,
+as before).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg2
+
+from . import cache, server
+from .errors import DatabaseError
+from .settings import DatabaseURL
+
+LIVE_READ_CACHE_ENV = "BINDU_SCHEMA_LIVE_READ_CACHE"
+
+T = TypeVar("T")
+_LIVE = "live\0"
+
+_EXTRA_SQL = """
+SELECT (SELECT coalesce(string_agg(oid::text || ':' || rolname, ',' ORDER BY oid), '')
+        FROM pg_catalog.pg_roles),
+       (SELECT coalesce(string_agg(indexrelid::text || ':' || indisvalid::text
+               || indisready::text || indislive::text, ',' ORDER BY indexrelid), '')
+        FROM pg_catalog.pg_index)
+"""
+
+
+def live_enabled() -> bool:
+    return os.environ.get(LIVE_READ_CACHE_ENV, "1").strip().lower() not in (
+        "0",
+        "false",
+        "no",
+        "off",
+    )
+
+
+def live_token(url: DatabaseURL) -> str | None:
+    """The token of a database that may change (see the module's docstring); None when it
+    cannot be read."""
+    try:
+        conn = server.connect(url, autocommit=True)
+    except (psycopg2.Error, DatabaseError):
+        return None
+    try:
+        fingerprint, version = server._fingerprint_and_version(conn, with_rows=False)
+        with conn.cursor() as cur:
+            cur.execute(_EXTRA_SQL)
+            row = cur.fetchone()
+    except psycopg2.Error:
+        return None
+    finally:
+        conn.close()
+    h = hashlib.sha256()
+    who = (repr(url.server_key()), url.url.username or "", url.database or "")
+    for part in (*who, version, fingerprint, *(row or ())):
+        h.update(str(part).encode() + b"\0")
+    return _LIVE + h.hexdigest()
+
+
+# Live databases whose reads may be cached: `plan` names its target (plan.build's
+# remember_live). Not every database read: scratch copies change under the rehearsal, and
+# a fleet's tenants would each pay two token reads of a large catalog for nothing.
+_remembered: set[tuple[tuple[str, int | None, str], str]] = set()
+
+
+def remember(url: DatabaseURL) -> None:
+    """Let reads of the live database at url be cached (the edit loop's `plan`)."""
+    _remembered.add((url.server_key(), url.database or ""))
+
+
+def token(url: DatabaseURL) -> str | None:
+    """A token naming the catalog content of the database at url, or None."""
+    fixed = server.immutable_token(url)
+    if fixed is not None:
+        return fixed
+    if (url.server_key(), url.database or "") not in _remembered:
+        return None
+    return live_token(url) if live_enabled() and cache.enabled() else None
+
+
+def cached(
+    kind: str,
+    url: DatabaseURL,
+    parts: tuple[str, ...],
+    read: Callable[[], T],
+    valid: Callable[[object], bool],
+    store: Callable[[T], object] = lambda v: v,
+) -> T:
+    """read() (a pure function of url's catalog and `parts`), from the cache when the
+    catalog is one read before; `valid` says a cached value has the right shape, `store`
+    turns a value into what can be pickled."""
+    before = token(url)
+    if before is None:
+        return read()
+    k = cache.key(kind, before, *parts)
+    hit = cache.get(kind, k)
+    if hit is not None and valid(hit):
+        return hit  # type: ignore[no-any-return]
+    value = read()
+    if not before.startswith(_LIVE) or token(url) == before:
+        cache.put(kind, k, store(value))
+    return value
