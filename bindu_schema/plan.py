@@ -290,7 +290,10 @@ def _rehearse(
     A rehearsal that passed is remembered (cache.py) under everything it depended on: the
     live schema as pg_dump prints it, both statement lists, the cached desired database
     (its DDL hash and the dev server's version) and the options. Failures are not kept."""
-    dump = pgtools.dump_schema(live, ns)
+    # pg_dump's text is a function of the catalog too: kept while live's is unchanged.
+    dump = readcache.cached(
+        "dump", live, (ns,), lambda: pgtools.dump_schema(live, ns), lambda h: isinstance(h, str)
+    )
     token = server.immutable_token(desired)
     k = ""
     if token:
@@ -310,8 +313,9 @@ def _rehearse(
     if quick_rehearsal.enabled() and not drift:
         unmanaged = (differ.ALEMBIC_TABLE, *exclude.tables)
         with _kept_restore(dev, dump) as kept:
+            restored = server.immutable_token(dev.with_database(_kept_name(dump)))
             if kept is not None and quick_rehearsal.passes(
-                kept, desired, up, down, ns, setup, unmanaged, exclude.functions
+                kept, desired, up, down, ns, setup, unmanaged, exclude.functions, restored
             ):
                 if k:
                     cache.put("rehearsal", k, True)

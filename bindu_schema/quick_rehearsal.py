@@ -27,7 +27,7 @@ from collections.abc import Sequence
 import psycopg2
 from psycopg2 import sql as pgsql
 
-from . import fidelity, fingerprint, statements
+from . import cache, fidelity, fingerprint, readcache, statements
 from .settings import DatabaseURL
 from .statements import Record, StatementError
 
@@ -72,6 +72,7 @@ def passes(
     setup: Sequence[str] = (),
     unmanaged: Sequence[str] = (),
     unmanaged_functions: Sequence[str] = (),
+    restore_token: str | None = None,
 ) -> bool:
     """True when `up` takes the restored live schema (`restore`: a connection to the kept
     restore, not in a transaction) to the desired database's catalog and `down` takes it
@@ -79,13 +80,27 @@ def passes(
     `unmanaged` (alembic_version, `exclude:`) and functions `unmanaged_functions`
     (`exclude:`, matched as fidelity.py matches them) are dropped first, as the full
     rehearsal's comparisons leave them out (one that something depends on: no decision). Nothing it
-    does stays: the transaction is rolled back whatever happens."""
+    does stays: the transaction is rolled back whatever happens.
+
+    Two of its four fingerprints are of databases that cannot change and are kept in the
+    result cache: the desired database's (readcache.py) and the restore's after `setup` and
+    the drops, under `restore_token` (server.immutable_token of the kept restore)."""
     todo_up, todo_down = _runnable(up), _runnable(down)
     if todo_up is None or todo_down is None:
         return False
-    want = fingerprint.of_schemas(desired, [ns]).get(ns)
+    want = readcache.cached(
+        "fingerprint",
+        desired,
+        (ns,),
+        lambda: fingerprint.of_schemas(desired, [ns]).get(ns),
+        lambda hit: isinstance(hit, str),
+    )
     if want is None:
         return False
+    before_key = ""
+    if restore_token is not None:
+        parts = (ns, *setup, "\0", *unmanaged, "\0", *unmanaged_functions)
+        before_key = cache.key("fingerprint-before", restore_token, *parts)
     restore.autocommit = False
     try:
         with restore.cursor() as cur:
@@ -103,7 +118,11 @@ def passes(
                     if fidelity.excluded_function(str(bare), str(full), unmanaged_functions):
                         # regprocedure's text is PostgreSQL's own quoted reference
                         cur.execute(pgsql.SQL("DROP ROUTINE {}").format(pgsql.SQL(str(ref))))
-            before = fingerprint.in_transaction(cur, ns)
+            before = cache.get("fingerprint-before", before_key) if before_key else None
+            if not isinstance(before, str):
+                before = fingerprint.in_transaction(cur, ns)
+                if before_key and before is not None:
+                    cache.put("fingerprint-before", before_key, before)
             for sql in todo_up:
                 cur.execute(sql)
             if fingerprint.in_transaction(cur, ns) != want:

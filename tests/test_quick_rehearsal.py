@@ -187,3 +187,50 @@ def test_a_passed_quick_rehearsal_is_remembered(dev_server, make_db, tmp_path, c
     first = plan.build(schema, db, dev_server)
     assert plan.build(schema, db, dev_server) == first
     assert calls == {"quick": [True], "full": []}
+
+
+def test_the_unchanging_fingerprints_are_kept_and_still_catch_a_bad_plan(
+    dev_server, make_db, tmp_path, monkeypatch
+):
+    """The desired database's fingerprint and the kept restore's (before the upgrade) are
+    read once and kept (both databases are immutable); a later rehearsal reads only the two
+    fingerprints after the upgrade and after the downgrade, and still refuses a downgrade
+    that leaves a statement out."""
+    db = make_db()
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    schema = _yaml(tmp_path, TABLE % (", note: {type: text}, zeta: {type: int}", ""))
+    good = plan.build(schema, db, dev_server, run_lint=False)
+    up = [s.record for s in good.statements]
+    down = [s.record for s in good.downgrade]
+    reads: list[str] = []
+    real = quick_rehearsal.fingerprint.in_transaction
+    real_of = quick_rehearsal.fingerprint.of_schemas
+
+    def counting(cur: Any, name: str) -> Any:
+        reads.append("in transaction")
+        return real(cur, name)
+
+    def counting_of(url: Any, names: Any, *args: Any) -> Any:
+        reads.append("desired")
+        return real_of(url, names, *args)
+
+    monkeypatch.setattr(quick_rehearsal.fingerprint, "in_transaction", counting)
+    monkeypatch.setattr(quick_rehearsal.fingerprint, "of_schemas", counting_of)
+    name = kept_name(db)
+    conn = server.open_cached(dev_server, name)
+    assert conn is not None
+    token = server.immutable_token(dev_server.with_database(name))
+    assert token is not None
+    try:
+        with plan.desired_database(schema, dev_server) as desired:
+            reads.clear()
+            assert quick_rehearsal.passes(conn, desired, up, down, "public", restore_token=token)
+            first = list(reads)
+            reads.clear()
+            assert quick_rehearsal.passes(conn, desired, up, down, "public", restore_token=token)
+            assert reads == ["in transaction", "in transaction"], (first, reads)
+            assert not quick_rehearsal.passes(
+                conn, desired, up, down[:-1], "public", restore_token=token
+            )
+    finally:
+        conn.close()
