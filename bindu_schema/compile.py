@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
-from . import cache, collector, model, statements
+from . import cache, collector, model, statements, table_cache
 from .errors import BinduSchemaError
 from .literals import tidy
 
@@ -194,8 +194,16 @@ def _render(schema: model.Schema, target_schema: str | None) -> list[DDL]:
         # runs in one transaction (server.load_ddl).
         sql = f"SET LOCAL search_path = {quote(target_schema)}"
         out.append(DDL(sql, f"search path for {target_schema}"))
-    md = build_metadata(schema, target_schema)
-    phased = [d for kind in kinds.KINDS for d in kind.ddl(schema, target_schema, md)]
+    if table_cache.enabled():  # only the tables kind reads the MetaData
+        md, tables = table_cache.render(schema, target_schema)
+        phased = [
+            d
+            for kind in kinds.KINDS
+            for d in (tables if kind.key == "tables" else kind.ddl(schema, target_schema, md))
+        ]
+    else:
+        md = build_metadata(schema, target_schema)
+        phased = [d for kind in kinds.KINDS for d in kind.ddl(schema, target_schema, md)]
     # sorted() is stable: within a phase, statements keep the order their kind gave them.
     return out + [d for _, d in sorted(phased, key=lambda pd: pd[0])]
 

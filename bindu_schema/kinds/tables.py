@@ -269,10 +269,25 @@ class Tables(base.Kind):
     def expressions(self, schema: model.Schema) -> list[str]:
         return [x for t in schema.tables for part in PARTS for x in part.expressions(t)]
 
-    def metadata(self, md: sa.MetaData, schema: model.Schema, target_schema: str | None) -> None:
+    def metadata(
+        self,
+        md: sa.MetaData,
+        schema: model.Schema,
+        target_schema: str | None,
+        only: frozenset[str] | None = None,
+    ) -> None:
+        """`only`: the tables to render (table_cache.py has the others' DDL): those and the
+        tables their foreign keys reference are built, only those are linked."""
         import sqlalchemy as sa
 
+        built = (
+            None
+            if only is None
+            else only | {r for t in schema.tables if t.name in only for r in references(t)}
+        )
         for t in schema.tables:
+            if built is not None and t.name not in built:
+                continue
             args = [a for part in PARTS for a in part.sa_args(t, schema)]
             kw = {k: v for part in PARTS for k, v in part.sa_kwargs(t).items()}
             table = sa.Table(t.name, md, *args, comment=t.comment, **kw)
@@ -281,34 +296,42 @@ class Tables(base.Kind):
         # Links last (foreign keys, with Column objects): every referenced table exists by
         # now (a YAML file may reference a table declared further down), and a
         # "table.column" string would be ambiguous for names that contain a dot.
-        tables = {t.name: _sa_table(md, t.name, target_schema) for t in schema.tables}
+        tables = {
+            t.name: _sa_table(md, t.name, target_schema)
+            for t in schema.tables
+            if built is None or t.name in built
+        }
         for t in schema.tables:
+            if only is not None and t.name not in only:
+                continue
             for part in PARTS:
                 part.sa_link(tables[t.name], t, tables)
 
     def ddl(
         self, schema: model.Schema, target_schema: str | None, md: sa.MetaData
     ) -> list[tuple[int, DDL]]:
+        return [d for t in schema.tables for d in self.table_ddl(t, md, target_schema)]
+
+    def table_ddl(
+        self, t: Table, md: sa.MetaData, target_schema: str | None
+    ) -> list[tuple[int, DDL]]:
+        """(phase, statement) of one table and its parts (md holds it, linked)."""
         from sqlalchemy.schema import CreateTable
 
         from ..compile import DDL, DIALECT, clean, qualified
         from ..literals import quote_literal
 
-        out: list[tuple[int, DDL]] = []
-        for t in schema.tables:
-            table = _sa_table(md, t.name, target_schema)
-            create = CreateTable(table, include_foreign_key_constraints=[])
-            out.append(
-                (base.RELATIONS, DDL(clean(create.compile(dialect=DIALECT)), f"table {t.name}"))
-            )
-            # Comments are written here, not by SQLAlchemy: its literal is a plain '...',
-            # which a server with standard_conforming_strings = off reads differently.
-            if t.comment is not None:
-                lit = quote_literal(t.comment)
-                sql = f"COMMENT ON TABLE {qualified(t.name, target_schema)} IS {lit}"
-                out.append((base.COMMENTS, DDL(sql, f"comment on table {t.name}")))
-            for part in PARTS:
-                out += part.ddl(t, table, target_schema)
+        table = _sa_table(md, t.name, target_schema)
+        create = CreateTable(table, include_foreign_key_constraints=[])
+        out = [(base.RELATIONS, DDL(clean(create.compile(dialect=DIALECT)), f"table {t.name}"))]
+        # Comments are written here, not by SQLAlchemy: its literal is a plain '...',
+        # which a server with standard_conforming_strings = off reads differently.
+        if t.comment is not None:
+            lit = quote_literal(t.comment)
+            sql = f"COMMENT ON TABLE {qualified(t.name, target_schema)} IS {lit}"
+            out.append((base.COMMENTS, DDL(sql, f"comment on table {t.name}")))
+        for part in PARTS:
+            out += part.ddl(t, table, target_schema)
         return out
 
     catalog_sql = """
@@ -537,6 +560,11 @@ SELECT 't', c.relname, NULL, NULL FROM pg_class c
 
 def _unique_sets(t: Table) -> list[frozenset[str]]:
     return [s for part in PARTS for s in part.unique_sets(t)]
+
+
+def references(t: Table) -> set[str]:
+    """The tables whose SQLAlchemy Table the DDL of t is rendered with (its foreign keys')."""
+    return {fk.ref_table for fk in t.foreign_keys}
 
 
 def _sa_table(md: sa.MetaData, name: str, target_schema: str | None) -> sa.Table:
