@@ -67,6 +67,11 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_REHEARSAL_BASE": "0",
     "BINDU_SCHEMA_FAST_DEV_SERVER": "0",
     "BINDU_SCHEMA_QUICK_REHEARSAL": "0",
+    "BINDU_SCHEMA_LIVE_READ_CACHE": "0",
+    "BINDU_SCHEMA_DERIVE_IN_PLACE": "0",
+    "BINDU_SCHEMA_TABLE_CACHE": "0",
+    "BINDU_SCHEMA_GC_PAUSE": "0",
+    "BINDU_SCHEMA_PARSE_CACHE": "0",
 }
 # The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
 EDIT_ABLATIONS = [
@@ -74,7 +79,14 @@ EDIT_ABLATIONS = [
     ("no kept rehearsal copy", "BINDU_SCHEMA_REHEARSAL_BASE"),
     ("durable dev server", "BINDU_SCHEMA_FAST_DEV_SERVER"),
     ("no quick rehearsal", "BINDU_SCHEMA_QUICK_REHEARSAL"),
+    ("no live read cache", "BINDU_SCHEMA_LIVE_READ_CACHE"),
+    ("desired database copied, not derived in place", "BINDU_SCHEMA_DERIVE_IN_PLACE"),
+    ("no per-table DDL cache", "BINDU_SCHEMA_TABLE_CACHE"),
+    ("Python's cyclic GC on", "BINDU_SCHEMA_GC_PAUSE"),
+    ("no parsed-statement cache", "BINDU_SCHEMA_PARSE_CACHE"),
 ]
+# Ablations measured against the empty live database (they only act on large plans).
+EDIT_ABLATIONS_EMPTY = {"BINDU_SCHEMA_PARSE_CACHE"}
 # "edit, then plan": (edit kind, live database) pairs; the live database never changes.
 EDIT_CASES = [("column", "sync"), ("index", "sync"), ("comment", "sync"), ("column", "empty")]
 
@@ -399,15 +411,16 @@ def bench_edits(
         baselines[(kind, key)] = (mig, tus)
         rows.append(Row(size, label, ours, mig, tus))
     if ablations:
-        base = rows[0]
         for n, (label, var) in enumerate(EDIT_ABLATIONS):
-            print(f"  {size_label(size)} / edit, then plan, one column / {label}", flush=True)
+            empty = var in EDIT_ABLATIONS_EMPTY
+            base = rows[EDIT_CASES.index(("column", "empty" if empty else "sync"))]
+            case = "one column, empty" if empty else "one column"
+            print(f"  {size_label(size)} / edit, then plan, {case} / {label}", flush=True)
+            live = dbs["empty" if empty else "sync"]
             s = measure_edits(
-                size, "column", dbs["sync"], {**env, var: ABLATION_VALUE[var]}, d, runs, f"ab{n}"
+                size, "column", live, {**env, var: ABLATION_VALUE[var]}, d, runs, f"ab{n}"
             )
-            rows.append(
-                Row(size, f"edit, then plan, one column, {label}", s, base.migra, base.tusker)
-            )
+            rows.append(Row(size, f"edit, then plan, {case}, {label}", s, base.migra, base.tusker))
     return rows
 
 

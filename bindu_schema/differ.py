@@ -195,12 +195,17 @@ def _known_names(*inspections: Any) -> set[str]:
 def _parsed(sqls: list[str], known: set[str]) -> list[Record]:
     """migra's statements, each parsed; one that is not exactly one statement, or that
     names an object neither database has, stops the plan (StatementError, exit 1)."""
-    from . import kinds
+    from . import kinds, parse_cache
 
+    kept = parse_cache.known(len(sqls))
+    new: dict[str, Record] = {}
     out = []
     for sql in sqls:
         try:
-            recs = [statements.parse(sql)]
+            hit = kept.get(sql)
+            recs = [hit if hit is not None else statements.parse(sql)]
+            if hit is None and len(sqls) >= parse_cache.MIN_STATEMENTS:
+                new[sql] = recs[0]
         except statements.StatementError as exc:
             # Some kinds' objects come as two statements in one string (kinds' hooks).
             pair = next((p for k in kinds.KINDS if (p := k.split_migra(sql)) is not None), None)
@@ -219,6 +224,7 @@ def _parsed(sqls: list[str], known: set[str]) -> list[Record]:
                     f"neither database has; nothing was planned, written or run: {rec.sql}"
                 )
             out.append(rec)
+    parse_cache.remember(new)
     return out
 
 

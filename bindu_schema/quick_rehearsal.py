@@ -135,3 +135,28 @@ def passes(
     finally:
         restore.rollback()
         restore.autocommit = True
+        if len(todo_up) + len(todo_down) >= _VACUUM_AFTER:
+            _vacuum_catalogs(restore)
+
+
+# A rolled-back transaction leaves its catalog rows dead: a 1,000-table upgrade and
+# downgrade left ~200,000 in the kept restore's pg_attribute and pg_depend, and the next
+# rehearsal there took 7 s instead of 4. Plain VACUUM makes the space reusable without
+# writing a live row (the restore's published catalog fingerprint stays valid).
+_VACUUM_AFTER = 200
+_BLOATED = """
+SELECT format('%I.%I', schemaname, relname) FROM pg_stat_sys_tables
+WHERE schemaname = 'pg_catalog' AND n_dead_tup > 1000
+"""
+
+
+def _vacuum_catalogs(conn: psycopg2.extensions.connection) -> None:
+    try:
+        with conn.cursor() as cur:
+            cur.execute(_BLOATED)
+            names = [str(r[0]) for r in cur.fetchall()]
+            if names:
+                cur.execute("VACUUM " + ", ".join(names))  # format('%I') quoted them
+    except psycopg2.Error:
+        pass  # best effort: autovacuum gets there too
+

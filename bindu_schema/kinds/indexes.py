@@ -463,8 +463,7 @@ SELECT 'i', i.relname, t.relname, NULL FROM pg_index x
     def inside_dropped(self, r: Record, dropped: set[str], i_from: Any) -> bool:
         if not (r.kind == "DropStmt" and r.objtype == "index" and r.names):
             return False
-        index_table = {v.name: v.table_name for v in i_from.indexes.values()}
-        return index_table.get(r.names[0]) in dropped
+        return _index_tables(i_from).get(r.names[0]) in dropped
 
     def inspect(self, state: base.InspectState, tables: dict[int, dict[str, Any]]) -> None:
         from ..introspect import FlowList, FlowMap, compact, strip_outer_parens
@@ -580,3 +579,14 @@ def _same(a: str, b: str) -> bool:
 
 
 PART = Indexes()
+
+
+# index name -> table name of the last inspection asked about (inside_dropped is asked once
+# per dropped index: 3,000 index drops of 1,000 tables rebuilt the map 3,000 times, 1.5 s).
+_last_index_tables: list[tuple[Any, dict[str, str]]] = []
+
+
+def _index_tables(i: Any) -> dict[str, str]:
+    if not _last_index_tables or _last_index_tables[0][0] is not i:
+        _last_index_tables[:] = [(i, {v.name: v.table_name for v in i.indexes.values()})]
+    return _last_index_tables[0][1]

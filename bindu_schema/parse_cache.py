@@ -1,0 +1,55 @@
+"""migra's statements, parsed, kept between commands (issue 18's edit loop).
+
+A 1,000-table schema planned against an empty database is 9,000 statements up and 3,000
+down; parsing each with pglast (statements.parse) took 1.2 s, and the next plan after an
+edit parses nearly the same statements again. statements.parse is a pure function of the
+text, so its records are kept in one result-cache entry (cache.py: keyed also by our own
+source, so a change of the parser starts afresh), for plans of at least MIN_STATEMENTS
+statements (below that parsing is cheaper than reading the entry). Only statements that
+parsed are kept: an error always comes from a fresh parse.
+BINDU_SCHEMA_PARSE_CACHE=0 parses every statement every time.
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import cache
+from .statements import Record
+
+PARSE_CACHE_ENV = "BINDU_SCHEMA_PARSE_CACHE"
+MIN_STATEMENTS = 200
+MAX_KEPT = 50_000
+_KIND = "records"
+
+_memo: dict[str, Record] | None = None
+
+
+def enabled() -> bool:
+    on = os.environ.get(PARSE_CACHE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return on and cache.enabled()
+
+
+def known(count: int) -> dict[str, Record]:
+    """The kept records (empty when off, or for a plan of fewer than MIN_STATEMENTS)."""
+    global _memo
+    if count < MIN_STATEMENTS or not enabled():
+        return {}
+    if _memo is None:
+        hit = cache.get(_KIND, cache.key(_KIND, "records"))
+        _memo = hit if isinstance(hit, dict) else {}
+    return _memo
+
+
+def remember(new: dict[str, Record]) -> None:
+    """Keep these records too (the newest first, at most MAX_KEPT)."""
+    global _memo
+    if not new or not enabled():
+        return
+    merged = dict(new)
+    for sql, rec in (_memo or {}).items():
+        if len(merged) >= MAX_KEPT:
+            break
+        merged.setdefault(sql, rec)
+    _memo = merged
+    cache.put(_KIND, cache.key(_KIND, "records"), merged)
