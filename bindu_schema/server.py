@@ -489,7 +489,7 @@ def _evict_templates(server: DatabaseURL, keep: int = MAX_TEMPLATES) -> None:
 
 # Every catalog of the database (not the shared ones, not statistics): ALTER TYPE ... ADD
 # VALUE touches pg_enum only, a policy pg_policy, a view's rule pg_rewrite, and so on.
-_CATALOGS_SQL = """
+CATALOGS_SQL = """
 SELECT c.relname FROM pg_class c
 WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'r' AND NOT c.relisshared
   AND c.relname NOT IN ('pg_statistic', 'pg_statistic_ext_data', 'pg_largeobject')
@@ -530,7 +530,7 @@ def _fingerprint_and_version(
     conn: psycopg2.extensions.connection, with_rows: bool = True
 ) -> tuple[str, str]:
     with conn.cursor() as cur:
-        cur.execute(_CATALOGS_SQL)
+        cur.execute(CATALOGS_SQL)
         catalogs = [str(r[0]) for r in cur.fetchall()]
         cur.execute(_fingerprint_sql(catalogs, with_rows))
         row = cur.fetchone()

@@ -234,3 +234,27 @@ def test_the_unchanging_fingerprints_are_kept_and_still_catch_a_bad_plan(
             )
     finally:
         conn.close()
+
+
+def test_a_large_rehearsal_leaves_the_kept_restore_vacuumed_and_valid(
+    dev_server, make_db, tmp_path, calls
+):
+    """The rolled-back rows of a large plan are vacuumed away in the kept restore's
+    catalogs; plain VACUUM writes no live row, so the restore still opens as published."""
+    db = make_db()
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    columns = "".join(f", c{n}: {{type: text}}" for n in range(quick_rehearsal._VACUUM_AFTER))
+    built = plan.build(_yaml(tmp_path, TABLE % (columns, "")), db, dev_server, run_lint=False)
+    assert len(built.statements) >= quick_rehearsal._VACUUM_AFTER
+    assert calls == {"quick": [True], "full": []}
+    conn = server.open_cached(dev_server, kept_name(db))
+    assert conn is not None  # its published catalog fingerprint still holds
+    try:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT relname FROM pg_stat_sys_tables WHERE schemaname = 'pg_catalog' "
+                "AND relname IN ('pg_attribute', 'pg_depend') AND last_vacuum IS NOT NULL"
+            )
+            assert sorted(r[0] for r in cur.fetchall()) == ["pg_attribute", "pg_depend"]
+    finally:
+        conn.close()
