@@ -469,10 +469,25 @@ def drop_template(
 
 
 def _comment(fingerprint: str) -> str:
-    """Database comment of a cached database: the catalog fingerprint it was published
-    with, then the last-used time (list_templates reads the last word)."""
-    digest = hashlib.sha256(fingerprint.encode()).hexdigest()
-    return f"{_TEMPLATE_COMMENT}fingerprint {digest} {time.time():.6f}"
+    """Database comment of a cached database: the fingerprint it was published with (of
+    its catalogs, then of catalogs and row counters), then the last-used time
+    (list_templates reads the last word)."""
+    catalogs = fingerprint.split(",rows:", 1)[0]
+    digests = [hashlib.sha256(x.encode()).hexdigest() for x in (catalogs, fingerprint)]
+    return f"{_TEMPLATE_COMMENT}fingerprint {' '.join(digests)} {time.time():.6f}"
+
+
+def _published(comment: str) -> str:
+    """The comment without its last-used time."""
+    return comment.rsplit(" ", 1)[0]
+
+
+def _same_catalogs(copy_fingerprint: str, comment: str) -> bool:
+    """A copy of a cached database has its catalogs, not its row counters (a new database
+    starts counting from zero): compare the catalogs' digest only."""
+    mine = _published(_comment(copy_fingerprint)).split(" ")
+    theirs = _published(comment).split(" ")
+    return len(mine) >= 2 and len(theirs) >= 2 and mine[-2] == theirs[-2]
 
 
 def _evict_templates(server: DatabaseURL, keep: int = MAX_TEMPLATES) -> None:
@@ -645,7 +660,7 @@ def publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
     return _publish(server, scratch_url, name)
 
 
-def copy_of_cached(server: DatabaseURL, name: str) -> DatabaseURL | None:
+def copy_of_cached(server: DatabaseURL, name: str, file_copy: bool = True) -> DatabaseURL | None:
     """A scratch copy of the cached database `name` (dropped by the caller), or None when
     there is none, it is in use (a template cannot be copied while someone is connected)
     or its catalog is not what was published."""
@@ -656,7 +671,7 @@ def copy_of_cached(server: DatabaseURL, name: str) -> DatabaseURL | None:
     if facts is None:
         return None
     try:
-        url = create_scratch(server, template=name, file_copy=True)
+        url = create_scratch(server, template=name, file_copy=file_copy)
     except DatabaseError:
         return None
     try:
@@ -664,13 +679,14 @@ def copy_of_cached(server: DatabaseURL, name: str) -> DatabaseURL | None:
     except BaseException:
         drop_scratch(server, url.database or "")
         raise
-    if _comment(fingerprint).rsplit(" ", 1)[0] != facts[1].rsplit(" ", 1)[0]:
+    if not _same_catalogs(fingerprint, facts[1]):
         drop_scratch(server, url.database or "")
         drop_template(server, name)  # written to since it was published
         return None
     try:
         with admin_cursor(server) as cur:  # used: the least recently used go first
-            cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (_comment(fingerprint),))
+            used = f"{_published(facts[1])} {time.time():.6f}"
+            cur.execute(f'COMMENT ON DATABASE "{name}" IS %s', (used,))
     except psycopg2.errors.InvalidCatalogName:
         pass  # evicted (by another command's eviction thread) since the copy: the copy stands
     return url
@@ -689,7 +705,7 @@ def _remember_ddl(name: str, ddl: list[DDL]) -> None:
     cache.put("template-ddl", _ddl_key(name), list(ddl))
 
 
-def _take_over(server: DatabaseURL, name: str) -> DatabaseURL | None:
+def take_over(server: DatabaseURL, name: str) -> DatabaseURL | None:
     """The cached database `name` renamed to a scratch database of this command (writable,
     dropped like any scratch database unless published), or None when somebody is
     connected to it (PostgreSQL refuses to rename a database in use)."""
@@ -741,17 +757,17 @@ def _derive(server: DatabaseURL, ddl: list[DDL]) -> DatabaseURL | None:
     source, steps = best
     with admin_cursor(server) as cur:
         facts = _database_facts(cur, source)
-    published = facts[1].rsplit(" ", 1)[0] if facts else None
+    published = facts[1] if facts else ""
     url = None
     if incremental.in_place_enabled() and len(names) >= MAX_TEMPLATES - 1:
-        url = _take_over(server, source)  # a copy would cost an eviction: no copy at all
+        url = take_over(server, source)  # a copy would cost an eviction: no copy at all
     if url is None:
         try:
             url = create_scratch(server, template=source, file_copy=True)
         except DatabaseError:  # another command is reading it: a template must be unused
             return None
     try:
-        if _comment(catalog_fingerprint(url)).rsplit(" ", 1)[0] != published:
+        if not _same_catalogs(catalog_fingerprint(url), published):
             drop_scratch(server, url.database or "")
             return None
         conn = connect(url)

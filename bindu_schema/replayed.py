@@ -1,0 +1,95 @@
+"""The previous head for `revision`: every revision replayed once, then kept.
+
+`revision` compares the YAML with the schema the existing revisions build. Replaying them
+(Alembic, one transaction per revision) took 8 s on a 1,000-table base revision, on every
+`revision`, and the result depends only on the revision scripts. So the replayed database
+is kept on the dev server like a desired database (server.publish: read-only, its catalog
+fingerprint checked on every use, evicted least recently used first), named by a hash of
+the script directory's files, the Alembic config, Alembic's version and our own source
+(cache.tool_fingerprint). Being immutable, what is read from it is cached too (its
+inspection, fidelity snapshot and fingerprint). BINDU_SCHEMA_REPLAY_CACHE=0 (or the
+template cache off) replays into a scratch database every time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from . import cache, server
+from .compile import DDL
+from .settings import DatabaseURL
+
+REPLAY_CACHE_ENV = "BINDU_SCHEMA_REPLAY_CACHE"
+_MARK = "-- bindu-schema: the revisions of a script directory, replayed "
+
+
+def enabled() -> bool:
+    on = os.environ.get(REPLAY_CACHE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return on and server.template_cache_enabled()
+
+
+def _name(ini: Path, scripts: Path) -> str:
+    import alembic
+
+    h = hashlib.sha256()
+    for part in (alembic.__version__, cache.tool_fingerprint(), ini.read_bytes()):
+        h.update(part if isinstance(part, bytes) else part.encode())
+        h.update(b"\0")
+    for path in sorted(p for p in scripts.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts or path.suffix in (".pyc", ".pyo"):
+            continue
+        h.update(path.relative_to(scripts).as_posix().encode() + b"\0" + path.read_bytes())
+    return server.template_name([DDL(_MARK + h.hexdigest(), "replayed head")])
+
+
+@contextmanager
+def head(
+    dev: DatabaseURL, ini: Path, scripts: Path, replay: Callable[[DatabaseURL], None]
+) -> Iterator[DatabaseURL]:
+    """A database at the script directory's head (`replay` runs the revisions into an
+    empty one): the kept one when there is one, else replayed and kept. Read-only."""
+    if not enabled():
+        with server.scratch(dev) as fresh:
+            replay(fresh)
+            yield fresh
+        return
+    name = _name(ini, scripts)
+    pin = server.open_cached(dev, name)
+    if pin is None:
+        url = server.create_scratch(dev)
+        try:
+            replay(url)
+        except BaseException:
+            server.drop_scratch(dev, url.database or "")
+            raise
+        if not server.publish(dev, url, name):  # another command kept the same first
+            try:
+                yield url
+            finally:
+                server.drop_scratch(dev, url.database or "")
+            return
+        pin = server.open_cached(dev, name)
+        if pin is None:  # evicted in the instant between: replay into a private one
+            with server.scratch(dev) as fresh:
+                replay(fresh)
+                yield fresh
+            return
+    # Not pinned while in use: validate() copies it, and PostgreSQL copies no database
+    # anybody is connected to. Eviction spares one used in the last 30 s, and the copy is
+    # checked against its published fingerprint (server.copy_of_cached).
+    pin.close()
+    yield dev.with_database(name)
+
+
+def copy(dev: DatabaseURL, previous: DatabaseURL) -> DatabaseURL:
+    """A scratch copy of `previous` (the caller drops it)."""
+    name = previous.database or ""
+    if name.startswith(server.TEMPLATE_PREFIX):
+        got = server.copy_of_cached(dev, name)
+        if got is not None:
+            return got
+    return server.create_scratch(dev, template=name)
