@@ -224,10 +224,31 @@ _KIND: dict[Check, str] = {
 
 def problems(schema: model.Schema, data: dict[str, Any] | None = None) -> list[Problem]:
     """(YAML path, message) for every fragment that is not exactly one of its kind (`data`:
-    the YAML the schema was built from, for the paths of overloads)."""
+    the YAML the schema was built from, for the paths of overloads). Fragments an earlier
+    command found good (entry_cache.good_fragments) are not parsed again."""
+    from . import entry_cache
+
+    checks = _checks(schema, data)
+    known = entry_cache.good_fragments()
+    verdicts: dict[tuple[Check, str], str | None] = {}  # each distinct fragment once
+    good: list[bytes] = []
+    for _, _, value, check in checks:
+        if (check, value) in verdicts:
+            continue
+        digest = None
+        if known is not None:
+            digest = entry_cache.fragment_digest(check.__name__, value)
+            if digest in known:
+                verdicts[check, value] = None
+                continue
+        verdicts[check, value] = why = check(value)
+        if why is None and digest is not None:
+            good.append(digest)
+    if known is not None:
+        known.save(good)
     out: list[Problem] = []
-    for path, what, value, check in _checks(schema, data):
-        why = check(value)
+    for path, what, value, check in checks:
+        why = verdicts[check, value]
         if why is not None:
             short = value if len(value) <= 60 else value[:59] + "…"
             out.append(

@@ -9,17 +9,20 @@ kind's check().
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
+import functools
 import hashlib
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
-from . import cache, fragments, limits, model
+from . import cache, entry_cache, fragments, limits, model
 from .kinds import base
 
 if TYPE_CHECKING:
@@ -49,7 +52,7 @@ class SchemaValidationError(BinduSchemaError):
         super().__init__("\n".join(lines))
 
 
-_SCALARS = yaml.SafeLoader("")
+_STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _compose(text: str) -> yaml.Node | None:
@@ -84,6 +87,9 @@ class _Converter:
         self.key_locs: dict[PathKey, Loc] = {}
         self.value_locs: dict[PathKey, Loc] = {}
         self.problems: list[LocatedError] = []
+        # ints, bools, nulls as safe_load makes them; one per load, as the constructor
+        # remembers every node it built (a shared one kept every file's nodes alive)
+        self._scalars = yaml.SafeLoader("")
 
     @staticmethod
     def _loc(node: yaml.Node) -> Loc:
@@ -131,7 +137,9 @@ class _Converter:
         if isinstance(node, yaml.SequenceNode):
             return [self.convert(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
-        return _SCALARS.construct_object(node, deep=True)  # ints, bools, nulls as safe_load
+        if node.tag == _STR_TAG:  # most scalars: what construct_yaml_str returns, sooner
+            return node.value
+        return self._scalars.construct_object(node, deep=True)
 
     def locate(self, path: PathKey, key: bool = False) -> Loc:
         """Best location for a path: the key itself, or the nearest located ancestor."""
@@ -368,16 +376,7 @@ def loads(raw: bytes | str, filename: str = "<string>") -> model.Schema:
     if too_many:
         raise SchemaValidationError(filename, too_many)
 
-    import jsonschema  # only when the file is not in the cache: 0.05 s of imports
-
-    validator = jsonschema.Draft202012Validator(json_schema())
-    problems: list[LocatedError] = []
-    for err in validator.iter_errors(data):
-        # oneOf errors hide the precise cause; prefer the deepest sub-error when it is clear.
-        best = jsonschema.exceptions.best_match([err])
-        for epath, msg, at_key in _schema_messages(best):
-            line, col = conv.locate(epath, key=at_key)
-            problems.append(LocatedError(line, col, msg))
+    problems = _structure_problems(data, conv)
     if problems:
         raise SchemaValidationError(filename, _dedupe(_drop_explained(problems)))
 
@@ -387,6 +386,81 @@ def loads(raw: bytes | str, filename: str = "<string>") -> model.Schema:
         raise SchemaValidationError(filename, semantic)
     digest = hashlib.sha256(data_bytes).hexdigest()
     return dataclasses.replace(schema, source_sha256=digest)
+
+
+_TABLES = "tables"  # the section whose entries entry_cache knows (tables.KIND.key)
+# While one validation runs: the tables map it validates and the names of the entries in it
+# that entry_cache already found valid.
+_SKIP: contextvars.ContextVar[tuple[dict[str, Any], frozenset[str]] | None] = (
+    contextvars.ContextVar("bindu_schema_known_valid", default=None)
+)
+
+
+def _additional_properties(
+    validator: Any, extra: Any, instance: Any, schema: dict[str, Any]
+) -> Iterator[jsonschema.ValidationError]:
+    """jsonschema's additionalProperties, except that in the tables map (every key an entry,
+    each validated against the same subschema) the entries known valid are not descended
+    into; every other entry is validated exactly as jsonschema's own would."""
+    import jsonschema
+
+    skip = _SKIP.get()
+    plain = "properties" not in schema and "patternProperties" not in schema
+    if skip is not None and instance is skip[0] and plain and isinstance(extra, dict):
+        entries, known = skip
+        for name in entries:
+            if name not in known:
+                yield from validator.descend(entries[name], extra, path=name)
+        return
+    yield from jsonschema.Draft202012Validator.VALIDATORS["additionalProperties"](
+        validator, extra, instance, schema
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def _validator_class() -> Any:
+    """Draft 2020-12 with _additional_properties for its additionalProperties keyword."""
+    import jsonschema
+
+    return jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        jsonschema.Draft202012Validator, {"additionalProperties": _additional_properties}
+    )
+
+
+def _structure_problems(data: Any, conv: _Converter) -> list[LocatedError]:
+    """The JSON Schema's verdict, each error at its line:column; table entries entry_cache
+    knows valid are skipped, and those found valid now are added to it."""
+    import jsonschema  # only when the file is not in the cache: 0.05 s of imports
+
+    tables = data.get(_TABLES) if isinstance(data, dict) else None
+    cached = isinstance(tables, dict) and entry_cache.enabled()
+    known = entry_cache.ValidEntries() if cached else None
+    digests: dict[str, bytes | None] = {}
+    token = None
+    if known is not None:
+        assert isinstance(tables, dict)
+        digests = {name: entry_cache.digest(entry) for name, entry in tables.items()}
+        skip = frozenset(name for name, d in digests.items() if d in known)
+        token = _SKIP.set((tables, skip))
+    problems: list[LocatedError] = []
+    failed: set[str | int] = set()
+    try:
+        validator: jsonschema.protocols.Validator = _validator_class()(json_schema())
+        for err in validator.iter_errors(data):
+            epath = tuple(err.absolute_path)
+            if len(epath) >= 2 and epath[0] == _TABLES:
+                failed.add(epath[1])  # this entry (or one deeper inside) is not valid
+            # oneOf errors hide the precise cause; prefer the deepest sub-error when clear.
+            best = jsonschema.exceptions.best_match([err])
+            for mpath, msg, at_key in _schema_messages(best):
+                line, col = conv.locate(mpath, key=at_key)
+                problems.append(LocatedError(line, col, msg))
+    finally:
+        if token is not None:
+            _SKIP.reset(token)
+    if known is not None:
+        known.save(d for name, d in digests.items() if d is not None and name not in failed)
+    return problems
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError) -> LocatedError:
