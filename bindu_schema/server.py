@@ -716,6 +716,9 @@ def take_over(server: DatabaseURL, name: str) -> DatabaseURL | None:
                 cur.execute(f'ALTER DATABASE "{name}" RENAME TO "{scratch_name}"')
                 _live_scratch.add((server.sqlalchemy, scratch_name))
                 cur.execute(f'ALTER DATABASE "{scratch_name}" RESET default_transaction_read_only')
+                # Whoever changes it owns it, as with a copy: what this role creates in it
+                # then never pins the role to a database somebody else owns.
+                cur.execute(f'ALTER DATABASE "{scratch_name}" OWNER TO CURRENT_USER')
                 # The owner, so that a later run drops it if this process dies first.
                 cur.execute(
                     f'COMMENT ON DATABASE "{scratch_name}" IS %s', (_SCRATCH_COMMENT + _owner(),)

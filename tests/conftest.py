@@ -206,8 +206,8 @@ def scram_role(
 ) -> Iterator[str]:
     """ROLE with a SCRAM password, required over the socket (a `local all ROLE
     scram-sha-256` line on top of the test server's pg_hba.conf while it is in use). On
-    exit pg_hba.conf is restored, each database the role came to own is handed to
-    drop_database, and the role is dropped."""
+    exit pg_hba.conf is restored, each database the role came to own or owns objects in
+    is handed to drop_database, and the role is dropped."""
     hba = Path(str(sql(dev, "SHOW hba_file")[0][0]))
     original = hba.read_text()
     sql(dev, f"DROP ROLE IF EXISTS {role}")
@@ -223,9 +223,12 @@ def scram_role(
     finally:
         hba.write_text(original)
         sql(dev, "SELECT pg_reload_conf()")
+        # Databases the role owns, and those holding objects it owns (pg_shdepend).
         owned = sql(
             dev,
             "SELECT datname FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba "
+            f"WHERE r.rolname = '{role}' UNION SELECT d.datname FROM pg_shdepend s "
+            "JOIN pg_database d ON d.oid = s.dbid JOIN pg_roles r ON r.oid = s.refobjid "
             f"WHERE r.rolname = '{role}' ORDER BY 1",
         )
         for (name,) in owned:

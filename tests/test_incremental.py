@@ -289,6 +289,11 @@ def test_a_full_cache_derives_in_place_not_by_copy(dev_server, derived_count, mo
     with server.scratch_with_ddl(dev_server, compiled(doc)[1]) as url:
         first = url.database or ""
     assert len(server.list_templates(dev_server)) >= server.MAX_TEMPLATES - 1
+    # Cached by another role: whoever takes it over owns it (what it creates there would
+    # otherwise pin it to a database somebody else owns: DROP ROLE fails).
+    other = "bindu_test_other_owner"
+    sql(dev_server, f"DROP ROLE IF EXISTS {other}; CREATE ROLE {other}")
+    sql(dev_server, f'ALTER DATABASE "{first}" OWNER TO {other}')
     apply_edit(doc, "add_column", 1)
     schema, new = compiled(doc)
     with server.scratch_with_ddl(dev_server, new) as got, server.scratch(dev_server) as full:
@@ -296,6 +301,9 @@ def test_a_full_cache_derives_in_place_not_by_copy(dev_server, derived_count, mo
         assert derived_count[-1] is True
         names = cached_names(dev_server)
         assert first not in names and second in names  # taken over, not copied
+        owner = "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
+        assert sql(got, owner) == sql(got, "SELECT current_user")
+        sql(dev_server, f"DROP ROLE {other}")  # it owns nothing any more
         server.load_ddl(full, new)
         assert catalog_view(got, schema.exclude) == catalog_view(full, schema.exclude)
     # In use by another command: not taken (nor copied: a template in use cannot be).
