@@ -32,6 +32,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from . import switches
+
 CACHE_ENV = "BINDU_SCHEMA_CACHE"
 MAX_ENTRIES = 32
 # Libraries whose output a cached value embeds: loader (yaml, jsonschema), compiler
@@ -40,7 +42,7 @@ _LIBRARIES = ("yaml", "jsonschema", "sqlalchemy", "schemainspect", "migra")
 
 
 def enabled() -> bool:
-    return os.environ.get(CACHE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return switches.on(CACHE_ENV)
 
 
 def root() -> Path:

@@ -13,9 +13,10 @@ BINDU_SCHEMA_GC_PAUSE=0 leaves Python's collector as it is.
 from __future__ import annotations
 
 import gc
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from . import switches
 
 GC_PAUSE_ENV = "BINDU_SCHEMA_GC_PAUSE"
 
@@ -23,7 +24,7 @@ _paused = False
 
 
 def enabled() -> bool:
-    return os.environ.get(GC_PAUSE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return switches.on(GC_PAUSE_ENV)
 
 
 def pause_for_command() -> None:

@@ -24,11 +24,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable
 from typing import Any
 
-from . import cache, limits
+from . import cache, limits, switches
 
 ENTRY_CACHE_ENV = "BINDU_SCHEMA_ENTRY_CACHE"
 KIND = "entries"
@@ -37,8 +36,7 @@ MAX_DIGESTS = 2 * limits.MAX_TABLES
 
 
 def enabled() -> bool:
-    off = ("0", "false", "no", "off")
-    return cache.enabled() and os.environ.get(ENTRY_CACHE_ENV, "1").strip().lower() not in off
+    return cache.enabled() and switches.on(ENTRY_CACHE_ENV)
 
 
 def digest(entry: Any) -> bytes | None:

@@ -25,7 +25,6 @@ BINDU_SCHEMA_INCREMENTAL=0 turns this off.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +34,7 @@ from pglast.enums import AlterTableType, DropBehavior, ObjectType
 from pglast.parser import ParseError
 from pglast.stream import RawStream
 
+from . import switches
 from .compile import DDL
 
 INCREMENTAL_ENV = "BINDU_SCHEMA_INCREMENTAL"
@@ -47,11 +47,11 @@ IN_PLACE_ENV = "BINDU_SCHEMA_DERIVE_IN_PLACE"
 
 def in_place_enabled() -> bool:
     """server._derive may take the previous cached database over instead of copying it."""
-    return os.environ.get(IN_PLACE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return switches.on(IN_PLACE_ENV)
 
 
 def enabled() -> bool:
-    return os.environ.get(INCREMENTAL_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return switches.on(INCREMENTAL_ENV)
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,7 @@ BINDU_SCHEMA_PARSE_CACHE=0 parses every statement every time.
 
 from __future__ import annotations
 
-import os
-
-from . import cache
+from . import cache, switches
 from .statements import Record
 
 PARSE_CACHE_ENV = "BINDU_SCHEMA_PARSE_CACHE"
@@ -26,7 +24,7 @@ _memo: dict[str, Record] | None = None
 
 
 def enabled() -> bool:
-    on = os.environ.get(PARSE_CACHE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    on = switches.on(PARSE_CACHE_ENV)
     return on and cache.enabled()
 
 

@@ -8,7 +8,6 @@ online.py. Rendering lives in report.py.
 
 from __future__ import annotations
 
-import os
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -34,6 +33,7 @@ from . import (
     renames,
     replica,
     server,
+    switches,
 )
 from . import compile as compiler
 from .catalog import Facts
@@ -191,12 +191,7 @@ def _with_lint(statements: tuple[Statement, ...]) -> tuple[Statement, ...]:
 
 
 def _rehearsal_base_enabled() -> bool:
-    return os.environ.get(REHEARSAL_BASE_ENV, "1").strip().lower() not in (
-        "0",
-        "false",
-        "no",
-        "off",
-    )
+    return switches.on(REHEARSAL_BASE_ENV)
 
 
 @contextmanager

@@ -21,13 +21,12 @@ BINDU_SCHEMA_QUICK_REHEARSAL=0 turns this off.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import psycopg2
 from psycopg2 import sql as pgsql
 
-from . import cache, fidelity, fingerprint, readcache, statements
+from . import cache, fidelity, fingerprint, readcache, server, statements, switches
 from .settings import DatabaseURL
 from .statements import Record, StatementError
 
@@ -47,7 +46,7 @@ SELECT p.proname, p.proname || '(' || pg_get_function_identity_arguments(p.oid) 
 
 
 def enabled() -> bool:
-    return os.environ.get(ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    return switches.on(ENV)
 
 
 def _runnable(records: Sequence[Record]) -> list[str] | None:
@@ -136,25 +135,12 @@ def passes(
         restore.rollback()
         restore.autocommit = True
         if len(todo_up) + len(todo_down) >= _VACUUM_AFTER:
-            _vacuum_catalogs(restore)
+            server.vacuum_catalogs(restore)
 
 
 # A rolled-back transaction leaves its catalog rows dead: a 1,000-table upgrade and
 # downgrade left ~200,000 in the kept restore's pg_attribute and pg_depend, and the next
 # rehearsal there was slower (7 s instead of 4-5 s). Plain VACUUM of the database's own
-# catalogs (0.03-0.05 s) makes the space reusable without writing a live row, so the
-# restore's published catalog fingerprint stays valid.
+# catalogs (server.vacuum_catalogs, 0.03-0.05 s) makes the space reusable without writing
+# a live row, so the restore's published catalog fingerprint stays valid.
 _VACUUM_AFTER = 200
-
-
-def _vacuum_catalogs(conn: psycopg2.extensions.connection) -> None:
-    from .server import CATALOGS_SQL
-
-    try:
-        with conn.cursor() as cur:
-            cur.execute(CATALOGS_SQL)
-            names = [pgsql.Identifier("pg_catalog", str(r[0])) for r in cur.fetchall()]
-            if names:
-                cur.execute(pgsql.SQL("VACUUM {}").format(pgsql.SQL(", ").join(names)))
-    except psycopg2.Error:
-        pass  # best effort: autovacuum gets there too

@@ -24,13 +24,12 @@ as before).
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from typing import TypeVar
 
 import psycopg2
 
-from . import cache, server
+from . import cache, server, switches
 from .errors import DatabaseError
 from .settings import DatabaseURL
 
@@ -49,12 +48,7 @@ SELECT (SELECT coalesce(string_agg(oid::text || ':' || rolname, ',' ORDER BY oid
 
 
 def live_enabled() -> bool:
-    return os.environ.get(LIVE_READ_CACHE_ENV, "1").strip().lower() not in (
-        "0",
-        "false",
-        "no",
-        "off",
-    )
+    return switches.on(LIVE_READ_CACHE_ENV)
 
 
 def live_token(url: DatabaseURL) -> str | None:

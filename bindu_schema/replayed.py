@@ -14,12 +14,11 @@ template cache off) replays into a scratch database every time.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import cache, server
+from . import cache, server, switches
 from .compile import DDL
 from .settings import DatabaseURL
 
@@ -28,7 +27,7 @@ _MARK = "-- bindu-schema: the revisions of a script directory, replayed "
 
 
 def enabled() -> bool:
-    on = os.environ.get(REPLAY_CACHE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    on = switches.on(REPLAY_CACHE_ENV)
     return on and server.template_cache_enabled()
 
 

@@ -34,6 +34,7 @@ import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.sql
 
+from . import switches
 from .compile import DDL
 from .errors import BinduSchemaError, DatabaseError
 from .settings import DatabaseURL, normalize, scrub
@@ -88,12 +89,7 @@ FAST_DEV_SERVER_ENV = "BINDU_SCHEMA_FAST_DEV_SERVER"
 
 
 def fast_dev_server_enabled() -> bool:
-    return os.environ.get(FAST_DEV_SERVER_ENV, "1").strip().lower() not in (
-        "0",
-        "false",
-        "no",
-        "off",
-    )
+    return switches.on(FAST_DEV_SERVER_ENV)
 
 
 def scratch_only_settings(url: DatabaseURL) -> None:
@@ -402,12 +398,7 @@ def load_ddl(url: DatabaseURL, ddl: list[DDL]) -> None:
 
 
 def template_cache_enabled() -> bool:
-    return os.environ.get(TEMPLATE_CACHE_ENV, "1").strip().lower() not in (
-        "0",
-        "false",
-        "no",
-        "off",
-    )
+    return switches.on(TEMPLATE_CACHE_ENV)
 
 
 def template_name(ddl: list[DDL]) -> str:
@@ -468,13 +459,17 @@ def drop_template(
         cur.execute(f'DROP DATABASE IF EXISTS "{name}"' + (" WITH (FORCE)" if force else ""))
 
 
+def _catalogs_digest(fingerprint: str) -> str:
+    """sha256 of the fingerprint's catalog part (without the row counters)."""
+    return hashlib.sha256(fingerprint.split(",rows:", 1)[0].encode()).hexdigest()
+
+
 def _comment(fingerprint: str) -> str:
     """Database comment of a cached database: the fingerprint it was published with (of
     its catalogs, then of catalogs and row counters), then the last-used time
     (list_templates reads the last word)."""
-    catalogs = fingerprint.split(",rows:", 1)[0]
-    digests = [hashlib.sha256(x.encode()).hexdigest() for x in (catalogs, fingerprint)]
-    return f"{_TEMPLATE_COMMENT}fingerprint {' '.join(digests)} {time.time():.6f}"
+    digests = f"{_catalogs_digest(fingerprint)} {hashlib.sha256(fingerprint.encode()).hexdigest()}"
+    return f"{_TEMPLATE_COMMENT}fingerprint {digests} {time.time():.6f}"
 
 
 def _published(comment: str) -> str:
@@ -485,9 +480,8 @@ def _published(comment: str) -> str:
 def _same_catalogs(copy_fingerprint: str, comment: str) -> bool:
     """A copy of a cached database has its catalogs, not its row counters (a new database
     starts counting from zero): compare the catalogs' digest only."""
-    mine = _published(_comment(copy_fingerprint)).split(" ")
     theirs = _published(comment).split(" ")
-    return len(mine) >= 2 and len(theirs) >= 2 and mine[-2] == theirs[-2]
+    return len(theirs) >= 2 and theirs[-2] == _catalogs_digest(copy_fingerprint)
 
 
 def _evict_templates(server: DatabaseURL, keep: int = MAX_TEMPLATES) -> None:
@@ -510,6 +504,24 @@ WHERE c.relnamespace = 'pg_catalog'::regnamespace AND c.relkind = 'r' AND NOT c.
   AND c.relname NOT IN ('pg_statistic', 'pg_statistic_ext_data', 'pg_largeobject')
 ORDER BY 1
 """
+
+
+def vacuum_catalogs(conn: psycopg2.extensions.connection) -> None:
+    """Plain VACUUM of every catalog of the connected database (autocommit): rolled-back
+    DDL leaves dead catalog rows that slow the next run there; VACUUM writes no live row,
+    so the database's published catalog fingerprint stays valid. Best effort."""
+    try:
+        with conn.cursor() as cur:
+            cur.execute(CATALOGS_SQL)
+            names = [psycopg2.sql.Identifier("pg_catalog", str(r[0])) for r in cur.fetchall()]
+            if names:
+                cur.execute(
+                    psycopg2.sql.SQL("VACUUM {}").format(psycopg2.sql.SQL(", ").join(names))
+                )
+    except psycopg2.Error:
+        pass  # autovacuum gets there too
+
+
 _ROWS_SQL = "SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0) FROM pg_stat_user_tables"
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import pickle
 from typing import TYPE_CHECKING
 
-from . import cache
+from . import cache, switches
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -36,7 +35,7 @@ Phased = list[tuple[int, "DDL"]]
 
 
 def enabled() -> bool:
-    on = os.environ.get(TABLE_CACHE_ENV, "1").strip().lower() not in ("0", "false", "no", "off")
+    on = switches.on(TABLE_CACHE_ENV)
     return on and cache.enabled()
 
 

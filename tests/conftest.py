@@ -57,6 +57,13 @@ def pg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["BINDU_SCHEMA_HOME"] = old
 
 
+@pytest.fixture
+def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A BINDU_SCHEMA_HOME of the test's own, so its result cache starts empty (for tests
+    that use no database: the session's embedded server lives in the session's home)."""
+    monkeypatch.setenv("BINDU_SCHEMA_HOME", str(tmp_path_factory.mktemp("home")))
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",

@@ -10,13 +10,7 @@ import pytest
 
 from bindu_schema import differ, parse_cache, statements
 
-
-@pytest.fixture(autouse=True)
-def private_cache(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A result cache of this test's own (no database is used here)."""
-    monkeypatch.setenv("BINDU_SCHEMA_HOME", str(tmp_path_factory.mktemp("home")))
+pytestmark = pytest.mark.usefixtures("private_home")  # no database is used here
 
 
 @pytest.fixture

@@ -64,6 +64,15 @@ tables:
 %s"""
 
 
+def _two_columns_planned(db: Any, dev_server: Any, tmp_path: Path) -> tuple[Any, Any, Any]:
+    """items (id, name) in db; the schema adding two columns, and its plan's upgrade and
+    downgrade records (the plan also keeps db's restore on the dev server)."""
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    schema = _yaml(tmp_path, TABLE % (", note: {type: text}, zeta: {type: int}", ""))
+    good = plan.build(schema, db, dev_server, run_lint=False)
+    return schema, [s.record for s in good.statements], [s.record for s in good.downgrade]
+
+
 def test_a_good_plan_passes_quickly_and_the_kept_restore_is_untouched(
     dev_server, make_db, tmp_path, calls
 ):
@@ -99,11 +108,7 @@ def test_a_statement_left_out_does_not_pass_and_the_full_rehearsal_reports_it(
     dev_server, make_db, tmp_path, monkeypatch, phase
 ):
     db = make_db()
-    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
-    schema = _yaml(tmp_path, TABLE % (", note: {type: text}, zeta: {type: int}", ""))
-    good = plan.build(schema, db, dev_server, run_lint=False)
-    up = [s.record for s in good.statements]
-    down = [s.record for s in good.downgrade]
+    schema, up, down = _two_columns_planned(db, dev_server, tmp_path)
     assert len(up) == 2 and len(down) == 2
     broken_up, broken_down = (up[:-1], down) if phase == "upgrade" else (up, down[:-1])
     conn = server.open_cached(dev_server, kept_name(db))
@@ -197,11 +202,7 @@ def test_the_unchanging_fingerprints_are_kept_and_still_catch_a_bad_plan(
     fingerprints after the upgrade and after the downgrade, and still refuses a downgrade
     that leaves a statement out."""
     db = make_db()
-    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
-    schema = _yaml(tmp_path, TABLE % (", note: {type: text}, zeta: {type: int}", ""))
-    good = plan.build(schema, db, dev_server, run_lint=False)
-    up = [s.record for s in good.statements]
-    down = [s.record for s in good.downgrade]
+    schema, up, down = _two_columns_planned(db, dev_server, tmp_path)
     reads: list[str] = []
     real = quick_rehearsal.fingerprint.in_transaction
     real_of = quick_rehearsal.fingerprint.of_schemas
