@@ -8,8 +8,10 @@ import subprocess
 import sys
 
 PROBE = """
-import gc, weakref
+import atexit, gc, weakref
 from bindu_schema import collector
+# Registered first, so it runs last: after the collector's own exit handler.
+atexit.register(lambda: print(gc.get_freeze_count() > 0))
 collector.pause_for_command()
 print(gc.isenabled())
 
@@ -37,11 +39,13 @@ def run_probe(**env: str) -> list[str]:
 
 
 def test_the_cli_pauses_the_collector_and_collects_what_compiling_left():
-    assert run_probe() == ["False", "True"]
+    """... and at exit what is left is frozen (the final collection skips it)."""
+    assert run_probe() == ["False", "True", "True"]
 
 
 def test_the_switch_leaves_the_collector_on():
-    assert run_probe(BINDU_SCHEMA_GC_PAUSE="0")[0] == "True"
+    on, _, frozen_at_exit = run_probe(BINDU_SCHEMA_GC_PAUSE="0")
+    assert (on, frozen_at_exit) == ("True", "False")
 
 
 def test_the_console_script_pauses_it():
