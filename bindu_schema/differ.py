@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from . import model, readcache, statements
+from . import comparisons, model, readcache, statements
 from .compile import qualified
 from .errors import DatabaseError
 from .kinds.base import CommentSource
@@ -138,6 +138,7 @@ def _import_migra() -> Any:
         from migra import Migration
 
         _escape_schemainspect()
+        comparisons.install()
     return Migration
 
 
@@ -344,10 +345,11 @@ def diff_both_records(
     is empty when not asked for or when the forward diff is."""
     (i_from, c_from), (i_target, c_target) = _inspect_both(from_url, target_url, schema)
     _comparable(i_from, i_target, exclude)
-    forward = _statements(i_from, i_target, c_from, c_target, exclude, schema)
-    if not (with_reverse and forward):
-        return forward, []
-    return forward, _statements(i_target, i_from, c_target, c_from, exclude, schema)
+    with comparisons.shared():  # each pair of objects compared once for both directions
+        forward = _statements(i_from, i_target, c_from, c_target, exclude, schema)
+        if not (with_reverse and forward):
+            return forward, []
+        return forward, _statements(i_target, i_from, c_target, c_from, exclude, schema)
 
 
 def snapshot(url: DatabaseURL, schema: str = "public") -> Inspection:
