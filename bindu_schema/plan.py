@@ -135,6 +135,7 @@ def _build(
     up: list[Record]
     down: list[Record]
     with given or desired_database(schema, dev, target_schema) as desired:
+        early = quick_rehearsal.prefetch(desired, ns) if validate else None
         want = fidelity.read(desired, ns, ex)
         if hints:
             with replica.schema_copy(live, dev) as renamed:
@@ -166,7 +167,7 @@ def _build(
             up = online.rewrite(up, live_facts)
             down = online.rewrite(down, desired_facts)
         if validate and up:
-            _rehearse(live, dev, desired, up, down, ex, ns, seen.drift)
+            _rehearse(live, dev, desired, up, down, ex, ns, seen.drift, early)
     statements = _statements(up, live_facts)
     if run_lint:
         statements = _with_lint(statements)
@@ -277,6 +278,7 @@ def _rehearse(
     exclude: model.Exclude,
     ns: str = "public",
     drift: Sequence[str] = (),
+    early: quick_rehearsal.Prefetched | None = None,
 ) -> None:
     """Apply up to a copy of live: must equal the YAML; then down: must equal live again.
     Both by migra and at catalog fidelity (fidelity.py); after the upgrade only the drift
@@ -310,7 +312,7 @@ def _rehearse(
         with _kept_restore(dev, dump) as kept:
             restored = server.immutable_token(dev.with_database(_kept_name(dump)))
             if kept is not None and quick_rehearsal.passes(
-                kept, desired, up, down, ns, setup, unmanaged, exclude.functions, restored
+                kept, desired, up, down, ns, setup, unmanaged, exclude.functions, restored, early
             ):
                 if k:
                     cache.put("rehearsal", k, True)

@@ -95,6 +95,17 @@ def token(url: DatabaseURL) -> str | None:
     return live_token(url) if live_enabled() and cache.enabled() else None
 
 
+def peek(
+    kind: str, url: DatabaseURL, parts: tuple[str, ...], valid: Callable[[object], bool]
+) -> object:
+    """What cached() would return from the cache without reading, or None."""
+    before = token(url)
+    if before is None:
+        return None
+    hit = cache.get(kind, cache.key(kind, before, *parts))
+    return hit if hit is not None and valid(hit) else None
+
+
 def cached(
     kind: str,
     url: DatabaseURL,

@@ -259,3 +259,44 @@ def test_a_large_rehearsal_leaves_the_kept_restore_vacuumed_and_valid(
             assert sorted(r[0] for r in cur.fetchall()) == ["pg_attribute", "pg_depend"]
     finally:
         conn.close()
+
+
+def test_the_desired_fingerprint_read_early_is_the_one_compared(
+    dev_server, make_db, tmp_path, monkeypatch
+):
+    """prefetch() reads the desired database's fingerprint in a thread; passes() uses it
+    (no second read) and still refuses a downgrade that leaves a statement out. Nothing is
+    started when the cache holds it already, or when switched off."""
+    db = make_db()
+    schema, up, down = _two_columns_planned(db, dev_server, tmp_path)
+    conn = server.open_cached(dev_server, kept_name(db))
+    assert conn is not None
+    try:
+        with plan.desired_database(schema, dev_server) as desired:
+            assert quick_rehearsal.prefetch(desired, "public") is None  # the plan cached it
+            monkeypatch.setattr(quick_rehearsal.readcache, "peek", lambda *a: None)
+            early = quick_rehearsal.prefetch(desired, "public")
+            assert early is not None
+            want = early.result()
+            assert want == fingerprint_of(desired)
+            reads: list[str] = []
+            real = quick_rehearsal.fingerprint.of_schemas
+            monkeypatch.setattr(
+                quick_rehearsal.fingerprint,
+                "of_schemas",
+                lambda *a, **k: reads.append("read") or real(*a, **k),
+            )
+            monkeypatch.setattr(quick_rehearsal.readcache, "token", lambda url: None)
+            assert quick_rehearsal.passes(conn, desired, up, down, "public", prefetched=early)
+            assert not quick_rehearsal.passes(
+                conn, desired, up, down[:-1], "public", prefetched=early
+            )
+            assert reads == []
+            monkeypatch.setenv(quick_rehearsal.PREFETCH_ENV, "0")
+            assert quick_rehearsal.prefetch(desired, "public") is None
+    finally:
+        conn.close()
+
+
+def fingerprint_of(url: Any) -> Any:
+    return quick_rehearsal.fingerprint.of_schemas(url, ["public"]).get("public")
