@@ -19,6 +19,7 @@ from . import (
     cache,
     catalog,
     differ,
+    early,
     executor,
     fidelity,
     hazards,
@@ -135,8 +136,10 @@ def _build(
     up: list[Record]
     down: list[Record]
     with given or desired_database(schema, dev, target_schema) as desired:
-        early = quick_rehearsal.prefetch(desired, ns) if validate else None
-        want = fidelity.read(desired, ns, ex)
+        # Read from the desired database in threads while this one inspects and diffs.
+        fp_early = quick_rehearsal.prefetch(desired, ns) if validate else None
+        want_early = early.start(desired, lambda: fidelity.read(desired, ns, ex), "fidelity")
+        facts_early = early.start(desired, lambda: catalog.read(desired, ns), "catalog")
         if hints:
             with replica.schema_copy(live, dev) as renamed:
                 executor.run(renamed, [r.up for r in hints])
@@ -155,19 +158,22 @@ def _build(
             up, down = differ.diff_both_records(live, desired, ex, ns, with_reverse=with_downgrade)
         # What migra cannot see (fidelity.py): sequence options become statements, what
         # the YAML cannot declare is drift for a human.
+        want = early.value(want_early, lambda: fidelity.read(desired, ns, ex))
         seen = fidelity.compare(have, want, target_schema)
         up = fidelity.complete_creates(up, want, target_schema) + list(seen.fixes)
         if with_downgrade:
             back = fidelity.compare(want, have, target_schema)
             down = fidelity.complete_creates(down, have, target_schema) + list(back.fixes)
         up = invalid.finish(live, ns, up)  # INVALID indexes look done to migra
-        desired_facts = catalog.read(desired, ns) if up else Facts()
+        desired_facts = Facts()
+        if up:
+            desired_facts = early.value(facts_early, lambda: catalog.read(desired, ns))
         live_facts = hazards.without_dropped_tables(up, live_facts)
         if concurrently:
             up = online.rewrite(up, live_facts)
             down = online.rewrite(down, desired_facts)
         if validate and up:
-            _rehearse(live, dev, desired, up, down, ex, ns, seen.drift, early)
+            _rehearse(live, dev, desired, up, down, ex, ns, seen.drift, fp_early)
     statements = _statements(up, live_facts)
     if run_lint:
         statements = _with_lint(statements)
@@ -278,7 +284,7 @@ def _rehearse(
     exclude: model.Exclude,
     ns: str = "public",
     drift: Sequence[str] = (),
-    early: quick_rehearsal.Prefetched | None = None,
+    fp_early: early.Early[str | None] | None = None,
 ) -> None:
     """Apply up to a copy of live: must equal the YAML; then down: must equal live again.
     Both by migra and at catalog fidelity (fidelity.py); after the upgrade only the drift
@@ -312,7 +318,7 @@ def _rehearse(
         with _kept_restore(dev, dump) as kept:
             restored = server.immutable_token(dev.with_database(_kept_name(dump)))
             if kept is not None and quick_rehearsal.passes(
-                kept, desired, up, down, ns, setup, unmanaged, exclude.functions, restored, early
+                kept, desired, up, down, ns, setup, unmanaged, exclude.functions, restored, fp_early
             ):
                 if k:
                     cache.put("rehearsal", k, True)

@@ -21,18 +21,16 @@ BINDU_SCHEMA_QUICK_REHEARSAL=0 turns this off.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 import psycopg2
 from psycopg2 import sql as pgsql
 
-from . import cache, fidelity, fingerprint, readcache, server, statements, switches
+from . import cache, early, fidelity, fingerprint, readcache, server, statements, switches
 from .settings import DatabaseURL
 from .statements import Record, StatementError
 
 ENV = "BINDU_SCHEMA_QUICK_REHEARSAL"
-PREFETCH_ENV = "BINDU_SCHEMA_PREFETCH"
 
 
 # Each function of the schema: name, name(identity arguments) as fidelity.py reads it, and
@@ -64,45 +62,17 @@ def _runnable(records: Sequence[Record]) -> list[str] | None:
     return out
 
 
-class Prefetched:
-    """The desired database's fingerprint, read in a daemon thread from the moment the
-    desired database exists: the deparsing runs in the server, on the other core, while
-    this process inspects and diffs (0.36 s of a 1,000-table rehearsal). A daemon, so a
-    plan that never needs it does not wait for it at exit."""
-
-    def __init__(self, desired: DatabaseURL, ns: str) -> None:
-        self._done = threading.Event()
-        self._value: str | None = None
-        self._error: BaseException | None = None
-        args = (desired, ns)
-        threading.Thread(target=self._run, args=args, daemon=True, name="fingerprint").start()
-
-    def _run(self, desired: DatabaseURL, ns: str) -> None:
-        try:
-            self._value = fingerprint.of_schemas(desired, [ns], connections=1).get(ns)
-        except BaseException as exc:  # handed to the thread that asks for the value
-            self._error = exc
-        finally:
-            self._done.set()
-
-    def result(self) -> str | None:
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        return self._value
-
-
-def prefetch(desired: DatabaseURL, ns: str) -> Prefetched | None:
-    """Start reading what passes() compares the rehearsal with; None when the quick
-    rehearsal or BINDU_SCHEMA_PREFETCH is off, when the desired database is not a cached
-    (immutable) one, or when the result cache holds the fingerprint already."""
-    if not (enabled() and switches.on(PREFETCH_ENV)):
+def prefetch(desired: DatabaseURL, ns: str) -> early.Early[str | None] | None:
+    """Start reading the desired database's fingerprint, what passes() compares the
+    rehearsal with (early.py); None when the quick rehearsal or prefetching is off, when
+    the desired database is not a cached one, or when the result cache holds it already."""
+    if not enabled():
         return None
-    if server.immutable_token(desired) is None:
-        return None  # a scratch database is dropped at the end: nobody may stay connected
     if readcache.peek("fingerprint", desired, (ns,), lambda h: isinstance(h, str)) is not None:
         return None
-    return Prefetched(desired, ns)
+    return early.start(
+        desired, lambda: fingerprint.of_schemas(desired, [ns], connections=1).get(ns), "fp"
+    )
 
 
 def passes(
@@ -115,7 +85,7 @@ def passes(
     unmanaged: Sequence[str] = (),
     unmanaged_functions: Sequence[str] = (),
     restore_token: str | None = None,
-    prefetched: Prefetched | None = None,
+    prefetched: early.Early[str | None] | None = None,
 ) -> bool:
     """True when `up` takes the restored live schema (`restore`: a connection to the kept
     restore, not in a transaction) to the desired database's catalog and `down` takes it

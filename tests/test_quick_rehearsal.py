@@ -292,7 +292,7 @@ def test_the_desired_fingerprint_read_early_is_the_one_compared(
                 conn, desired, up, down[:-1], "public", prefetched=early
             )
             assert reads == []
-            monkeypatch.setenv(quick_rehearsal.PREFETCH_ENV, "0")
+            monkeypatch.setenv(quick_rehearsal.early.PREFETCH_ENV, "0")
             assert quick_rehearsal.prefetch(desired, "public") is None
     finally:
         conn.close()

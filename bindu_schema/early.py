@@ -1,0 +1,63 @@
+"""Reads of the desired database started early, in daemon threads.
+
+The desired database exists before the diff; what plan reads from it besides the
+inspection (fidelity's snapshot, the catalog facts, the quick rehearsal's fingerprint) is
+deparsed in the server, so read in threads it runs on the other core while this process
+inspects and diffs. Only for a cached desired database: it is immutable (a read now is
+the read later) and not dropped at the end (nobody may stay connected to a scratch
+database). Daemon threads: a plan that never asks for a value does not wait for it at exit.
+BINDU_SCHEMA_PREFETCH=0 reads each where it is needed, as before.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from . import server, switches
+from .settings import DatabaseURL
+
+PREFETCH_ENV = "BINDU_SCHEMA_PREFETCH"
+
+T = TypeVar("T")
+
+
+class Early(Generic[T]):
+    """read() running in a daemon thread; result() waits for it (and raises what it raised)."""
+
+    def __init__(self, read: Callable[[], T], name: str) -> None:
+        self._done = threading.Event()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        threading.Thread(target=self._run, args=(read,), daemon=True, name=name).start()
+
+    def _run(self, read: Callable[[], T]) -> None:
+        try:
+            self._value = read()
+        except BaseException as exc:  # handed to the thread that asks for the value
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self) -> T:
+        self._done.wait()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+def enabled() -> bool:
+    return switches.on(PREFETCH_ENV)
+
+
+def start(desired: DatabaseURL, read: Callable[[], T], name: str) -> Early[T] | None:
+    """read() started now when prefetching is on and `desired` is a cached database."""
+    if not enabled() or server.immutable_token(desired) is None:
+        return None
+    return Early(read, name)
+
+
+def value(started: Early[T] | None, read: Callable[[], T]) -> T:
+    """The early read's result, or read() now when none was started."""
+    return started.result() if started is not None else read()
