@@ -9,7 +9,8 @@ forward and one reverse diff of the same two inspections) once for both: equalit
 schemainspect's objects is symmetric (field by field), and nothing in a diff changes an
 inspected object. The result is the same four ordered maps migra builds.
 
-BINDU_SCHEMA_SHARED_COMPARISONS=0 leaves migra's own function in place.
+differ.py (the only module that imports migra) puts `differences` in migra's place;
+BINDU_SCHEMA_SHARED_COMPARISONS=0 leaves migra's own function there.
 """
 
 from __future__ import annotations
@@ -59,20 +60,6 @@ def differences(
         OrderedDict((k, b[k]) for k in common if not same[k]),
         OrderedDict((k, b[k]) for k in common if same[k]),
     )
-
-
-_installed = False
-
-
-def install() -> None:
-    """Put `differences` where migra's changes module looks it up (once; not when off)."""
-    global _installed
-    if _installed or not enabled():
-        return
-    import migra.changes
-
-    migra.changes.differences = differences
-    _installed = True
 
 
 @contextmanager

@@ -138,8 +138,23 @@ def _import_migra() -> Any:
         from migra import Migration
 
         _escape_schemainspect()
-        comparisons.install()
+        _install_comparisons()
     return Migration
+
+
+_COMPARED = False
+
+
+def _install_comparisons() -> None:
+    """comparisons.differences where migra's changes module looks it up (once; not when
+    BINDU_SCHEMA_SHARED_COMPARISONS=0)."""
+    global _COMPARED
+    if _COMPARED or not comparisons.enabled():
+        return
+    import migra.changes
+
+    migra.changes.differences = comparisons.differences
+    _COMPARED = True
 
 
 def _lit(value: object) -> str:
