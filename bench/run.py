@@ -76,6 +76,7 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_ENTRY_CACHE": "0",
     "BINDU_SCHEMA_SHARED_COMPARISONS": "0",
     "BINDU_SCHEMA_PREFETCH": "0",
+    "BINDU_SCHEMA_PIN_LIVE_TOKEN": "0",
 }
 # The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
 EDIT_ABLATIONS = [
@@ -91,6 +92,7 @@ EDIT_ABLATIONS = [
     ("no per-table validation cache", "BINDU_SCHEMA_ENTRY_CACHE"),
     ("migra's comparisons (each pair 4 times)", "BINDU_SCHEMA_SHARED_COMPARISONS"),
     ("desired fingerprint read late, not in a thread", "BINDU_SCHEMA_PREFETCH"),
+    ("live token read for every read", "BINDU_SCHEMA_PIN_LIVE_TOKEN"),
 ]
 # Ablations measured against the empty live database (they only act on large plans).
 EDIT_ABLATIONS_EMPTY = {"BINDU_SCHEMA_PARSE_CACHE"}

@@ -97,7 +97,8 @@ def build(
     is unchanged (readcache.py; `plan`'s edit loop)."""
     if remember_live:
         readcache.remember(live)
-    with base.declared(schema):  # kinds that compare only what the YAML declares
+    pin = readcache.pinned(live) if remember_live else nullcontext()
+    with pin, base.declared(schema):  # kinds that compare only what the YAML declares
         return _build(
             schema,
             live,

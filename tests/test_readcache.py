@@ -120,3 +120,55 @@ def test_plan_reuses_the_live_inspection_and_still_sees_a_hand_change(
     # The same plan as without the cache.
     monkeypatch.setenv(readcache.LIVE_READ_CACHE_ENV, "0")
     assert _plan(cli, edited, live, dev_server)["statements"] == got["statements"]
+
+
+def test_a_plan_reads_the_live_token_once_when_everything_hits(
+    cli, make_db, dev_server, tmp_path, monkeypatch
+):
+    """plan.build pins live's token (readcache.pinned): after an edit every read of live
+    hits the cache, and the token is read once, not once per read."""
+    live = make_db()
+    path = _load(live, YAML, tmp_path)
+    assert _plan(cli, path, live, dev_server)["statements"] == []
+    reads: list[str] = []
+    real = readcache.live_token
+    monkeypatch.setattr(
+        readcache, "live_token", lambda url: reads.append(url.database or "") or real(url)
+    )
+    for n, added in enumerate(["m: {type: int}", "m: {type: int}\n      k: {type: int}"]):
+        edited = tmp_path / f"edited{n}.yaml"
+        body = f"body: {{type: text}}\n      {added}"
+        edited.write_text(YAML.replace("body: {type: text}", body))
+        reads.clear()
+        got = _plan(cli, edited, live, dev_server)
+        assert len(got["statements"]) == n + 1
+    # The second edit: every read of live (inspection, snapshot, facts, the rehearsal's
+    # dump, cached by the first) hits, under one token read; switched off, one per read.
+    assert reads == [live.database], reads
+    monkeypatch.setenv(readcache.PIN_ENV, "0")
+    body = "body: {type: text}\n      j: {type: int}"
+    edited.write_text(YAML.replace("body: {type: text}", body))
+    reads.clear()
+    assert len(_plan(cli, edited, live, dev_server)["statements"]) == 1
+    assert len(reads) > 1, reads
+
+
+def test_a_pinned_token_moves_on_when_a_read_saw_a_change(make_db):
+    db = make_db()
+    sql(db, "CREATE TABLE t (id int)")
+    readcache.remember(db)
+    kind = f"test-{uuid.uuid4().hex[:6]}"
+    with readcache.pinned(db):
+        first = readcache.token(db)
+        assert first is not None and readcache.token(db) == first
+
+        def read_while_changing() -> str:
+            sql(db, "ALTER TABLE t ADD COLUMN n int")
+            return "value"
+
+        assert readcache.cached(kind, db, (), read_while_changing, lambda h: True) == "value"
+        moved = readcache.token(db)
+        assert moved is not None and moved != first
+        # not kept: the value was read while the catalog changed
+        assert readcache.peek(kind, db, (), lambda h: True) is None
+    assert readcache.token(db) == moved  # read afresh outside, the same catalog
