@@ -570,15 +570,21 @@ def targets(rows: list[Row]) -> list[str]:
             + ("yes" if not cold_slower else "NO (" + ", ".join(cold_slower) + ")")
         )
     out += edit_targets(rows)
-    big = [
-        r.ours.peak_mb
+    # The target is the tool as shipped: rows with an optimization switched off (ablations,
+    # cold) are reported beside it, not counted.
+    off = tuple(f", {label}" for label, _ in ABLATIONS + EDIT_ABLATIONS) + (", cold (no caches)",)
+    plans = [
+        (r.case, r.ours.peak_mb)
         for r in rows
         if r.size == 1000 and r.case.startswith(("plan", "edit")) and r.ours.peak_mb is not None
     ]
+    big = [mb for case, mb in plans if not case.endswith(off)]
+    switched = [mb for case, mb in plans if case.endswith(off)]
     if big:
         out.append(
             f"- peak RSS of plan on 1,000 tables: {max(big):.0f} MB (target < 200 MB): "
             + ("met" if max(big) < 200 else "NOT met")
+            + (f"; with a switch off up to {max(switched):.0f} MB" if switched else "")
         )
     a, b = get(100, "plan, in-sync"), get(1000, "plan, in-sync")
     if a and b and a.ours.median and b.ours.median:
