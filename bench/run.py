@@ -77,6 +77,7 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_SHARED_COMPARISONS": "0",
     "BINDU_SCHEMA_PREFETCH": "0",
     "BINDU_SCHEMA_PIN_LIVE_TOKEN": "0",
+    "BINDU_SCHEMA_VALIDATE_IN_PLACE": "0",
 }
 # The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
 EDIT_ABLATIONS = [
@@ -325,6 +326,10 @@ def bench_size(
         rows += bench_edits(size, dev, env, d, dbs, runs, tusker, edit_ablations)
     if revision:
         rows.append(bench_revision(size, env, d, runs))
+        if edit_ablations:
+            off = {**env, "BINDU_SCHEMA_VALIDATE_IN_PLACE": "0"}
+            copied = "revision, one column, validated in a copy"
+            rows.append(bench_revision(size, off, d, runs, copied))
     else:
         rows.append(
             Row(
@@ -433,7 +438,9 @@ def bench_edits(
     return rows
 
 
-def bench_revision(size: int, env: dict[str, str], d: Path, runs: int) -> Row:
+def bench_revision(
+    size: int, env: dict[str, str], d: Path, runs: int, label: str = "revision, one column"
+) -> Row:
     """`revision` for a one-column change: a project whose only revision builds the schema,
     and a YAML that adds one column. Each timed run writes a revision that is removed again."""
     proj = d / "revision-project"
@@ -463,7 +470,7 @@ def bench_revision(size: int, env: dict[str, str], d: Path, runs: int) -> Row:
     if first.returncode not in (0, 2):
         return Row(
             size,
-            "revision, one column",
+            label,
             Sample(error=first.stderr[-300:]),
             note="not measured: could not create the base revision: " + first.stderr.strip()[-200:],
         )
@@ -483,7 +490,7 @@ def bench_revision(size: int, env: dict[str, str], d: Path, runs: int) -> Row:
         if i:
             s.wall.append(wall)
             s.rss_kb.append(rss)
-    return Row(size, "revision, one column", s)
+    return Row(size, label, s)
 
 
 # ---------------------------------------------------------------- report

@@ -9,6 +9,11 @@ the script directory's files, the Alembic config, Alembic's version and our own 
 (cache.tool_fingerprint). Being immutable, what is read from it is cached too (its
 inspection, fidelity snapshot and fingerprint). BINDU_SCHEMA_REPLAY_CACHE=0 (or the
 template cache off) replays into a scratch database every time.
+
+A one-revision `revision` is validated in the kept head itself (validate_in_place: taken
+over, upgraded, checked, downgraded, proved back at the same schema fingerprint and
+alembic_version, published again) instead of in a copy of it: copying a 1,000-table
+database took 6 s of a 10 s `revision`. BINDU_SCHEMA_VALIDATE_IN_PLACE=0 copies.
 """
 
 from __future__ import annotations
@@ -18,11 +23,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from . import cache, server, switches
+import psycopg2
+
+from . import cache, fingerprint, readcache, server, switches
 from .compile import DDL
+from .errors import DatabaseError
 from .settings import DatabaseURL
 
 REPLAY_CACHE_ENV = "BINDU_SCHEMA_REPLAY_CACHE"
+IN_PLACE_ENV = "BINDU_SCHEMA_VALIDATE_IN_PLACE"
 _MARK = "-- bindu-schema: the revisions of a script directory, replayed "
 
 
@@ -92,3 +101,61 @@ def copy(dev: DatabaseURL, previous: DatabaseURL) -> DatabaseURL:
         if got is not None:
             return got
     return server.create_scratch(dev, template=name)
+
+
+def _schema_fingerprint(url: DatabaseURL, ns: str = "public") -> str | None:
+    """fingerprint.py's fingerprint of the schema (equal exactly when pg_dump
+    --schema-only is, owners aside); kept for an immutable database (readcache)."""
+    return readcache.cached(
+        "fingerprint",
+        url,
+        (ns,),
+        lambda: fingerprint.of_schemas(url, [ns]).get(ns),
+        lambda h: isinstance(h, str),
+    )
+
+
+def _versions(url: DatabaseURL) -> list[str] | None:
+    from .differ import ALEMBIC_TABLE
+
+    try:
+        conn = server.connect(url, autocommit=True)
+    except DatabaseError:
+        return None
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f'SELECT version_num FROM "{ALEMBIC_TABLE}" ORDER BY 1')
+            return [str(r[0]) for r in cur.fetchall()]
+    except psycopg2.Error:
+        return None
+    finally:
+        conn.close()
+
+
+def validate_in_place(
+    dev: DatabaseURL, previous: DatabaseURL, check: Callable[[DatabaseURL], bool]
+) -> bool | None:
+    """Run `check` (upgrade, compare, downgrade) in the kept head `previous` itself.
+
+    None: not tried (switched off, not a kept head, or in use by another command): copy
+    it instead. True: `check` passed and the head is back at the schema fingerprint and
+    alembic_version it had, so it is published again under its name. False: anything
+    else; the head is dropped (it may be anything now), and the caller replays it."""
+    name = previous.database or ""
+    if not (enabled() and switches.on(IN_PLACE_ENV) and name.startswith(server.TEMPLATE_PREFIX)):
+        return None
+    want, versions = _schema_fingerprint(previous), _versions(previous)
+    if want is None or versions is None:
+        return None
+    url = server.take_over(dev, name)
+    if url is None:
+        return None
+    kept = False
+    try:
+        passed = check(url) and _schema_fingerprint(url) == want and _versions(url) == versions
+        if passed:
+            kept = server.put_back(dev, url, name)
+        return passed
+    finally:
+        if not kept:
+            server.drop_scratch(dev, url.database or "")

@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,11 +242,68 @@ def validate(
     previous: DatabaseURL,
     desired: DatabaseURL,
     steps: int = 1,
+    replay_into: Callable[[DatabaseURL], None] | None = None,
 ) -> None:
     """Upgrade the `steps` new revisions one at a time from the previous head and re-diff
     against the YAML; then downgrade one at a time, each step re-diffed against the state
     the upgrade passed through (the last against the previous head). Raises
-    RevisionValidationError showing the differences."""
+    RevisionValidationError showing the differences.
+
+    A single revision is validated in the kept previous head itself when it can be taken
+    over (replayed.validate_in_place); when that fails in any way the head is replayed
+    afresh (`replay_into`) and validated here in a copy, for the full report."""
+    if steps == 1 and replay_into is not None:
+
+        def check(url: DatabaseURL) -> bool:
+            return _upgrade_checked(ini, url, scripts, schema_path, schema, desired)
+
+        done = replayed.validate_in_place(dev, previous, check)
+        if done is True:
+            return
+        if done is False:  # the kept head is gone: replay it for the report
+            with server.scratch(dev) as fresh:
+                replay_into(fresh)
+                _validate_copy(ini, scripts, schema_path, schema, dev, fresh, desired, steps)
+            return
+    _validate_copy(ini, scripts, schema_path, schema, dev, previous, desired, steps)
+
+
+def _upgrade_checked(
+    ini: Path,
+    url: DatabaseURL,
+    scripts: Path,
+    schema_path: str | Path,
+    schema: model.Schema,
+    desired: DatabaseURL,
+) -> bool:
+    """Upgrade url by the one new revision: equal to the YAML (migra and fidelity); then
+    downgrade it. False on any difference or error (the caller then reports in full)."""
+    cfg = alembic_config(ini, url, schema_path, script_location=scripts, settings=_NO_COMPARE)
+    try:
+        with alembic_errors(url):
+            command.upgrade(cfg, "+1")
+        if differ.diff(url, desired, schema.exclude):
+            return False
+        if fidelity.differences(url, desired, schema.exclude):
+            return False
+        with alembic_errors(url):
+            command.downgrade(cfg, "-1")
+    except BinduSchemaError:
+        return False
+    return True
+
+
+def _validate_copy(
+    ini: Path,
+    scripts: Path,
+    schema_path: str | Path,
+    schema: model.Schema,
+    dev: DatabaseURL,
+    previous: DatabaseURL,
+    desired: DatabaseURL,
+    steps: int,
+) -> None:
+    """validate() in a scratch copy of the previous head."""
     url = replayed.copy(dev, previous)
     try:
         cfg = alembic_config(ini, url, schema_path, script_location=scripts, settings=_NO_COMPARE)
@@ -418,6 +475,7 @@ def _generate(
                 dev,
                 previous,
                 desired,
+                replay_into,
             )
 
         try:
@@ -467,6 +525,7 @@ def _validated(
     dev: DatabaseURL,
     previous: DatabaseURL,
     desired: DatabaseURL,
+    replay_into: Callable[[DatabaseURL], None] | None = None,
 ) -> list[tuple[str, str, dict[str, str]]]:
     """(revision id, message, template args) per part, once the chain passed validate()
     in a copy of the script directory."""
@@ -485,5 +544,5 @@ def _validated(
         for rid, msg, args in files:
             with alembic_errors(None):
                 script_directory(tmp_cfg).generate_revision(rid, msg, head="head", bindu=args)
-        validate(ini, scripts, schema_path, schema, dev, previous, desired, steps=n)
+        validate(ini, scripts, schema_path, schema, dev, previous, desired, n, replay_into)
     return files

@@ -672,6 +672,15 @@ def publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
     return _publish(server, scratch_url, name)
 
 
+def put_back(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
+    """Publish again under `name` a cached database that was taken over (take_over) and
+    proved back at the schema it was published with: its catalog fingerprint is new, so
+    it is published with that. False when the name was taken meanwhile (the scratch
+    database is then the caller's to drop)."""
+    _verified.pop((server.server_key(), name), None)
+    return _publish(server, scratch_url, name)
+
+
 def copy_of_cached(server: DatabaseURL, name: str, file_copy: bool = True) -> DatabaseURL | None:
     """A scratch copy of the cached database `name` (dropped by the caller), or None when
     there is none, it is in use (a template cannot be copied while someone is connected)
@@ -722,6 +731,7 @@ def take_over(server: DatabaseURL, name: str) -> DatabaseURL | None:
     dropped like any scratch database unless published), or None when somebody is
     connected to it (PostgreSQL refuses to rename a database in use)."""
     scratch_name = SCRATCH_PREFIX + uuid.uuid4().hex[:16]
+    _verified.pop((server.server_key(), name), None)  # whatever comes back is verified anew
     with _signals_deferred():
         try:
             with admin_cursor(server) as cur:

@@ -138,8 +138,17 @@ def test_failed_validation_writes_nothing_and_shows_both_diffs(
         )
 
     monkeypatch.setattr(rev.planner, "build", build_with_stray_table)
+    outcomes: list[object] = []
+    real_in_place = rev.replayed.validate_in_place
+
+    def in_place(*a, **k):  # type: ignore[no-untyped-def]
+        outcomes.append(real_in_place(*a, **k))
+        return outcomes[-1]
+
+    monkeypatch.setattr(rev.replayed, "validate_in_place", in_place)
     before = [p.name for p in versions(proj)]
     r = revision_in(cli, proj, dev_server, "broken")
+    assert outcomes == [False]  # tried in the kept head, failed: replayed, reported in full
     assert r.code == 1, r.text
     assert "failed validation" in r.err and "nothing was written" in r.err
     after_up, after_down = r.err.split("after downgrade")
@@ -297,3 +306,40 @@ def test_several_heads_are_refused(tmp_path, cli, dev_server):
     assert r.code == 1
     assert "several heads" in r.err and "alembic merge heads" in r.err
     assert [p.name for p in versions(proj)] == before
+
+
+def test_one_revision_is_validated_in_the_kept_head_itself(tmp_path, cli, dev_server, monkeypatch):
+    """The kept previous head is taken over, upgraded, checked, downgraded, proved back
+    at its schema and alembic_version, and published again under its name: no copy. A
+    bad revision still fails with the full report (test above); switched off: a copy."""
+    from bindu_schema import replayed, server
+
+    proj = make_project(tmp_path, (CASES / "add_comment" / "before.yaml").read_text())
+    assert revision_in(cli, proj, dev_server, "base").code == 0
+    (proj / "schema" / "bindu.yaml").write_text((CASES / "add_comment" / "after.yaml").read_text())
+    name = replayed._name(proj / "alembic.ini", proj / "generated")
+    outcomes: list[object] = []
+    copies: list[str] = []
+    real_in_place, real_copy = replayed.validate_in_place, replayed.copy
+
+    def in_place(*a, **k):  # type: ignore[no-untyped-def]
+        outcomes.append(real_in_place(*a, **k))
+        return outcomes[-1]
+
+    def copy(dev, previous):  # type: ignore[no-untyped-def]
+        copies.append(previous.database)
+        return real_copy(dev, previous)
+
+    monkeypatch.setattr(replayed, "validate_in_place", in_place)
+    monkeypatch.setattr(replayed, "copy", copy)
+    dry = revision_in(cli, proj, dev_server, "comment", "--dry-run")
+    assert dry.code in (0, 2), dry.text
+    assert outcomes == [True] and copies == []
+    assert name in server.list_templates(dev_server)
+    pin = server.open_cached(dev_server, name)  # verified against its new fingerprint
+    assert pin is not None
+    pin.close()
+    assert scratch_databases(dev_server) == []
+    monkeypatch.setenv(replayed.IN_PLACE_ENV, "0")
+    assert revision_in(cli, proj, dev_server, "comment").code in (0, 2)
+    assert outcomes == [True, None] and copies == [name]
