@@ -19,6 +19,7 @@ from . import server, switches
 from .settings import DatabaseURL
 
 PREFETCH_ENV = "BINDU_SCHEMA_PREFETCH"
+LINT_BESIDE_ENV = "BINDU_SCHEMA_LINT_BESIDE"
 
 T = TypeVar("T")
 
@@ -56,6 +57,13 @@ def start(desired: DatabaseURL, read: Callable[[], T], name: str) -> Early[T] | 
     if not enabled() or server.immutable_token(desired) is None:
         return None
     return Early(read, name)
+
+
+def beside(work: Callable[[], T], name: str) -> Early[T] | None:
+    """work() started now in a daemon thread, for work that waits on a process of its own
+    (squawk's lint, while the rehearsal keeps this thread and the server busy); None when
+    BINDU_SCHEMA_LINT_BESIDE=0."""
+    return Early(work, name) if switches.on(LINT_BESIDE_ENV) else None
 
 
 def value(started: Early[T] | None, read: Callable[[], T]) -> T:

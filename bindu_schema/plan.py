@@ -173,11 +173,14 @@ def _build(
         if concurrently:
             up = online.rewrite(up, live_facts)
             down = online.rewrite(down, desired_facts)
+        statements = _statements(up, live_facts)
+        linted = None
         if validate and up:
+            # squawk (a process of its own) lints while the rehearsal runs
+            linted = early.beside(lambda: _with_lint(statements), "lint") if run_lint else None
             _rehearse(live, dev, desired, up, down, ex, ns, seen.drift, fp_early)
-    statements = _statements(up, live_facts)
     if run_lint:
-        statements = _with_lint(statements)
+        statements = early.value(linted, lambda: _with_lint(statements))
     return Plan(
         statements=statements,
         downgrade=_statements(down, desired_facts),

@@ -98,3 +98,40 @@ def test_squawk_finding_shown_once_with_its_hazard(cli, make_db, dev_server, tmp
     assert rules["require-concurrent-index-creation"] == "INDEX_BUILD"
     no_lint = cli("plan", "--no-lint", *args)
     assert "squawk" not in no_lint.out
+
+
+def test_squawk_lints_beside_the_rehearsal_with_the_same_findings(
+    cli, make_db, dev_server, tmp_path, monkeypatch
+):
+    """plan lints in a thread of its own while the rehearsal runs (early.beside): the
+    same findings as linting after it (BINDU_SCHEMA_LINT_BESIDE=0)."""
+    import threading
+
+    from bindu_schema import early, lint
+
+    spec = yaml.safe_load(
+        (
+            Path(__file__).parent / "cases" / "hazards" / "add_index_not_concurrently.yaml"
+        ).read_text()
+    )
+    db = make_db()
+    sql(db, spec["before"])
+    threads: list[str] = []
+    real = lint.lint
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real(*a, **k)
+
+    monkeypatch.setattr(lint, "lint", spy)
+    monkeypatch.setenv("BINDU_SCHEMA_CACHE", "0")  # squawk runs every time
+    found = []
+    for n, beside in enumerate(("1", "0")):
+        monkeypatch.setenv(early.LINT_BESIDE_ENV, beside)
+        schema = tmp_path / f"after{n}.yaml"
+        schema.write_text(spec["after"])
+        res = plan_json(cli, schema, db, dev_server, "--no-concurrently")
+        assert res.code == 2, res.text
+        found.append([s["lint"] for s in json.loads(res.out)["statements"]])
+    assert threads == ["lint", threading.main_thread().name]
+    assert found[0] == found[1] and any(found[0])
