@@ -142,19 +142,13 @@ def _import_migra() -> Any:
     return Migration
 
 
-_COMPARED = False
-
-
 def _install_comparisons() -> None:
-    """comparisons.differences where migra's changes module looks it up (once; not when
+    """comparisons.differences where migra's changes module looks it up (not when
     BINDU_SCHEMA_SHARED_COMPARISONS=0)."""
-    global _COMPARED
-    if _COMPARED or not comparisons.enabled():
-        return
     import migra.changes
 
-    migra.changes.differences = comparisons.differences
-    _COMPARED = True
+    if comparisons.enabled():
+        migra.changes.differences = comparisons.differences
 
 
 def _lit(value: object) -> str:

@@ -68,7 +68,7 @@ def prefetch(desired: DatabaseURL, ns: str) -> early.Early[str | None] | None:
     the desired database is not a cached one, or when the result cache holds it already."""
     if not enabled():
         return None
-    if readcache.peek("fingerprint", desired, (ns,), lambda h: isinstance(h, str)) is not None:
+    if readcache.peek(readcache.FINGERPRINT, desired, (ns,), readcache.is_text) is not None:
         return None
     return early.start(
         desired, lambda: fingerprint.of_schemas(desired, [ns], connections=1).get(ns), "fp"
@@ -102,13 +102,7 @@ def passes(
     todo_up, todo_down = _runnable(up), _runnable(down)
     if todo_up is None or todo_down is None:
         return False
-    want = readcache.cached(
-        "fingerprint",
-        desired,
-        (ns,),
-        prefetched.result if prefetched else lambda: fingerprint.of_schemas(desired, [ns]).get(ns),
-        lambda hit: isinstance(hit, str),
-    )
+    want = readcache.schema_fingerprint(desired, ns, prefetched.result if prefetched else None)
     if want is None:
         return False
     before_key = ""

@@ -82,9 +82,13 @@ def live_token(url: DatabaseURL) -> str | None:
 _remembered: set[tuple[tuple[str, int | None, str], str]] = set()
 
 
+def _key(url: DatabaseURL) -> tuple[tuple[str, int | None, str], str]:
+    return (url.server_key(), url.database or "")
+
+
 def remember(url: DatabaseURL) -> None:
     """Let reads of the live database at url be cached (the edit loop's `plan`)."""
-    _remembered.add((url.server_key(), url.database or ""))
+    _remembered.add(_key(url))
 
 
 # Live databases whose token is read once inside pinned(): key -> the token (None: not
@@ -97,10 +101,10 @@ def pinned(url: DatabaseURL) -> Iterator[None]:
     """Inside the block, hits for url are looked up under the token read first: the
     caller (plan.build) reads live several times and never writes to it. A miss still
     reads the token again after its read, and a changed token replaces the pinned one."""
-    key = (url.server_key(), url.database or "")
     if not switches.on(PIN_ENV):
         yield
         return
+    key = _key(url)
     _pinned[key] = None
     try:
         yield
@@ -113,7 +117,7 @@ def token(url: DatabaseURL) -> str | None:
     fixed = server.immutable_token(url)
     if fixed is not None:
         return fixed
-    key = (url.server_key(), url.database or "")
+    key = _key(url)
     if key not in _remembered:
         return None
     if not (live_enabled() and cache.enabled()):
@@ -131,7 +135,7 @@ def _after_read(url: DatabaseURL, before: str) -> bool:
     if not before.startswith(_LIVE):
         return True
     now = live_token(url)
-    key = (url.server_key(), url.database or "")
+    key = _key(url)
     if key in _pinned:
         _pinned[key] = now
     return now == before
@@ -141,11 +145,18 @@ def peek(
     kind: str, url: DatabaseURL, parts: tuple[str, ...], valid: Callable[[object], bool]
 ) -> object:
     """What cached() would return from the cache without reading, or None."""
+    return _lookup(kind, url, parts, valid)[1]
+
+
+def _lookup(
+    kind: str, url: DatabaseURL, parts: tuple[str, ...], valid: Callable[[object], bool]
+) -> tuple[str | None, object]:
+    """(url's token, the valid cached value under it or None)."""
     before = token(url)
     if before is None:
-        return None
+        return None, None
     hit = cache.get(kind, cache.key(kind, before, *parts))
-    return hit if hit is not None and valid(hit) else None
+    return before, (hit if hit is not None and valid(hit) else None)
 
 
 def cached(
@@ -159,14 +170,33 @@ def cached(
     """read() (a pure function of url's catalog and `parts`), from the cache when the
     catalog is one read before; `valid` says a cached value has the right shape, `store`
     turns a value into what can be pickled."""
-    before = token(url)
+    before, hit = _lookup(kind, url, parts, valid)
     if before is None:
         return read()
-    k = cache.key(kind, before, *parts)
-    hit = cache.get(kind, k)
-    if hit is not None and valid(hit):
-        return hit  # type: ignore[no-any-return]
+    if hit is not None:
+        return hit  # type: ignore[return-value]
     value = read()
     if _after_read(url, before):
-        cache.put(kind, k, store(value))
+        cache.put(kind, cache.key(kind, before, *parts), store(value))
     return value
+
+
+def schema_fingerprint(
+    url: DatabaseURL, ns: str, read: Callable[[], str | None] | None = None
+) -> str | None:
+    """fingerprint.py's fingerprint of schema `ns` (equal exactly when pg_dump
+    --schema-only is, owners aside), kept under url's token; `read` (a read started
+    earlier, early.py) in place of reading it now."""
+    from . import fingerprint
+
+    def now() -> str | None:
+        return fingerprint.of_schemas(url, [ns]).get(ns)
+
+    return cached(FINGERPRINT, url, (ns,), read or now, is_text)
+
+
+def is_text(hit: object) -> bool:
+    return isinstance(hit, str)
+
+
+FINGERPRINT = "fingerprint"

@@ -25,13 +25,14 @@ from pathlib import Path
 
 import psycopg2
 
-from . import cache, fingerprint, readcache, server, switches
+from . import cache, readcache, server, switches
 from .compile import DDL
 from .errors import DatabaseError
 from .settings import DatabaseURL
 
 REPLAY_CACHE_ENV = "BINDU_SCHEMA_REPLAY_CACHE"
 IN_PLACE_ENV = "BINDU_SCHEMA_VALIDATE_IN_PLACE"
+NS = "public"  # the schema a revision is validated in
 _MARK = "-- bindu-schema: the revisions of a script directory, replayed "
 
 
@@ -103,18 +104,6 @@ def copy(dev: DatabaseURL, previous: DatabaseURL) -> DatabaseURL:
     return server.create_scratch(dev, template=name)
 
 
-def _schema_fingerprint(url: DatabaseURL, ns: str = "public") -> str | None:
-    """fingerprint.py's fingerprint of the schema (equal exactly when pg_dump
-    --schema-only is, owners aside); kept for an immutable database (readcache)."""
-    return readcache.cached(
-        "fingerprint",
-        url,
-        (ns,),
-        lambda: fingerprint.of_schemas(url, [ns]).get(ns),
-        lambda h: isinstance(h, str),
-    )
-
-
 def _versions(url: DatabaseURL) -> list[str] | None:
     from .differ import ALEMBIC_TABLE
 
@@ -144,7 +133,7 @@ def validate_in_place(
     name = previous.database or ""
     if not (enabled() and switches.on(IN_PLACE_ENV) and name.startswith(server.TEMPLATE_PREFIX)):
         return None
-    want, versions = _schema_fingerprint(previous), _versions(previous)
+    want, versions = readcache.schema_fingerprint(previous, NS), _versions(previous)
     if want is None or versions is None:
         return None
     url = server.take_over(dev, name)
@@ -152,7 +141,8 @@ def validate_in_place(
         return None
     kept = False
     try:
-        passed = check(url) and _schema_fingerprint(url) == want and _versions(url) == versions
+        back = readcache.schema_fingerprint(url, NS)
+        passed = check(url) and back == want and _versions(url) == versions
         if passed:
             kept = server.put_back(dev, url, name)
         return passed

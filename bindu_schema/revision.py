@@ -359,10 +359,7 @@ def _same_catalog(url: DatabaseURL, previous: DatabaseURL, ns: str = "public") -
     Both hold alembic_version, so a downgrade back to the previous head compares equal."""
     from . import fingerprint, readcache
 
-    def read() -> str | None:
-        return fingerprint.of_schemas(previous, [ns]).get(ns)
-
-    want = readcache.cached("fingerprint", previous, (ns,), read, lambda h: isinstance(h, str))
+    want = readcache.schema_fingerprint(previous, ns)
     return want is not None and fingerprint.of_schemas(url, [ns]).get(ns) == want
 
 

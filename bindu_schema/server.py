@@ -676,8 +676,7 @@ def put_back(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
     """Publish again under `name` a cached database that was taken over (take_over) and
     proved back at the schema it was published with: its catalog fingerprint is new, so
     it is published with that. False when the name was taken meanwhile (the scratch
-    database is then the caller's to drop)."""
-    _verified.pop((server.server_key(), name), None)
+    database is then the caller's to drop). take_over already forgot its verification."""
     return _publish(server, scratch_url, name)
 
 
