@@ -79,6 +79,7 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_PIN_LIVE_TOKEN": "0",
     "BINDU_SCHEMA_VALIDATE_IN_PLACE": "0",
     "BINDU_SCHEMA_LINT_BESIDE": "0",
+    "BINDU_SCHEMA_SPLIT_REHEARSAL": "0",
 }
 # The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
 EDIT_ABLATIONS = [
@@ -96,9 +97,14 @@ EDIT_ABLATIONS = [
     ("desired fingerprint read late, not in a thread", "BINDU_SCHEMA_PREFETCH"),
     ("live token read for every read", "BINDU_SCHEMA_PIN_LIVE_TOKEN"),
     ("squawk after the rehearsal, not beside it", "BINDU_SCHEMA_LINT_BESIDE"),
+    ("downgrade rehearsed after the upgrade, not beside it", "BINDU_SCHEMA_SPLIT_REHEARSAL"),
 ]
 # Ablations measured against the empty live database (they only act on large plans).
-EDIT_ABLATIONS_EMPTY = {"BINDU_SCHEMA_PARSE_CACHE", "BINDU_SCHEMA_LINT_BESIDE"}
+EDIT_ABLATIONS_EMPTY = {
+    "BINDU_SCHEMA_PARSE_CACHE",
+    "BINDU_SCHEMA_LINT_BESIDE",
+    "BINDU_SCHEMA_SPLIT_REHEARSAL",
+}
 # "edit, then plan": (edit kind, live database) pairs; the live database never changes.
 EDIT_CASES = [("column", "sync"), ("index", "sync"), ("comment", "sync"), ("column", "empty")]
 

@@ -300,3 +300,47 @@ def test_the_desired_fingerprint_read_early_is_the_one_compared(
 
 def fingerprint_of(url: Any) -> Any:
     return quick_rehearsal.fingerprint.of_schemas(url, ["public"]).get("public")
+
+
+@pytest.mark.parametrize("split", ["1", "0"])
+def test_the_downgrade_runs_beside_in_the_desired_database_and_leaves_it_as_published(
+    dev_server, make_db, tmp_path, monkeypatch, split
+):
+    """Split (the default): the downgrade runs in the desired database, in a transaction of
+    its own that is rolled back, while the upgrade runs in the kept restore; a downgrade
+    that leaves a statement out, or fails, is still refused. The desired database opens as
+    published afterwards (its catalog fingerprint holds). Switched off: one transaction."""
+    monkeypatch.setenv(quick_rehearsal.SPLIT_ENV, split)
+    db = make_db()
+    schema, up, down = _two_columns_planned(db, dev_server, tmp_path)
+    started: list[Any] = []
+    real = quick_rehearsal._Downgrade
+
+    def spy(desired: Any, todo: Any, ns: str) -> Any:
+        started.append((desired.database, list(todo)))
+        return real(desired, todo, ns)
+
+    monkeypatch.setattr(quick_rehearsal, "_Downgrade", spy)
+    conn = server.open_cached(dev_server, kept_name(db))
+    assert conn is not None
+    try:
+        with plan.desired_database(schema, dev_server) as desired:
+            assert server.immutable_token(desired) is not None  # a cached database
+            assert quick_rehearsal.passes(conn, desired, up, down, "public")
+            assert not quick_rehearsal.passes(conn, desired, up, down[:-1], "public")
+            failing = [*down, down[0]]  # the column dropped twice
+            assert not quick_rehearsal.passes(conn, desired, up, failing, "public")
+            # an upgrade that fails: the downgrade beside it is stopped, no verdict
+            assert not quick_rehearsal.passes(conn, desired, [*up, up[0]], down, "public")
+            assert quick_rehearsal.passes(conn, desired, up, down, "public")
+            name = desired.database
+        if split == "1":
+            assert [d for d, _ in started] == [name] * 5
+            assert started[0][1] == [r.sql for r in down]
+        else:
+            assert started == []
+        again = server.open_cached(dev_server, name or "")
+        assert again is not None  # unchanged since it was published
+        again.close()
+    finally:
+        conn.close()
