@@ -80,6 +80,7 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_VALIDATE_IN_PLACE": "0",
     "BINDU_SCHEMA_LINT_BESIDE": "0",
     "BINDU_SCHEMA_SPLIT_REHEARSAL": "0",
+    "BINDU_SCHEMA_PARALLEL_INSPECT": "0",
 }
 # The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
 EDIT_ABLATIONS = [
@@ -98,6 +99,7 @@ EDIT_ABLATIONS = [
     ("live token read for every read", "BINDU_SCHEMA_PIN_LIVE_TOKEN"),
     ("squawk after the rehearsal, not beside it", "BINDU_SCHEMA_LINT_BESIDE"),
     ("downgrade rehearsed after the upgrade, not beside it", "BINDU_SCHEMA_SPLIT_REHEARSAL"),
+    ("inspection queries one after the other", "BINDU_SCHEMA_PARALLEL_INSPECT"),
 ]
 # Ablations measured against the empty live database (they only act on large plans).
 EDIT_ABLATIONS_EMPTY = {

@@ -27,7 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from . import comparisons, model, readcache, statements
+from . import comparisons, early, model, parallel_inspect, readcache, statements
 from .compile import qualified
 from .errors import DatabaseError
 from .kinds.base import CommentSource
@@ -256,6 +256,8 @@ def inspect(url: DatabaseURL, schema: str = "public") -> Any:
         from schemainspect import get_inspector
 
     with _connection(url) as conn:
+        if parallel_inspect.enabled():
+            return parallel_inspect.inspect(conn, url, lambda c: get_inspector(c, schema=schema))
         return get_inspector(conn, schema=schema)
 
 
@@ -520,10 +522,19 @@ def _inspect_one(url: DatabaseURL, schema: str) -> Inspection:
         "inspection",
         url,
         (schema,),
-        lambda: (inspect(url, schema), comments(url, schema)),
+        lambda: _inspect_and_comments(url, schema),
         lambda hit: isinstance(hit, tuple) and len(hit) == 2,
         store,
     )
+
+
+def _inspect_and_comments(url: DatabaseURL, schema: str) -> Inspection:
+    """The inspection and the comments, the comments' query on a connection of its own
+    meanwhile when the inspection's queries are sent ahead too (parallel_inspect.py)."""
+    if not parallel_inspect.enabled():
+        return inspect(url, schema), comments(url, schema)
+    read = early.Early(lambda: comments(url, schema), "comments")
+    return inspect(url, schema), read.result()
 
 
 def _inspect_both(a: DatabaseURL, b: DatabaseURL, schema: str) -> tuple[Inspection, Inspection]:
