@@ -20,6 +20,7 @@ from .settings import DatabaseURL
 
 PREFETCH_ENV = "BINDU_SCHEMA_PREFETCH"
 LINT_BESIDE_ENV = "BINDU_SCHEMA_LINT_BESIDE"
+DOWN_HAZARDS_BESIDE_ENV = "BINDU_SCHEMA_DOWN_HAZARDS_BESIDE"
 
 T = TypeVar("T")
 
@@ -59,11 +60,12 @@ def start(desired: DatabaseURL, read: Callable[[], T], name: str) -> Early[T] | 
     return Early(read, name)
 
 
-def beside(work: Callable[[], T], name: str) -> Early[T] | None:
-    """work() started now in a daemon thread, for work that waits on a process of its own
-    (squawk's lint, while the rehearsal keeps this thread and the server busy); None when
-    BINDU_SCHEMA_LINT_BESIDE=0."""
-    return Early(work, name) if switches.on(LINT_BESIDE_ENV) else None
+def beside(work: Callable[[], T], name: str, switch: str = LINT_BESIDE_ENV) -> Early[T] | None:
+    """work() started now in a daemon thread, beside the rehearsal, which keeps this thread
+    waiting on the server: squawk's lint (a process of its own; BINDU_SCHEMA_LINT_BESIDE=0
+    lints after it), the downgrade's hazards (pure Python; BINDU_SCHEMA_DOWN_HAZARDS_BESIDE=0
+    classifies them after it). None when `switch` is off."""
+    return Early(work, name) if switches.on(switch) else None
 
 
 def value(started: Early[T] | None, read: Callable[[], T]) -> T:

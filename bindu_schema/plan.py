@@ -175,15 +175,22 @@ def _build(
             down = online.rewrite(down, desired_facts)
         statements = _statements(up, live_facts)
         linted = None
+        backward = None
         if validate and up:
-            # squawk (a process of its own) lints while the rehearsal runs
+            # squawk (a process of its own) lints while the rehearsal runs, and the
+            # downgrade's hazards are classified while this thread waits on the server
             linted = early.beside(lambda: _with_lint(statements), "lint") if run_lint else None
+            backward = early.beside(
+                lambda: _statements(down, desired_facts),
+                "down-hazards",
+                early.DOWN_HAZARDS_BESIDE_ENV,
+            )
             _rehearse(live, dev, desired, up, down, ex, ns, seen.drift, fp_early)
     if run_lint:
         statements = early.value(linted, lambda: _with_lint(statements))
     return Plan(
         statements=statements,
-        downgrade=_statements(down, desired_facts),
+        downgrade=early.value(backward, lambda: _statements(down, desired_facts)),
         source_sha256=schema.source_sha256,
         target=live.safe,
         drift=seen.drift,

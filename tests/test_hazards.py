@@ -135,3 +135,40 @@ def test_squawk_lints_beside_the_rehearsal_with_the_same_findings(
         found.append([s["lint"] for s in json.loads(res.out)["statements"]])
     assert threads == ["lint", threading.main_thread().name]
     assert found[0] == found[1] and any(found[0])
+
+
+def test_the_downgrades_hazards_are_classified_beside_the_rehearsal(
+    make_db, dev_server, tmp_path, monkeypatch
+):
+    """plan classifies the downgrade's statements in a thread of its own while the
+    rehearsal runs (early.beside): the same downgrade, hazards included, as classifying
+    them after it (BINDU_SCHEMA_DOWN_HAZARDS_BESIDE=0)."""
+    import threading
+
+    from bindu_schema import early, loader, plan
+
+    db = make_db()
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    monkeypatch.setenv("BINDU_SCHEMA_CACHE", "0")
+    threads: list[str] = []
+    real = plan.hazards.classify
+
+    def spy(*a, **k):  # type: ignore[no-untyped-def]
+        threads.append(threading.current_thread().name)
+        return real(*a, **k)
+
+    monkeypatch.setattr(plan.hazards, "classify", spy)
+    built = []
+    for n, beside in enumerate(("1", "0")):
+        monkeypatch.setenv(early.DOWN_HAZARDS_BESIDE_ENV, beside)
+        path = tmp_path / f"s{n}.yaml"
+        path.write_text(
+            "version: 1\ntables:\n  items:\n    columns: {id: {type: bigint, nullable: false},"
+            " name: {type: text}, note: {type: text}}\n    primary_key: {columns: [id]}\n"
+        )
+        threads.clear()
+        built.append(plan.build(loader.load(path), db, dev_server, run_lint=False))
+        main = threading.main_thread().name
+        assert threads == ([main, "down-hazards"] if beside == "1" else [main, main])
+    assert built[0].downgrade == built[1].downgrade
+    assert any(s.hazards for s in built[0].downgrade)  # DROP COLUMN loses data
