@@ -20,7 +20,7 @@ from .settings import DatabaseURL
 
 PREFETCH_ENV = "BINDU_SCHEMA_PREFETCH"
 LINT_BESIDE_ENV = "BINDU_SCHEMA_LINT_BESIDE"
-DOWN_HAZARDS_BESIDE_ENV = "BINDU_SCHEMA_DOWN_HAZARDS_BESIDE"
+HAZARDS_BESIDE_ENV = "BINDU_SCHEMA_HAZARDS_BESIDE"
 
 T = TypeVar("T")
 
@@ -63,8 +63,9 @@ def start(desired: DatabaseURL, read: Callable[[], T], name: str) -> Early[T] | 
 def beside(work: Callable[[], T], name: str, switch: str = LINT_BESIDE_ENV) -> Early[T] | None:
     """work() started now in a daemon thread, beside the rehearsal, which keeps this thread
     waiting on the server: squawk's lint (a process of its own; BINDU_SCHEMA_LINT_BESIDE=0
-    lints after it), the downgrade's hazards (pure Python; BINDU_SCHEMA_DOWN_HAZARDS_BESIDE=0
-    classifies them after it). None when `switch` is off."""
+    lints after it), the hazards of the upgrade and the downgrade (pure Python;
+    BINDU_SCHEMA_HAZARDS_BESIDE=0 classifies them before and after it). None when `switch`
+    is off."""
     return Early(work, name) if switches.on(switch) else None
 
 

@@ -173,19 +173,23 @@ def _build(
         if concurrently:
             up = online.rewrite(up, live_facts)
             down = online.rewrite(down, desired_facts)
-        statements = _statements(up, live_facts)
-        linted = None
-        backward = None
+        # While the rehearsal keeps this thread waiting on the server: the hazards of
+        # both directions are classified and squawk (a process of its own) lints, each in
+        # a thread of its own (the switches put them back before or after it).
+        forward = backward = linted = None
         if validate and up:
-            # squawk (a process of its own) lints while the rehearsal runs, and the
-            # downgrade's hazards are classified while this thread waits on the server
-            linted = early.beside(lambda: _with_lint(statements), "lint") if run_lint else None
-            backward = early.beside(
-                lambda: _statements(down, desired_facts),
-                "down-hazards",
-                early.DOWN_HAZARDS_BESIDE_ENV,
-            )
+            hz = early.HAZARDS_BESIDE_ENV
+            forward = early.beside(lambda: _statements(up, live_facts), "up-hazards", hz)
+            backward = early.beside(lambda: _statements(down, desired_facts), "down-hazards", hz)
+        statements = () if forward is not None else _statements(up, live_facts)
+        if validate and up:
+
+            def classified() -> tuple[Statement, ...]:
+                return forward.result() if forward is not None else statements
+
+            linted = early.beside(lambda: _with_lint(classified()), "lint") if run_lint else None
             _rehearse(live, dev, desired, up, down, ex, ns, seen.drift, fp_early)
+            statements = classified()
     if run_lint:
         statements = early.value(linted, lambda: _with_lint(statements))
     return Plan(

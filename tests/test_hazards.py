@@ -137,12 +137,12 @@ def test_squawk_lints_beside_the_rehearsal_with_the_same_findings(
     assert found[0] == found[1] and any(found[0])
 
 
-def test_the_downgrades_hazards_are_classified_beside_the_rehearsal(
+def test_the_hazards_are_classified_beside_the_rehearsal(
     make_db, dev_server, tmp_path, monkeypatch
 ):
-    """plan classifies the downgrade's statements in a thread of its own while the
-    rehearsal runs (early.beside): the same downgrade, hazards included, as classifying
-    them after it (BINDU_SCHEMA_DOWN_HAZARDS_BESIDE=0)."""
+    """plan classifies the upgrade's and the downgrade's statements in threads of their own
+    while the rehearsal runs (early.beside): the same plan, hazards included, as
+    classifying them before and after it (BINDU_SCHEMA_HAZARDS_BESIDE=0)."""
     import threading
 
     from bindu_schema import early, loader, plan
@@ -160,7 +160,7 @@ def test_the_downgrades_hazards_are_classified_beside_the_rehearsal(
     monkeypatch.setattr(plan.hazards, "classify", spy)
     built = []
     for n, beside in enumerate(("1", "0")):
-        monkeypatch.setenv(early.DOWN_HAZARDS_BESIDE_ENV, beside)
+        monkeypatch.setenv(early.HAZARDS_BESIDE_ENV, beside)
         path = tmp_path / f"s{n}.yaml"
         path.write_text(
             "version: 1\ntables:\n  items:\n    columns: {id: {type: bigint, nullable: false},"
@@ -169,6 +169,8 @@ def test_the_downgrades_hazards_are_classified_beside_the_rehearsal(
         threads.clear()
         built.append(plan.build(loader.load(path), db, dev_server, run_lint=False))
         main = threading.main_thread().name
-        assert threads == ([main, "down-hazards"] if beside == "1" else [main, main])
+        want = ["down-hazards", "up-hazards"] if beside == "1" else [main, main]
+        assert sorted(threads) == want
+    assert built[0].statements == built[1].statements
     assert built[0].downgrade == built[1].downgrade
     assert any(s.hazards for s in built[0].downgrade)  # DROP COLUMN loses data
