@@ -82,6 +82,7 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_SPLIT_REHEARSAL": "0",
     "BINDU_SCHEMA_PARALLEL_INSPECT": "0",
     "BINDU_SCHEMA_HAZARDS_BESIDE": "0",
+    "BINDU_SCHEMA_BATCH_STATEMENTS": "0",
 }
 # The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
 EDIT_ABLATIONS = [
@@ -102,6 +103,7 @@ EDIT_ABLATIONS = [
     ("downgrade rehearsed after the upgrade, not beside it", "BINDU_SCHEMA_SPLIT_REHEARSAL"),
     ("inspection queries one after the other", "BINDU_SCHEMA_PARALLEL_INSPECT"),
     ("hazards classified before and after the rehearsal", "BINDU_SCHEMA_HAZARDS_BESIDE"),
+    ("quick rehearsal one statement per round trip", "BINDU_SCHEMA_BATCH_STATEMENTS"),
 ]
 # Ablations measured against the empty live database (they only act on large plans).
 EDIT_ABLATIONS_EMPTY = {
@@ -109,6 +111,7 @@ EDIT_ABLATIONS_EMPTY = {
     "BINDU_SCHEMA_LINT_BESIDE",
     "BINDU_SCHEMA_SPLIT_REHEARSAL",
     "BINDU_SCHEMA_HAZARDS_BESIDE",
+    "BINDU_SCHEMA_BATCH_STATEMENTS",
 }
 # "edit, then plan": (edit kind, live database) pairs; the live database never changes.
 EDIT_CASES = [("column", "sync"), ("index", "sync"), ("comment", "sync"), ("column", "empty")]

@@ -344,3 +344,55 @@ def test_the_downgrade_runs_beside_in_the_desired_database_and_leaves_it_as_publ
         again.close()
     finally:
         conn.close()
+
+
+@pytest.mark.parametrize("batch", ["1", "0"])
+def test_statements_batched_run_as_written(make_db, monkeypatch, batch):
+    """_execute_all sends BATCH statements a round trip (BINDU_SCHEMA_BATCH_STATEMENTS=0:
+    one each): quotes, semicolons inside literals and trailing comments keep each statement
+    whole; a failing statement raises (no verdict)."""
+    import psycopg2
+
+    monkeypatch.setenv(quick_rehearsal.BATCH_ENV, batch)
+    db = make_db()
+    sqls = [
+        "CREATE TABLE a (x text DEFAULT ';')",
+        "COMMENT ON TABLE a IS 'x -- y; DROP TABLE a' -- a trailing comment",
+        "CREATE TABLE b (y int) /* a block comment; */",
+        *[f"CREATE TABLE t{n} (id int)" for n in range(quick_rehearsal.BATCH + 5)],
+    ]
+    conn = server.connect(db)
+    sent: list[str] = []
+
+    class Counting:  # what _execute_all sends, one entry per round trip
+        def __init__(self, cur: Any) -> None:
+            self.cur = cur
+
+        def execute(self, query: str) -> None:
+            sent.append(query)
+            self.cur.execute(query)
+
+    try:
+        with conn.cursor() as cur:
+            quick_rehearsal._execute_all(Counting(cur), sqls)  # type: ignore[arg-type]
+        conn.commit()
+    finally:
+        conn.close()
+    rows = sql(
+        db,
+        "SELECT obj_description('a'::regclass), count(*) OVER () FROM pg_class WHERE relname = 'a'",
+    )
+    assert rows == [("x -- y; DROP TABLE a", 1)]
+    assert sql(db, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == [
+        (len(sqls) - 1,)
+    ]
+    batches = -(-len(sqls) // quick_rehearsal.BATCH)  # rounded up
+    assert len(sent) == (batches if batch == "1" else len(sqls))
+    conn = server.connect(db)
+    try:
+        with conn.cursor() as cur, pytest.raises(psycopg2.Error):
+            quick_rehearsal._execute_all(cur, ["CREATE TABLE c (id int)", "CREATE TABLE a ()"])
+        conn.rollback()
+    finally:
+        conn.close()
+    assert sql(db, "SELECT to_regclass('c') IS NULL") == [(True,)]
