@@ -155,8 +155,15 @@ def _build(
                     else []
                 )
         else:
-            have = fidelity.read(live, ns, ex)
+            # live's snapshot (often an unpickling from the read cache) beside the diff,
+            # so the desired database's inspection starts at once
+            have_early = (
+                early.Early(lambda: fidelity.read(live, ns, ex), "have")
+                if early.enabled()
+                else None
+            )
             up, down = differ.diff_both_records(live, desired, ex, ns, with_reverse=with_downgrade)
+            have = early.value(have_early, lambda: fidelity.read(live, ns, ex))
         # What migra cannot see (fidelity.py): sequence options become statements, what
         # the YAML cannot declare is drift for a human.
         want = early.value(want_early, lambda: fidelity.read(desired, ns, ex))

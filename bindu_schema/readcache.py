@@ -24,6 +24,7 @@ as before).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
@@ -36,6 +37,7 @@ from .settings import DatabaseURL
 
 LIVE_READ_CACHE_ENV = "BINDU_SCHEMA_LIVE_READ_CACHE"
 PIN_ENV = "BINDU_SCHEMA_PIN_LIVE_TOKEN"
+_PIN_LOCK = threading.Lock()
 
 T = TypeVar("T")
 _LIVE = "live\0"
@@ -123,9 +125,10 @@ def token(url: DatabaseURL) -> str | None:
     if not (live_enabled() and cache.enabled()):
         return None
     if key in _pinned:
-        if _pinned[key] is None:
-            _pinned[key] = live_token(url)
-        return _pinned[key]
+        with _PIN_LOCK:  # plan reads live from two threads: one token read between them
+            if _pinned.get(key) is None:
+                _pinned[key] = live_token(url)
+            return _pinned[key]
     return live_token(url)
 
 
