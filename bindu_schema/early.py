@@ -42,6 +42,14 @@ class Early(Generic[T]):
         finally:
             self._done.set()
 
+    @classmethod
+    def of(cls, value: T) -> Early[T]:
+        """An Early already holding `value` (work that was done in this thread)."""
+        done: Early[T] = cls.__new__(cls)
+        done._done, done._value, done._error = threading.Event(), value, None
+        done._done.set()
+        return done
+
     def result(self) -> T:
         self._done.wait()
         if self._error is not None:

@@ -188,15 +188,13 @@ def _build(
             hz = early.HAZARDS_BESIDE_ENV
             forward = early.beside(lambda: _statements(up, live_facts), "up-hazards", hz)
             backward = early.beside(lambda: _statements(down, desired_facts), "down-hazards", hz)
-        statements = () if forward is not None else _statements(up, live_facts)
+        classified = forward or early.Early.of(_statements(up, live_facts))
         if validate and up:
-
-            def classified() -> tuple[Statement, ...]:
-                return forward.result() if forward is not None else statements
-
-            linted = early.beside(lambda: _with_lint(classified()), "lint") if run_lint else None
+            linted = (
+                early.beside(lambda: _with_lint(classified.result()), "lint") if run_lint else None
+            )
             _rehearse(live, dev, desired, up, down, ex, ns, seen.drift, fp_early)
-            statements = classified()
+        statements = classified.result()
     if run_lint:
         statements = early.value(linted, lambda: _with_lint(statements))
     return Plan(

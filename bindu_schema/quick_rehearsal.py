@@ -115,18 +115,14 @@ class _Downgrade:
                 return None
         try:
             with conn.cursor() as cur:
-                cur.execute("SET TRANSACTION READ WRITE")  # a cached database is read-only
-                cur.execute("SET LOCAL standard_conforming_strings = on")
+                _begin(cur)
                 _execute_all(cur, self._todo)
                 return fingerprint.in_transaction(cur, self._ns)
         except psycopg2.Error:
             return None
         finally:
             try:
-                conn.rollback()
-                if len(self._todo) >= _VACUUM_AFTER:
-                    conn.autocommit = True
-                    server.vacuum_catalogs(conn)
+                _undo(conn, len(self._todo))
             except psycopg2.Error:
                 pass
             with self._lock:
@@ -230,8 +226,7 @@ def _passes(
     restore.autocommit = False
     try:
         with restore.cursor() as cur:
-            cur.execute("SET TRANSACTION READ WRITE")  # the kept restore is read-only
-            cur.execute("SET LOCAL standard_conforming_strings = on")  # as executor.run
+            _begin(cur)
             for sql in setup:
                 cur.execute(sql)
             for table in unmanaged:
@@ -259,10 +254,23 @@ def _passes(
     except psycopg2.Error:
         return False
     finally:
-        restore.rollback()
-        restore.autocommit = True
-        if len(todo_up) + len(todo_down) >= _VACUUM_AFTER:
-            server.vacuum_catalogs(restore)
+        _undo(restore, len(todo_up) + len(todo_down))
+
+
+def _begin(cur: psycopg2.extensions.cursor) -> None:
+    """The rehearsal's transaction: writable (cached databases are read-only) and reading
+    literals as executor.run does."""
+    cur.execute("SET TRANSACTION READ WRITE")
+    cur.execute("SET LOCAL standard_conforming_strings = on")
+
+
+def _undo(conn: psycopg2.extensions.connection, statements_run: int) -> None:
+    """Roll the rehearsal back, leaving conn in autocommit; vacuum the catalogs after a
+    large one (_VACUUM_AFTER)."""
+    conn.rollback()
+    conn.autocommit = True
+    if statements_run >= _VACUUM_AFTER:
+        server.vacuum_catalogs(conn)
 
 
 # A rolled-back transaction leaves its catalog rows dead: a 1,000-table upgrade and

