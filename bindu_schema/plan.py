@@ -280,9 +280,10 @@ def _kept_restore(dev: DatabaseURL, dump: str) -> Iterator[psycopg2.extensions.c
     conn = server.open_cached(dev, name)
     if conn is None:
         base = _restore(dev, dump)
-        if not server.publish(dev, base, name):
+        published = server.publish(dev, base, name)
+        if not published:
             server.drop_scratch(dev, base.database or "")
-        conn = server.open_cached(dev, name)
+        conn = server.open_cached(dev, name, published)
     try:
         yield conn
     finally:

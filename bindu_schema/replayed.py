@@ -75,13 +75,14 @@ def head(
         except BaseException:
             server.drop_scratch(dev, url.database or "")
             raise
-        if not server.publish(dev, url, name):  # another command kept the same first
+        published = server.publish(dev, url, name)
+        if not published:  # another command kept the same first
             try:
                 yield url
             finally:
                 server.drop_scratch(dev, url.database or "")
             return
-        pin = server.open_cached(dev, name)
+        pin = server.open_cached(dev, name, published)
         if pin is None:  # evicted in the instant between: replay into a private one
             with server.scratch(dev) as fresh:
                 replay(fresh)
@@ -144,7 +145,7 @@ def validate_in_place(
         back = readcache.schema_fingerprint(url, NS)
         passed = check(url) and back == want and _versions(url) == versions
         if passed:
-            kept = server.put_back(dev, url, name)
+            kept = server.put_back(dev, url, name) is not None
         return passed
     finally:
         if not kept:

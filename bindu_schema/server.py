@@ -608,9 +608,14 @@ def _fingerprint_and_version(
         catalogs = [str(r[0]) for r in cur.fetchall()]
         cur.execute(_fingerprint_sql(catalogs, with_rows))
         row = cur.fetchone()
+    return (str(row[0]) if row else ""), _version(conn)
+
+
+def _version(conn: psycopg2.extensions.connection) -> str:
+    with conn.cursor() as cur:
         cur.execute("SELECT version()")
-        version = cur.fetchone()
-    return (str(row[0]) if row else ""), (str(version[0]) if version else "")
+        row = cur.fetchone()
+    return str(row[0]) if row else ""
 
 
 # Cached databases this process has verified: (server, name) -> the server's version().
@@ -625,11 +630,18 @@ def immutable_token(url: DatabaseURL) -> str | None:
     return None if version is None else f"{url.database}\0{version}"
 
 
-def open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connection | None:
+def open_cached(
+    server: DatabaseURL, name: str, just_published: str | None = None
+) -> psycopg2.extensions.connection | None:
     """A connection to the cached database `name` when it exists and is unchanged since it
     was published (catalog fingerprint as recorded in its comment), else None; a changed
     one is dropped. The caller keeps the connection open while it uses the database: that
-    pins it, because eviction never drops a database somebody is connected to."""
+    pins it, because eviction never drops a database somebody is connected to.
+
+    `just_published`: the fingerprint the caller published it with a moment ago (what
+    publish returned); while its comment still says so, the fingerprint is not read again
+    (15-40 ms on a new database's cold backend). A comment that changed meanwhile
+    (published again by another command) is checked in full as always."""
     url = server.with_database(name)
     conn = None
     try:
@@ -640,7 +652,11 @@ def open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connectio
             allows_connections, comment = row
             if allows_connections:
                 conn = connect(url, autocommit=True)
-                fingerprint, version = _fingerprint_and_version(conn)
+                just = just_published
+                if just is not None and _published(_comment(just)) == _published(comment):
+                    fingerprint, version = just, _version(conn)
+                else:
+                    fingerprint, version = _fingerprint_and_version(conn)
             if conn is None or _comment(fingerprint).rsplit(" ", 1)[0] != comment.rsplit(" ", 1)[0]:
                 # Written to since it was published (or left by an older bindu-schema): rebuild.
                 if conn is not None:
@@ -658,11 +674,12 @@ def open_cached(server: DatabaseURL, name: str) -> psycopg2.extensions.connectio
     return conn
 
 
-def _publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
-    """Make a freshly loaded scratch database the read-only cached database `name`."""
+def _publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> str | None:
+    """Make a freshly loaded scratch database the read-only cached database `name`; the
+    catalog fingerprint it was published with, None when it was not."""
     scratch_name = scratch_url.database or ""
     if not scratch_name.startswith(SCRATCH_PREFIX) or not name.startswith(TEMPLATE_PREFIX):
-        return False
+        return None
     fingerprint = catalog_fingerprint(scratch_url)
     with admin_cursor(server) as cur:
         # Read-only and its fingerprint before it gets its name, so it is never visible
@@ -673,9 +690,9 @@ def _publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
             try:
                 cur.execute(f'ALTER DATABASE "{scratch_name}" RENAME TO "{name}"')
             except psycopg2.Error:
-                return False  # published concurrently by another process
+                return None  # published concurrently by another process
             _live_scratch.discard((server.sqlalchemy, scratch_name))
-    return True
+    return fingerprint
 
 
 def _evict_soon(server: DatabaseURL) -> None:
@@ -709,20 +726,21 @@ def _evict_quietly(server: DatabaseURL) -> None:
         pass  # best effort: the next command tries again
 
 
-def publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
+def publish(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> str | None:
     """Keep a loaded scratch database as the read-only cached database `name` (the
-    rehearsal's copy of a live schema, plan.py); False when it could not be (the scratch
-    database is then still the caller's to drop)."""
+    rehearsal's copy of a live schema, plan.py): the fingerprint it was published with
+    (for open_cached), None when it could not be (the scratch database is then still the
+    caller's to drop)."""
     if not template_cache_enabled():
-        return False
+        return None
     _evict_soon(server)
     return _publish(server, scratch_url, name)
 
 
-def put_back(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> bool:
+def put_back(server: DatabaseURL, scratch_url: DatabaseURL, name: str) -> str | None:
     """Publish again under `name` a cached database that was taken over (take_over) and
     proved back at the schema it was published with: its catalog fingerprint is new, so
-    it is published with that. False when the name was taken meanwhile (the scratch
+    it is published with that (returned). None when the name was taken meanwhile (the scratch
     database is then the caller's to drop). take_over already forgot its verification."""
     return _publish(server, scratch_url, name)
 
@@ -875,8 +893,9 @@ def scratch_with_ddl(
     name = template_name(ddl)
     pin = None
     private = None
+    published: str | None = None
     for attempt in range(2):
-        pin = open_cached(server, name) if use_cache else None
+        pin = open_cached(server, name, published) if use_cache else None
         if pin is not None:
             break
         derived = _derive(server, ddl) if use_cache and attempt == 0 else None
@@ -888,7 +907,7 @@ def scratch_with_ddl(
                 # After the copy or load: a DROP DATABASE of a large database beside
                 # CREATE DATABASE ... FILE_COPY made the copy 2-4 s slower (1,000 tables).
                 _evict_soon(server)
-            published = use_cache and attempt == 0 and _publish(server, url, name)
+            published = _publish(server, url, name) if use_cache and attempt == 0 else None
             if published:
                 _remember_ddl(name, ddl)
         except BaseException:

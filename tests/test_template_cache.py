@@ -216,3 +216,51 @@ def test_batched_load_still_names_the_failing_object(dev_server):
         with pytest.raises(DatabaseError, match="table broken"):
             server.load_ddl(url, ddl)
         assert sql(url, "SELECT count(*) FROM pg_class WHERE relname = 'ok_one'") == [(0,)]
+
+
+def test_the_open_right_after_publishing_reads_no_fingerprint_unless_the_comment_changed(
+    dev_server, tmp_path, monkeypatch
+):
+    """scratch_with_ddl opens what it just published with the fingerprint it published
+    it with (no second read, same verification token as a full open); a database whose
+    comment changed since (published again, written to) is read in full and rebuilt."""
+    reads: list[str] = []
+    real = server._fingerprint_and_version
+
+    def counting(conn, with_rows=True):  # type: ignore[no-untyped-def]
+        reads.append(conn.info.dbname)
+        return real(conn, with_rows)
+
+    monkeypatch.setattr(server, "_fingerprint_and_version", counting)
+    schema = loader.load(unique_yaml(tmp_path))
+    name = server.template_name(compiler.compile_schema(schema))
+    with plan.desired_database(schema, dev_server) as url:
+        assert url.database == name
+        first = server.immutable_token(url)
+    assert name not in reads  # the scratch database's fingerprint was read, under its name
+    reads.clear()
+    with plan.desired_database(schema, dev_server) as url:
+        assert server.immutable_token(url) == first  # a full open verifies the same
+    assert reads == [name]
+
+    # A stale fingerprint given (the database was written to since): read in full, rebuilt.
+    scratch = server.create_scratch(dev_server)
+    sql(scratch, "CREATE TABLE kept (id int)")
+    published = server.publish(dev_server, scratch, name + "_x")
+    assert published is not None
+    conn = server.connect(dev_server.with_database(name + "_x"))
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SET default_transaction_read_only = off")
+            cur.execute("BEGIN READ WRITE")
+            cur.execute("CREATE TABLE scribble (id int)")
+            cur.execute(
+                f'COMMENT ON DATABASE "{name}_x" IS %s', (server._comment(published + "w"),)
+            )
+        conn.commit()
+    finally:
+        conn.close()
+    reads.clear()
+    assert server.open_cached(dev_server, name + "_x", published) is None  # dropped
+    assert reads == [name + "_x"]
+    assert name + "_x" not in templates(dev_server)
