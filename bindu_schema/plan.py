@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import replace
 
 import psycopg2.extensions
@@ -136,9 +136,11 @@ def _build(
     given = nullcontext(desired) if desired is not None else None
     up: list[Record]
     down: list[Record]
-    with given or desired_database(schema, dev, target_schema) as desired:
+    with given or desired_database(schema, dev, target_schema) as desired, ExitStack() as closing:
         # Read from the desired database in threads while this one inspects and diffs.
         fp_early = quick_rehearsal.prefetch(desired, ns) if validate else None
+        kept_early = _kept_early(live, dev, ns) if validate else None
+        closing.callback(_close_kept, kept_early)
         want_early = early.start(desired, lambda: fidelity.read(desired, ns, ex), "fidelity")
         facts_early = early.start(desired, lambda: catalog.read(desired, ns), "catalog")
         if hints:
@@ -193,7 +195,7 @@ def _build(
             linted = (
                 early.beside(lambda: _with_lint(classified.result()), "lint") if run_lint else None
             )
-            _rehearse(live, dev, desired, up, down, ex, ns, seen.drift, fp_early)
+            _rehearse(live, dev, desired, up, down, ex, ns, seen.drift, fp_early, kept_early)
         statements = classified.result()
     if run_lint:
         statements = early.value(linted, lambda: _with_lint(statements))
@@ -268,16 +270,75 @@ def _restore(dev: DatabaseURL, dump: str) -> DatabaseURL:
     return base
 
 
+def _live_dump(live: DatabaseURL, ns: str) -> str:
+    """live's schema as pg_dump prints it; kept while live's catalog is unchanged."""
+    return readcache.cached(
+        "dump", live, (ns,), lambda: pgtools.dump_schema(live, ns), lambda h: isinstance(h, str)
+    )
+
+
+KeptEarly = early.Early[tuple[str, psycopg2.extensions.connection | None]]
+
+
+def _kept_early(live: DatabaseURL, dev: DatabaseURL, ns: str) -> KeptEarly | None:
+    """live's dump (when cached) and a connection to its kept restore (None when there is
+    none yet), opened in a thread while the desired database is inspected: the restore's
+    fingerprint check then costs the plan nothing. Under BINDU_SCHEMA_PREFETCH, for the quick
+    rehearsal with a kept restore only."""
+    if not (
+        early.enabled()
+        and quick_rehearsal.enabled()
+        and _rehearsal_base_enabled()
+        and server.template_cache_enabled()
+    ):
+        return None
+
+    def read() -> tuple[str, psycopg2.extensions.connection | None]:
+        # a cached dump only: a plan that needs no rehearsal (live in sync) runs no pg_dump
+        dump = readcache.peek("dump", live, (ns,), readcache.is_text)
+        if not isinstance(dump, str):
+            return "", None
+        return dump, server.open_cached(dev, _kept_name(dump))
+
+    return early.Early(read, "kept")
+
+
+def _close_kept(kept: KeptEarly | None) -> None:
+    """The early connection closed when the rehearsal did not take it (or did: closing
+    twice is harmless)."""
+    if kept is None:
+        return
+    try:
+        _, conn = kept.result()
+    except Exception:  # the rehearsal read it again and said what failed
+        return
+    if conn is not None:
+        conn.close()
+
+
 @contextmanager
-def _kept_restore(dev: DatabaseURL, dump: str) -> Iterator[psycopg2.extensions.connection | None]:
+def _kept_restore(
+    dev: DatabaseURL, dump: str, kept: KeptEarly | None = None
+) -> Iterator[psycopg2.extensions.connection | None]:
     """A connection to the kept restore of `dump` (restored and published first when
     there is none), which pins it while the quick rehearsal runs in it; None when it
-    cannot be had (the cache is off, or publishing lost a race)."""
+    cannot be had (the cache is off, or publishing lost a race). `kept`: one opened early
+    (_kept_early) for this dump."""
     if not (_rehearsal_base_enabled() and server.template_cache_enabled()):
         yield None
         return
     name = _kept_name(dump)
-    conn = server.open_cached(dev, name)
+    conn = None
+    if kept is not None:
+        try:
+            early_dump, conn = kept.result()
+        except Exception:  # read again below, where a failure is reported as before
+            early_dump, conn = "", None
+        if early_dump != dump and conn is not None:
+            conn.close()
+            conn = None
+    if conn is None:
+        conn = server.open_cached(dev, name)
     if conn is None:
         base = _restore(dev, dump)
         published = server.publish(dev, base, name)
@@ -306,6 +367,7 @@ def _rehearse(
     ns: str = "public",
     drift: Sequence[str] = (),
     fp_early: early.Early[str | None] | None = None,
+    kept_early: KeptEarly | None = None,
 ) -> None:
     """Apply up to a copy of live: must equal the YAML; then down: must equal live again.
     Both by migra and at catalog fidelity (fidelity.py); after the upgrade only the drift
@@ -315,9 +377,7 @@ def _rehearse(
     live schema as pg_dump prints it, both statement lists, the cached desired database
     (its DDL hash and the dev server's version) and the options. Failures are not kept."""
     # pg_dump's text is a function of the catalog too: kept while live's is unchanged.
-    dump = readcache.cached(
-        "dump", live, (ns,), lambda: pgtools.dump_schema(live, ns), lambda h: isinstance(h, str)
-    )
+    dump = _live_dump(live, ns)
     token = server.immutable_token(desired)
     k = ""
     if token:
@@ -336,7 +396,7 @@ def _rehearse(
     setup = [s for k in kinds.KINDS for s in k.rehearsal_sql(live, ns)]
     if quick_rehearsal.enabled() and not drift:
         unmanaged = (differ.ALEMBIC_TABLE, *exclude.tables)
-        with _kept_restore(dev, dump) as kept:
+        with _kept_restore(dev, dump, kept_early) as kept:
             restored = server.immutable_token(dev.with_database(_kept_name(dump)))
             if kept is not None and quick_rehearsal.passes(
                 kept, desired, up, down, ns, setup, unmanaged, exclude.functions, restored, fp_early

@@ -11,6 +11,7 @@ by catalog fingerprints; anything it cannot vouch for goes to the full rehearsal
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -396,3 +397,48 @@ def test_statements_batched_run_as_written(make_db, monkeypatch, batch):
     finally:
         conn.close()
     assert sql(db, "SELECT to_regclass('c') IS NULL") == [(True,)]
+
+
+def test_the_kept_restore_opened_early_is_the_one_rehearsed_in_and_is_closed(
+    dev_server, make_db, tmp_path, calls, monkeypatch
+):
+    """With live's dump cached, the kept restore is opened in a thread at the start of the
+    plan (plan._kept_early) and the quick rehearsal runs on that connection (open_cached
+    is not asked again); after the plan, and after a plan that needed no rehearsal, no
+    connection to it is left. Without a cached dump, nothing is opened early."""
+    monkeypatch.setenv(cache.CACHE_ENV, "1")
+    db = make_db()
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    plan.build(
+        _yaml(tmp_path, TABLE % (", note: {type: text}", "")), db, dev_server, remember_live=True
+    )
+    kept = kept_name(db)
+    opened: list[str] = []  # the threads that opened the kept restore
+    real_open = server.open_cached
+
+    def counting(srv: Any, name: str, *rest: Any) -> Any:
+        import threading
+
+        if name == kept:
+            opened.append(threading.current_thread().name)
+        return real_open(srv, name, *rest)
+
+    monkeypatch.setattr(server, "open_cached", counting)
+    edited = _yaml(tmp_path, TABLE % (", note: {type: text}, zeta: {type: int}", ""))
+    plan.build(edited, db, dev_server, remember_live=True)
+    assert calls["quick"][-1] is True and calls["full"] == []
+    assert opened == ["kept"]
+    in_sync = _yaml(tmp_path, TABLE % ("", ""))
+    assert plan.build(in_sync, db, dev_server, remember_live=True).clean
+    for _ in range(200):  # a backend leaves a moment after its client closed
+        left = sql(dev_server, f"SELECT count(*) FROM pg_stat_activity WHERE datname = '{kept}'")
+        if left == [(0,)]:
+            break
+        time.sleep(0.05)
+    assert left == [(0,)]
+    opened.clear()
+    monkeypatch.setattr(plan.readcache, "peek", lambda *a: None)
+    other = _yaml(tmp_path, TABLE % (", note: {type: text}, extra: {type: int}", ""))
+    plan.build(other, db, dev_server, remember_live=True)
+    assert calls["quick"][-1] is True
+    assert opened == ["MainThread"]
