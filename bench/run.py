@@ -360,6 +360,19 @@ def bench_size(
     return rows
 
 
+def runs_for(size: int, runs: int, small_runs: int) -> int:
+    """Timed runs at `size`: more below 100 tables (rows of ~1 s, where a neighbour's
+    burst moves a median of three by 10%)."""
+    return max(runs, small_runs) if size < 100 else runs
+
+
+def runs_text(sizes: Sequence[int], runs: int, small_runs: int) -> str:
+    counts = sorted({runs_for(s, runs, small_runs) for s in sizes})
+    if len(counts) == 1:
+        return str(counts[0])
+    return f"{runs_for(min(sizes), runs, small_runs)} (below 100 tables) or {runs}"
+
+
 def tusker_sample(live: DatabaseURL, ddl: str, env: dict[str, str], td: Path, runs: int) -> Sample:
     td.mkdir(exist_ok=True)
     (td / "schema.sql").write_text(ddl)
@@ -717,6 +730,13 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated table counts; 4 is Bindu's own schema",
     )
     ap.add_argument("--runs", type=int, default=5, help="timed runs per command (after 1 warm-up)")
+    ap.add_argument(
+        "--small-runs",
+        type=int,
+        default=7,
+        help="timed runs per command below 100 tables (at least --runs): rows of about "
+        "a second are the noisiest, and cost little to repeat",
+    )
     ap.add_argument("--no-tusker", action="store_true", help="skip Tusker")
     ap.add_argument(
         "--cold",
@@ -778,6 +798,7 @@ def main(argv: list[str] | None = None) -> int:
     # checkout run under PYTHONDONTWRITEBYTECODE=1 compiles ~65 modules in every process.
     compileall.compile_dir(str(ROOT / "bindu_schema"), quiet=1)
     started = time.perf_counter()
+    runs_label = runs_text(sizes, args.runs, args.small_runs)
     dev = start_configured_server(env)
     rows: list[Row] = []
     try:
@@ -794,7 +815,7 @@ def main(argv: list[str] | None = None) -> int:
                     dev,
                     env,
                     Path(work),
-                    args.runs,
+                    runs_for(size, args.runs, args.small_runs),
                     tusker,
                     revision,
                     str(size) in args.ablations.split(","),
@@ -805,7 +826,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.out != "-":  # what is measured survives a run cut off later
                     partial = time.perf_counter() - started
                     Path(args.out).write_text(
-                        report(table(rows), targets(rows), version, args.runs, partial, tusker)
+                        report(table(rows), targets(rows), version, runs_label, partial, tusker)
                         + f"\n(partial: written after {size_label(size)} tables)\n"
                     )
     finally:
@@ -825,14 +846,14 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(checks))
     print(f"\n(benchmark took {elapsed / 60:.1f} min)")
     if args.out != "-":
-        Path(args.out).write_text(report(result, checks, version, args.runs, elapsed, tusker))
+        Path(args.out).write_text(report(result, checks, version, runs_label, elapsed, tusker))
         print(f"wrote {args.out}")
     failed = [r for r in rows if not r.note and r.ours.error]
     return 1 if failed else 0
 
 
 def report(
-    result: str, checks: list[str], version: str, runs: int, elapsed: float, tusker: bool
+    result: str, checks: list[str], version: str, runs: str, elapsed: float, tusker: bool
 ) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return f"""# Benchmark results
