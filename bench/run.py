@@ -97,7 +97,7 @@ EDIT_ABLATIONS = [
     ("no parsed-statement cache", "BINDU_SCHEMA_PARSE_CACHE"),
     ("no per-table validation cache", "BINDU_SCHEMA_ENTRY_CACHE"),
     ("migra's comparisons (each pair 4 times)", "BINDU_SCHEMA_SHARED_COMPARISONS"),
-    ("desired fingerprint read late, not in a thread", "BINDU_SCHEMA_PREFETCH"),
+    ("desired database read and kept restore opened late, not in threads", "BINDU_SCHEMA_PREFETCH"),
     ("live token read for every read", "BINDU_SCHEMA_PIN_LIVE_TOKEN"),
     ("squawk after the rehearsal, not beside it", "BINDU_SCHEMA_LINT_BESIDE"),
     ("downgrade rehearsed after the upgrade, not beside it", "BINDU_SCHEMA_SPLIT_REHEARSAL"),
