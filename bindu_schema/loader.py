@@ -55,13 +55,37 @@ class SchemaValidationError(BinduSchemaError):
 _STR_TAG = "tag:yaml.org,2002:str"
 
 
+_CSafeLoader: Any = getattr(yaml, "CSafeLoader", None)
+
+
+if _CSafeLoader is not None:
+
+    class _MemoLoader(_CSafeLoader):  # type: ignore[misc]
+        """libyaml's loader with each scalar's tag resolved once per distinct (value,
+        implicit) pair: the resolver is a pure function of them (SafeLoader has no path
+        resolvers), and a 1,000-table file resolves ~110,000 scalars, most of them the
+        same few keys and types, each through Python regular expressions."""
+
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self._tags: dict[tuple[str, tuple[bool, bool]], str] = {}
+
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is not yaml.ScalarNode:
+                return super().resolve(kind, value, implicit)
+            key = (value, implicit)
+            tag = self._tags.get(key)
+            if tag is None:
+                tag = self._tags[key] = super().resolve(kind, value, implicit)
+            return tag
+
+
 def _compose(text: str) -> yaml.Node | None:
     """Compose with libyaml when it is there (3-4x faster on big schemas); a document it
     rejects is composed again in pure Python, whose error messages the corpus is tuned to."""
-    fast = getattr(yaml, "CSafeLoader", None)
-    if fast is not None:
+    if _CSafeLoader is not None:
         try:
-            return yaml.compose(text, Loader=fast)
+            return yaml.compose(text, Loader=_MemoLoader)
         except yaml.YAMLError as exc:
             first = exc
             if getattr(exc, "problem", None) == "exceeded maximum nesting depth":

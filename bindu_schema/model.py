@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from typing import Any
 
 from .kinds.columns import Column
@@ -76,7 +77,13 @@ class Schema:
         return next((objs for k, objs in self.others if k == key), ())
 
     def table(self, name: str) -> Table | None:
-        return next((t for t in self.tables if t.name == name), None)
+        return self._tables_by_name.get(name)
+
+    @cached_property
+    def _tables_by_name(self) -> dict[str, Table]:
+        """Each table by name, built on first use: checks look up every foreign key's
+        target, and a scan per lookup was quadratic in the table count."""
+        return {t.name: t for t in reversed(self.tables)}  # the first declared wins
 
     def function(self, name: str) -> Function | None:
         """The function of that name (of overloads, the first declared)."""

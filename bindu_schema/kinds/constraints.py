@@ -244,7 +244,6 @@ class Constraints(base.TablePart):
 
     def check(self, ctx: base.CheckContext, t: Table, tp: base.PathKey) -> None:
         schema, err = ctx.schema, ctx.err
-        table_names = [x.name for x in schema.tables]
         if t.primary_key:
             pkp: base.PathKey = (*tp, "primary_key")
             need_cols(
@@ -260,6 +259,7 @@ class Constraints(base.TablePart):
             need_cols(ctx, (*fp, "columns"), fk.columns, f"foreign key '{fk.name}'", t)
             ref = schema.table(fk.ref_table)
             if ref is None:
+                table_names = [x.name for x in schema.tables]  # only for the message
                 hint = ctx.did_you_mean(fk.ref_table, table_names) or (
                     "declare it under 'tables' or fix the name; declared tables: "
                     + ", ".join(table_names)
