@@ -303,15 +303,19 @@ def _kept_early(live: DatabaseURL, dev: DatabaseURL, ns: str) -> KeptEarly | Non
     return early.Early(read, "kept")
 
 
+def _kept_result(kept: KeptEarly) -> tuple[str, psycopg2.extensions.connection | None]:
+    """What _kept_early read; ("", None) when it failed (the rehearsal reads it again
+    itself, where a failure is reported as before)."""
+    try:
+        return kept.result()
+    except Exception:
+        return "", None
+
+
 def _close_kept(kept: KeptEarly | None) -> None:
     """The early connection closed when the rehearsal did not take it (or did: closing
     twice is harmless)."""
-    if kept is None:
-        return
-    try:
-        _, conn = kept.result()
-    except Exception:  # the rehearsal read it again and said what failed
-        return
+    conn = _kept_result(kept)[1] if kept is not None else None
     if conn is not None:
         conn.close()
 
@@ -330,10 +334,7 @@ def _kept_restore(
     name = _kept_name(dump)
     conn = None
     if kept is not None:
-        try:
-            early_dump, conn = kept.result()
-        except Exception:  # read again below, where a failure is reported as before
-            early_dump, conn = "", None
+        early_dump, conn = _kept_result(kept)
         if early_dump != dump and conn is not None:
             conn.close()
             conn = None
