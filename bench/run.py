@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import schemagen  # noqa: E402
 
-from bindu_schema import server  # noqa: E402
+from bindu_schema import launcher, server  # noqa: E402
 from bindu_schema.settings import DatabaseURL, normalize  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -45,7 +45,8 @@ TUSKER = TUSKER_VENV / "bin" / "tusker"
 TUSKER_REQ = ["tusker==0.5.1", "setuptools<82"]  # 0.5.1 pins SQLAlchemy 1.4
 BENCH_PREFIX = "bindu_bench_"
 # Every cache off: what the first `plan` after a YAML edit pays.
-COLD = {"BINDU_SCHEMA_TEMPLATE_CACHE": "0", "BINDU_SCHEMA_CACHE": "0"}
+# The warm worker is off there too: its imports are warm from the previous command.
+COLD = {"BINDU_SCHEMA_TEMPLATE_CACHE": "0", "BINDU_SCHEMA_CACHE": "0", "BINDU_SCHEMA_WORKER": "0"}
 # A 1,000-table revision creates (and its downgrade drops) every table in one Alembic
 # transaction: about 7,000 locks, more than PostgreSQL's default lock table holds
 # (max_locks_per_transaction 64 x 100 connections). The benchmark's private server gets
@@ -83,6 +84,7 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_PARALLEL_INSPECT": "0",
     "BINDU_SCHEMA_HAZARDS_BESIDE": "0",
     "BINDU_SCHEMA_BATCH_STATEMENTS": "0",
+    "BINDU_SCHEMA_WORKER": "0",
 }
 # The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
 EDIT_ABLATIONS = [
@@ -104,6 +106,7 @@ EDIT_ABLATIONS = [
     ("inspection queries one after the other", "BINDU_SCHEMA_PARALLEL_INSPECT"),
     ("hazards classified before and after the rehearsal", "BINDU_SCHEMA_HAZARDS_BESIDE"),
     ("quick rehearsal one statement per round trip", "BINDU_SCHEMA_BATCH_STATEMENTS"),
+    ("no warm worker (every command imports its libraries)", "BINDU_SCHEMA_WORKER"),
 ]
 # Ablations measured against the empty live database (they only act on large plans).
 EDIT_ABLATIONS_EMPTY = {
@@ -135,19 +138,30 @@ class Sample:
 def run_once(
     cmd: Sequence[str], env: dict[str, str], cwd: Path, ok: Sequence[int]
 ) -> tuple[float, int, str | None]:
-    """Wall seconds, peak RSS (KiB) of the child, and an error text if the exit code is off."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """Wall seconds, peak RSS (KiB) of the child, and an error text if the exit code is off.
+
+    A command the warm worker ran (launcher.py) ran in the worker's child, not in the
+    process started here: that child writes its own peak RSS to RUSAGE_ENV's file, and
+    the larger of the two is the command's."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as td,
+    ):
+        mark = Path(td) / "rusage"
+        env = {**env, launcher.RUSAGE_ENV: str(mark)}
         t0 = time.perf_counter()
         p = subprocess.Popen(list(cmd), env=env, cwd=cwd, stdout=out, stderr=err)
         _, status, usage = os.wait4(p.pid, 0)
         wall = time.perf_counter() - t0
+        maxrss = max(usage.ru_maxrss, int(mark.read_text() or 0) if mark.exists() else 0)
         p.returncode = os.waitstatus_to_exitcode(status)
         if p.returncode not in ok:
             err.seek(0)
             out.seek(0)
             text = (err.read() or out.read()).decode(errors="replace").strip()
-            return wall, usage.ru_maxrss, f"exit {p.returncode}: {text[-600:]}"
-        return wall, usage.ru_maxrss, None
+            return wall, maxrss, f"exit {p.returncode}: {text[-600:]}"
+        return wall, maxrss, None
 
 
 def measure(
@@ -785,6 +799,8 @@ def main(argv: list[str] | None = None) -> int:
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "STORAGE__POSTGRES_URL")
     }
     env["BINDU_SCHEMA_HOME"] = str(home)
+    # The warm worker's socket in the benchmark's home: it exits once that is removed.
+    env[launcher.DIR_ENV] = str(home / "w")
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
     os.environ["BINDU_SCHEMA_HOME"] = str(home)
 

@@ -57,6 +57,24 @@ def pg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["BINDU_SCHEMA_HOME"] = old
 
 
+@pytest.fixture(scope="session", autouse=True)
+def worker_dir() -> Iterator[Path]:
+    """The warm worker's sockets for this session (launcher.py): not the user's folder,
+    and removed at the end, so the session's workers exit (they check every 10 s)."""
+    folder = Path("/tmp") / f"bw-{uuid.uuid4().hex[:8]}"  # short: socket path limit
+    folder.mkdir(mode=0o700)
+    old = {k: os.environ.get(k) for k in ("BINDU_SCHEMA_WORKER_DIR", "BINDU_SCHEMA_WORKER_IDLE")}
+    os.environ["BINDU_SCHEMA_WORKER_DIR"] = str(folder)
+    os.environ["BINDU_SCHEMA_WORKER_IDLE"] = "120"
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
 @pytest.fixture
 def private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """A BINDU_SCHEMA_HOME of the test's own, so its result cache starts empty (for tests
