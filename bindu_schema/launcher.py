@@ -53,17 +53,16 @@ def code_key(worker: bool = False) -> str:
     folder), the interpreter and sys.path itself. ~1 ms: no file is read.
 
     Left out: a client's sys.path[0] (the script's folder, or the working folder under
-    -m; the worker runs with -P, without one) and the folder holding this package (on
-    the worker's PYTHONPATH, found by its own path below)."""
+    -m; the worker runs with -P, without one). The folders are a set with the folder
+    holding this package in it (the worker has it first on its PYTHONPATH; a client may
+    have it from a .pth file, from -m in a checkout, or as site-packages)."""
     h = hashlib.sha256()
     h.update(f"{sys.executable}\0{sys.version}\0{os.getuid()}\0{PACKAGE}\0".encode())
-    home = os.path.dirname(PACKAGE)
-    for entry in sys.path if worker else sys.path[1:]:
-        if os.path.abspath(entry or ".") == home:
-            continue
-        try:
-            st = os.stat(entry or ".")
-            h.update(f"{entry}\0{st.st_mtime_ns}\0".encode())
+    folders = {os.path.normpath(e) for e in (sys.path if worker else sys.path[1:]) if e}
+    for entry in sorted(folders | {os.path.dirname(PACKAGE)}):
+        try:  # a relative entry (an import hook's name) would depend on the folder
+            st = os.stat(entry) if os.path.isabs(entry) else None
+            h.update(f"{entry}\0{st.st_mtime_ns if st else '-'}\0".encode())
         except OSError:
             h.update(f"{entry}\0-\0".encode())
     stack = [PACKAGE]
@@ -150,7 +149,8 @@ def run_remote(argv: list[str]) -> int | None:
         if len(body) > MAX_REQUEST:
             conn.close()
             return None
-        socket.send_fds(conn, [body], [0, 1, 2])
+        sent = socket.send_fds(conn, [body], [0, 1, 2])
+        conn.sendall(body[sent:])  # a stream socket may take less in one message
         head = _recv_exact(conn, 4)
     except OSError:
         conn.close()

@@ -114,7 +114,7 @@ def serve(key: str) -> int:
                     pass
             if listener in ready:
                 last = time.monotonic()
-                _accept(listener, waiting)
+                _accept(listener, waiting, [lock.fileno(), wake_r, wake_w])
             if not _still_ours(path, inode) and not waiting:
                 return 0
     finally:
@@ -167,7 +167,11 @@ def _reap(waiting: dict[int, socket.socket | None]) -> None:
         conn.close()
 
 
-def _accept(listener: socket.socket, waiting: dict[int, socket.socket | None]) -> None:
+def _accept(
+    listener: socket.socket, waiting: dict[int, socket.socket | None], own: list[int]
+) -> None:
+    """`own`: the worker's descriptors, which no child keeps (a child holding the lock
+    would keep the next worker from starting)."""
     try:
         conn, _ = listener.accept()
     except OSError:
@@ -192,7 +196,13 @@ def _accept(listener: socket.socket, waiting: dict[int, socket.socket | None]) -
     pid = os.fork()
     if pid == 0:  # the child: never returns
         try:
+            signal.set_wakeup_fd(-1)  # before its pipe is closed
             listener.close()
+            for other in waiting.values():
+                if other is not None:
+                    other.close()
+            for fd in own:
+                os.close(fd)
             _child(conn, req, fds)
         finally:
             os._exit(70)

@@ -53,7 +53,9 @@ def folder(pg_home: Path) -> Iterator[Path]:
     by one command run in its own process."""
     d = Path("/tmp") / f"bwt-{uuid.uuid4().hex[:8]}"
     d.mkdir(mode=0o700)
-    first = _run(_env(d), "render", "--schema", str(SCHEMA))
+    # Run from another folder than the worker's ("/"): what names the socket must not
+    # depend on the working folder.
+    first = _run(_env(d), "render", "--schema", str(SCHEMA), cwd=d)
     assert first.returncode == 0, first.stderr
     deadline = time.monotonic() + 60
     while not _sockets(d) and time.monotonic() < deadline:
