@@ -387,16 +387,6 @@ def runs_text(sizes: Sequence[int], runs: int, small_runs: int) -> str:
     return f"{runs_for(min(sizes), runs, small_runs)} (below 100 tables) or {runs}"
 
 
-def tusker_sample(live: DatabaseURL, ddl: str, env: dict[str, str], td: Path, runs: int) -> Sample:
-    td.mkdir(exist_ok=True)
-    (td / "schema.sql").write_text(ddl)
-    (td / "tusker.toml").write_text(
-        f'[database]\nurl = "{libpq(live)}"\n\n[schema]\nfilename = ["schema.sql"]\n'
-    )
-    tenv = {**env, "PATH": f"{TUSKER_VENV / 'bin'}:{env['PATH']}"}
-    return measure([str(TUSKER), "diff", "database", "schema"], tenv, td, runs, ok=(0,))
-
-
 def measure_edits(
     size: int,
     kind: str,
@@ -405,24 +395,55 @@ def measure_edits(
     d: Path,
     runs: int,
     tag: str,
-) -> Sample:
+    baselines: Sequence[tuple[Sequence[str], dict[str, str], Path, Sequence[int]]] = (),
+) -> list[Sample]:
     """`plan` right after an edit: step 0 (the unedited YAML) is planned untimed so every
     cache holds the previous YAML; then each run plans the next cumulative edit (a YAML
-    this plan has never seen), the first of them as the warm-up."""
-    s = Sample()
+    this plan has never seen), the first of them as the warm-up.
+
+    Each baseline command (cmd, env, cwd, accepted exit codes) runs right after each of
+    our runs, warm-up included: interleaved, a machine that slows down or speeds up
+    during the row moves both sides alike, and the ratio measures the tools, not the
+    minute each was timed in. Returns our sample, then one per baseline."""
+    ours = Sample()
+    others = [Sample() for _ in baselines]
     for step in range(runs + 2):
         path = d / f"edit-{tag}-{step}.yaml"
         path.write_text(schemagen.edited(size, kind, step, tag))
         cmd = [BINDU, "plan", "--schema", str(path), "--database-url", live.sqlalchemy]
         wall, rss, error = run_once(cmd, env, ROOT, (0, 2))
         if error:
-            s.error = error
+            ours.error = error
             print(f"      FAILED: edit {kind} step {step}: {error}", file=sys.stderr)
-            return s
+            return [ours, *others]
         if step >= 2:
-            s.wall.append(wall)
-            s.rss_kb.append(rss)
-    return s
+            ours.wall.append(wall)
+            ours.rss_kb.append(rss)
+        if step == 0:
+            continue
+        for sample, (bcmd, benv, bcwd, ok) in zip(others, baselines, strict=True):
+            if sample.error:
+                continue
+            bwall, brss, berror = run_once(bcmd, benv, bcwd, ok)
+            if berror:
+                sample.error = berror
+                print(f"      FAILED: {' '.join(bcmd[:3])}... {berror}", file=sys.stderr)
+            elif step >= 2:
+                sample.wall.append(bwall)
+                sample.rss_kb.append(brss)
+    return [ours, *others]
+
+
+def tusker_command(
+    live: DatabaseURL, ddl: str, env: dict[str, str], td: Path
+) -> tuple[list[str], dict[str, str], Path, tuple[int, ...]]:
+    td.mkdir(exist_ok=True)
+    (td / "schema.sql").write_text(ddl)
+    (td / "tusker.toml").write_text(
+        f'[database]\nurl = "{libpq(live)}"\n\n[schema]\nfilename = ["schema.sql"]\n'
+    )
+    tenv = {**env, "PATH": f"{TUSKER_VENV / 'bin'}:{env['PATH']}"}
+    return [str(TUSKER), "diff", "database", "schema"], tenv, td, (0,)
 
 
 def bench_edits(
@@ -444,7 +465,6 @@ def bench_edits(
         live = dbs[key]
         label = f"edit, then plan, one {kind}" + (", empty" if key == "empty" else "")
         print(f"  {size_label(size)} / {label}", flush=True)
-        ours = measure_edits(size, kind, live, env, d, runs, f"{kind[:3]}{n}")
         if kind not in {k for k, _ in baselines}:
             edit = d / f"edit-baseline-{kind}.yaml"
             edit.write_text(schemagen.edited(size, kind, 1, "base"))
@@ -461,10 +481,13 @@ def bench_edits(
             (d / f"edit-baseline-{kind}.sql").write_text(ddl)
         ddl = (d / f"edit-baseline-{kind}.sql").read_text()
         want = dbs[f"edit_{kind}"]
-        mig = measure([MIGRA, "--unsafe", live.sqlalchemy, want.sqlalchemy], env, ROOT, runs)
-        tus = (
-            tusker_sample(live, ddl, env, d / f"tusker-edit-{kind}-{key}", runs) if tusker else None
-        )
+        commands: list[tuple[list[str], dict[str, str], Path, tuple[int, ...]]] = [
+            ([MIGRA, "--unsafe", live.sqlalchemy, want.sqlalchemy], env, ROOT, (0, 2))
+        ]
+        if tusker:
+            commands.append(tusker_command(live, ddl, env, d / f"tusker-edit-{kind}-{key}"))
+        ours, mig, *rest = measure_edits(size, kind, live, env, d, runs, f"{kind[:3]}{n}", commands)
+        tus = rest[0] if rest else None
         baselines[(kind, key)] = (mig, tus)
         rows.append(Row(size, label, ours, mig, tus))
     if ablations:
@@ -474,7 +497,7 @@ def bench_edits(
             case = "one column, empty" if empty else "one column"
             print(f"  {size_label(size)} / edit, then plan, {case} / {label}", flush=True)
             live = dbs["empty" if empty else "sync"]
-            s = measure_edits(
+            (s,) = measure_edits(
                 size, "column", live, {**env, var: ABLATION_VALUE[var]}, d, runs, f"ab{n}"
             )
             rows.append(Row(size, f"edit, then plan, {case}, {label}", s, base.migra, base.tusker))
@@ -888,8 +911,10 @@ Python {platform.python_version()}
   more index, or a rewritten comment on the first table), every cache warm from the
   previous YAML, the live database unchanged; each timed run plans the next edit, so no
   run sees a YAML it planned before. Baselines: raw migra from the live database to a
-  database holding the edit, Tusker from the live database to the edit's DDL
+  database holding the edit, Tusker from the live database to the edit's DDL, each run
+  right after each of ours (interleaved: a machine slowing down mid-row moves both)
 - whole-process wall time, median of {runs} runs after one warm-up; peak RSS of the process
+  (of the warm worker's child when the worker ran the command)
 - raw migra: `migra --unsafe LIVE DESIRED` between two databases prepared beforehand
   (inspection only: the floor)
 - Tusker: {
