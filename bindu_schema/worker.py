@@ -280,6 +280,7 @@ def _child(conn: socket.socket, req: dict[str, Any], fds: list[int]) -> None:
     sys.stderr = _stream(2, "w", streams[2][0], streams[2][1], True)
     os.environ.clear()
     os.environ.update(req["env"])
+    time.tzset()  # the client's TZ: revision file names carry the local date
     os.umask(req["umask"])
     code = 1
     try:
