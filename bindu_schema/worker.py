@@ -29,6 +29,7 @@ from . import launcher
 
 _PEERCRED = struct.Struct("3i")
 _WAKE_EVERY = 10.0  # seconds between checks that the socket file is still ours
+_KILL_AFTER = 10.0  # seconds from SIGTERM to SIGKILL for a command whose client is gone
 
 
 def _preload() -> None:
@@ -86,11 +87,13 @@ def serve(key: str) -> int:
     gc.collect()
     gc.freeze()  # what the children share stays out of their collections
     waiting: dict[int, socket.socket | None] = {}  # child pid -> its client (None: gone)
+    orphans: dict[int, float] = {}  # child pid -> when it got SIGTERM (its client gone)
     limit = _idle_limit()
     last = time.monotonic()
     try:
         while True:
             _reap(waiting)
+            _kill_late(orphans, waiting)
             if waiting:
                 last = time.monotonic()
             idle = time.monotonic() - last
@@ -102,11 +105,11 @@ def serve(key: str) -> int:
                     readers,
                     [],
                     [],
-                    min(_WAKE_EVERY, limit - idle),
+                    min(_WAKE_EVERY, limit - idle, _KILL_AFTER if orphans else _WAKE_EVERY),
                 )
             except InterruptedError:
                 continue
-            _hang_up(waiting, ready)
+            _hang_up(waiting, ready, orphans)
             if wake_r in ready:
                 try:
                     os.read(wake_r, 4096)
@@ -123,16 +126,33 @@ def serve(key: str) -> int:
             os.unlink(path)
 
 
-def _hang_up(waiting: dict[int, socket.socket | None], ready: list[Any]) -> None:
+def _hang_up(
+    waiting: dict[int, socket.socket | None], ready: list[Any], orphans: dict[int, float]
+) -> None:
     """A client that went away (killed, its terminal closed) while its child runs: SIGTERM
     to the child's process group, as if the command had been run and signalled there
-    (the command drops its scratch databases on SIGTERM). Its status goes nowhere."""
+    (the command drops its scratch databases on SIGTERM); SIGKILL _KILL_AFTER seconds
+    later if it is still there (a command blocked in C, connecting say, runs no Python
+    signal handler until the call returns). Its status goes nowhere."""
     for pid, conn in list(waiting.items()):
         if conn is not None and conn in ready:
             conn.close()
             waiting[pid] = None
+            orphans[pid] = time.monotonic()
             try:
                 os.killpg(pid, signal.SIGTERM)
+            except OSError:
+                pass
+
+
+def _kill_late(orphans: dict[int, float], waiting: dict[int, socket.socket | None]) -> None:
+    for pid, since in list(orphans.items()):
+        if pid not in waiting:  # reaped
+            del orphans[pid]
+        elif time.monotonic() - since >= _KILL_AFTER:
+            del orphans[pid]
+            try:
+                os.killpg(pid, signal.SIGKILL)
             except OSError:
                 pass
 
