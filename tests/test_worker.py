@@ -111,18 +111,15 @@ def _silent_server() -> tuple[socket.socket, str]:
     return silent, f"postgresql://u@127.0.0.1:{silent.getsockname()[1]}/db"
 
 
+def _inspect(url: str) -> list[str]:
+    return [sys.executable, "-m", "bindu_schema", "inspect", "--database-url", url]
+
+
 def _interrupted(env: dict[str, str]) -> tuple[int, str]:
     """inspect against the silent server, SIGINT once connecting."""
     silent, url = _silent_server()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bindu_schema",
-            "inspect",
-            "--database-url",
-            f"{url}?connect_timeout=3",
-        ],
+        _inspect(f"{url}?connect_timeout=3"),
         env=env,
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -159,14 +156,7 @@ def test_client_killed_ends_the_command(folder: Path, tmp_path: Path) -> None:
     here), so its connection closes."""
     silent, url = _silent_server()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bindu_schema",
-            "inspect",
-            "--database-url",
-            f"{url}?connect_timeout=3600",
-        ],
+        _inspect(f"{url}?connect_timeout=3600"),
         env=_env(folder),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
