@@ -315,14 +315,8 @@ def bench_size(
         )
         tus = None
         if tusker:
-            td = d / f"tusker-{key}"
-            td.mkdir(exist_ok=True)
-            (td / "schema.sql").write_text(ddl)
-            (td / "tusker.toml").write_text(
-                f'[database]\nurl = "{libpq(live)}"\n\n[schema]\nfilename = ["schema.sql"]\n'
-            )
-            tenv = {**env, "PATH": f"{TUSKER_VENV / 'bin'}:{env['PATH']}"}
-            tus = measure([str(TUSKER), "diff", "database", "schema"], tenv, td, runs, ok=(0,))
+            tcmd, tenv, td, ok = tusker_command(live, ddl, env, d / f"tusker-{key}")
+            tus = measure(tcmd, tenv, td, runs, ok=ok)
         rows.append(Row(size, f"plan, {case}", ours, mig, tus))
 
     if ablations:
