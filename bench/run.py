@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import schemagen  # noqa: E402
 
-from bindu_schema import launcher, server  # noqa: E402
+from bindu_schema import launcher, memory_space, server  # noqa: E402
 from bindu_schema.settings import DatabaseURL, normalize  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -85,6 +85,7 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_HAZARDS_BESIDE": "0",
     "BINDU_SCHEMA_BATCH_STATEMENTS": "0",
     "BINDU_SCHEMA_WORKER": "0",
+    "BINDU_SCHEMA_MEMORY_SCRATCH": "0",
 }
 # The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
 EDIT_ABLATIONS = [
@@ -107,6 +108,7 @@ EDIT_ABLATIONS = [
     ("hazards classified before and after the rehearsal", "BINDU_SCHEMA_HAZARDS_BESIDE"),
     ("quick rehearsal one statement per round trip", "BINDU_SCHEMA_BATCH_STATEMENTS"),
     ("no warm worker (every command imports its libraries)", "BINDU_SCHEMA_WORKER"),
+    ("kept restore on the disk, not in memory", "BINDU_SCHEMA_MEMORY_SCRATCH"),
 ]
 # Ablations measured against the empty live database (they only act on large plans).
 EDIT_ABLATIONS_EMPTY = {
@@ -115,6 +117,7 @@ EDIT_ABLATIONS_EMPTY = {
     "BINDU_SCHEMA_SPLIT_REHEARSAL",
     "BINDU_SCHEMA_HAZARDS_BESIDE",
     "BINDU_SCHEMA_BATCH_STATEMENTS",
+    "BINDU_SCHEMA_MEMORY_SCRATCH",
 }
 # "edit, then plan": (edit kind, live database) pairs; the live database never changes.
 EDIT_CASES = [("column", "sync"), ("index", "sync"), ("comment", "sync"), ("column", "empty")]
@@ -878,6 +881,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if own_home:
                 server.stop_embedded()
+                memory_space.remove(home)
                 shutil.rmtree(home, ignore_errors=True)
     elapsed = time.perf_counter() - started
 

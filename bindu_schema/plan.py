@@ -26,6 +26,7 @@ from . import (
     invalid,
     kinds,
     lint,
+    memory_space,
     model,
     online,
     pgtools,
@@ -256,12 +257,17 @@ def _rehearsal_copy(live: DatabaseURL, dev: DatabaseURL, dump: str) -> Iterator[
 
 
 def _kept_name(dump: str) -> str:
-    return server.template_name([DDL(_REHEARSAL_MARK + pgtools.dump_identity(dump), "copy")])
+    # where it was made is part of its name, so that switching the memory tablespace off
+    # (an ablation) restores to the disk instead of reusing the copy in memory
+    where = "memory\n" if memory_space.enabled() else ""
+    mark = _REHEARSAL_MARK + where + pgtools.dump_identity(dump)
+    return server.template_name([DDL(mark, "copy")])
 
 
 def _restore(dev: DatabaseURL, dump: str) -> DatabaseURL:
-    """A new scratch database holding `dump` (the caller's to drop or publish)."""
-    base = server.create_scratch(dev)
+    """A new scratch database holding `dump` (the caller's to drop or publish): a kept
+    restore is a cache, so it may live in memory (memory_space.py)."""
+    base = server.create_scratch(dev, memory=True)
     try:
         pgtools.restore_sql(base, dump)
     except BaseException:

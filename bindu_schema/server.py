@@ -34,7 +34,7 @@ import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.sql
 
-from . import switches
+from . import memory_space, switches
 from .compile import DDL
 from .errors import BinduSchemaError, DatabaseError
 from .settings import DatabaseURL, normalize, scrub
@@ -126,6 +126,8 @@ def scratch_only_settings(url: DatabaseURL) -> bool:
     want = SCRATCH_ONLY if fast_dev_server_enabled() else {}
     try:
         with admin_cursor(url) as cur:
+            # on the same connection: the tablespace in memory for the kept restores
+            memory_space.ensure(cur, url.server_key(), home(), home() / "pgdata")
             cur.execute(
                 "SELECT name, setting, source, pending_restart FROM pg_settings "
                 "WHERE name = ANY(%s)",
@@ -350,11 +352,12 @@ def sweep_dead_scratch(server: DatabaseURL) -> list[str]:
 
 
 def create_scratch(
-    server: DatabaseURL, template: str | None = None, file_copy: bool = False
+    server: DatabaseURL, template: str | None = None, file_copy: bool = False, memory: bool = False
 ) -> DatabaseURL:
     """A new scratch database (a copy of `template` when given; file_copy: copied file by
     file, STRATEGY FILE_COPY, which on a server without fsync beats WAL-logging every
-    page of a large template)."""
+    page of a large template). memory: in the embedded server's tablespace in memory when
+    it has one (memory_space.py), for a database that is only ever a cache."""
     if server.server_key() not in _swept:
         _swept.add(server.server_key())
         try:
@@ -371,6 +374,9 @@ def create_scratch(
                     row = cur.fetchone()
                     if row and row[0]:  # older servers copy files anyway (and lack the word)
                         tmpl += " STRATEGY FILE_COPY"
+                space = memory_space.tablespace(server.server_key()) if memory else None
+                if space:
+                    tmpl += f' TABLESPACE "{space}"'
                 cur.execute(f'CREATE DATABASE "{name}"{tmpl}')
                 _live_scratch.add((server.sqlalchemy, name))
                 # The owner, so that a later run drops it if this process dies first.

@@ -16,7 +16,6 @@ from conftest import dev_args, scratch_databases, sql
 from test_template_cache import templates, unique_yaml
 
 from bindu_schema import executor, loader, pgtools, plan, quick_rehearsal, replica, server
-from bindu_schema.compile import DDL
 
 SETTINGS = ("fsync", "synchronous_commit", "full_page_writes")
 
@@ -70,8 +69,7 @@ def test_a_server_given_by_url_is_never_reconfigured(debian_pg, cli_proc, tmp_pa
 
 
 def kept_copy_name(db) -> str:  # type: ignore[no-untyped-def]
-    dump = pgtools.dump_identity(pgtools.dump_schema(db, "public"))
-    return server.template_name([DDL(plan._REHEARSAL_MARK + dump, "copy")])
+    return plan._kept_name(pgtools.dump_schema(db, "public"))
 
 
 @pytest.fixture

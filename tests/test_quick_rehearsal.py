@@ -20,12 +20,10 @@ from conftest import sql
 from test_template_cache import unique_yaml
 
 from bindu_schema import cache, loader, pgtools, plan, quick_rehearsal, server
-from bindu_schema.compile import DDL
 
 
 def kept_name(db: Any) -> str:
-    dump = pgtools.dump_identity(pgtools.dump_schema(db, "public"))
-    return server.template_name([DDL(plan._REHEARSAL_MARK + dump, "copy")])
+    return plan._kept_name(pgtools.dump_schema(db, "public"))
 
 
 @pytest.fixture
