@@ -19,7 +19,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import replace
 
-from . import statements
+from . import parse_cache, statements
 from .catalog import Facts
 from .statements import Record
 
@@ -41,18 +41,24 @@ def _collapse_new_table_validation(records: Sequence[Record], facts: Facts) -> l
         for r in records
         if (key := _constraint(r)) and r.commands[0].op == "validate_constraint"
     }
+    collapse = [
+        i
+        for i, r in enumerate(records)
+        if (key := _constraint(r))
+        and r.commands[0].op == "add_constraint"
+        and r.commands[0].not_valid
+        and key[0] not in facts.tables
+        and key in validates
+    ]
+    valid = parse_cache.rewritten(statements.without_not_valid, [records[i] for i in collapse])
+    instead = dict(zip(collapse, valid, strict=True))
+    collapsed = {_constraint(records[i]) for i in collapse}
     out: list[Record] = []
-    collapsed: set[tuple[str, str]] = set()
-    for r in records:
+    for i, r in enumerate(records):
         key = _constraint(r)
-        if key and r.commands[0].op == "add_constraint" and r.commands[0].not_valid:
-            if key[0] not in facts.tables and key in validates:
-                out.append(statements.without_not_valid(r))
-                collapsed.add(key)
-                continue
         if key and r.commands[0].op == "validate_constraint" and key in collapsed:
             continue
-        out.append(r)
+        out.append(instead.get(i, r))
     return out
 
 

@@ -70,3 +70,47 @@ def test_a_statement_that_does_not_parse_is_refused_every_time(parses):
     for _ in range(2):
         with pytest.raises(statements.StatementError, match="not exactly one statement"):
             differ._parsed([*sqls, hostile], known | {"x"})
+
+
+def _not_valid_fks(n: int) -> list[statements.Record]:
+    tag = uuid.uuid4().hex[:6]
+    return [
+        statements.parse(
+            f'alter table "public"."c{tag}_{i}" add constraint "fk{i}" foreign key ("p") '
+            f'references "public"."p{tag}" ("id") not valid;'
+        )
+        for i in range(parse_cache.MIN_REWRITES)
+    ]
+
+
+def test_a_rewrite_is_kept_between_commands(monkeypatch):
+    records = _not_valid_fks(parse_cache.MIN_REWRITES)
+    calls: list[str] = []
+
+    def without(rec: statements.Record) -> statements.Record:
+        calls.append(rec.sql)
+        return statements.without_not_valid(rec)
+
+    monkeypatch.setattr(parse_cache, "_rewrites", None)
+    first = parse_cache.rewritten(without, records)
+    assert len(calls) == len(records)
+    assert all(not r.commands[0].not_valid for r in first)
+    assert first == [statements.without_not_valid(r) for r in records]
+    calls.clear()
+    monkeypatch.setattr(parse_cache, "_rewrites", None)  # the next command reads the entry
+    assert parse_cache.rewritten(without, records) == first and calls == []
+    monkeypatch.setenv(parse_cache.PARSE_CACHE_ENV, "0")
+    parse_cache.rewritten(without, records)
+    assert len(calls) == len(records)  # switched off: every rewrite runs
+
+
+def test_a_rewrite_that_fails_is_never_kept(monkeypatch):
+    records = _not_valid_fks(parse_cache.MIN_REWRITES)
+    valid = statements.parse(
+        'alter table "public"."x" add constraint "fk" foreign key ("p") '
+        'references "public"."y" ("id");'
+    )
+    monkeypatch.setattr(parse_cache, "_rewrites", None)
+    for _ in range(2):
+        with pytest.raises(statements.StatementError, match="no trailing NOT VALID"):
+            parse_cache.rewritten(statements.without_not_valid, [*records, valid])
