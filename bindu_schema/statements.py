@@ -338,6 +338,12 @@ def _column_constraints(cdef: ast.ColumnDef) -> tuple[bool, bool, bool]:
     return not_null, has_default, volatile
 
 
+def unnamed_commands(rec: Record) -> bool:
+    """Whether an ALTER TABLE may hold a sub-command _command names "other" (OWNER TO, row
+    level security, ...): callers that look for those parse the text only then."""
+    return not rec.commands or any(c.op == "other" for c in rec.commands)
+
+
 def _command(cmd: ast.AlterTableCmd) -> Command:
     t = cmd.subtype
     if t == AlterTableType.AT_AddColumn:

@@ -764,7 +764,9 @@ SELECT 'G', r.rolname, NULL, NULL FROM pg_roles r"""
 
 def _changes_owner(rec: Record) -> bool:
     """ALTER TABLE / VIEW ... OWNER TO."""
-    if rec.kind != "AlterTableStmt":
+    from ..statements import unnamed_commands
+
+    if rec.kind != "AlterTableStmt" or not unnamed_commands(rec):
         return False
     from pglast import ast, parse_sql
     from pglast.enums import AlterTableType

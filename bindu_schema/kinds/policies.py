@@ -247,12 +247,13 @@ SELECT 'y', p.polname, t.relname, NULL FROM pg_policy p
 
     def hazards(self, rec: Record, facts: Facts) -> set[str]:
         from ..hazards import ROW_ACCESS_CHANGE
+        from ..statements import unnamed_commands
 
         if rec.kind in ("CreatePolicyStmt", "AlterPolicyStmt") or (
             rec.kind == "DropStmt" and rec.objtype == "policy"
         ):
             return {ROW_ACCESS_CHANGE}
-        if rec.kind == "AlterTableStmt" and _rls_commands(rec.sql):
+        if rec.kind == "AlterTableStmt" and unnamed_commands(rec) and _rls_commands(rec.sql):
             return {ROW_ACCESS_CHANGE}
         return set()
 
