@@ -86,6 +86,7 @@ ABLATION_VALUE = {
     "BINDU_SCHEMA_BATCH_STATEMENTS": "0",
     "BINDU_SCHEMA_WORKER": "0",
     "BINDU_SCHEMA_MEMORY_SCRATCH": "0",
+    "BINDU_SCHEMA_DETACHED_ROLLBACK": "0",
 }
 # The edit loop's own switches (issue 18), measured on "edit, then plan, one column".
 EDIT_ABLATIONS = [
@@ -109,6 +110,7 @@ EDIT_ABLATIONS = [
     ("quick rehearsal one statement per round trip", "BINDU_SCHEMA_BATCH_STATEMENTS"),
     ("no warm worker (every command imports its libraries)", "BINDU_SCHEMA_WORKER"),
     ("kept restore on the disk, not in memory", "BINDU_SCHEMA_MEMORY_SCRATCH"),
+    ("rollback of a passed rehearsal waited for", "BINDU_SCHEMA_DETACHED_ROLLBACK"),
 ]
 # Ablations measured against the empty live database (they only act on large plans).
 EDIT_ABLATIONS_EMPTY = {
@@ -118,6 +120,7 @@ EDIT_ABLATIONS_EMPTY = {
     "BINDU_SCHEMA_HAZARDS_BESIDE",
     "BINDU_SCHEMA_BATCH_STATEMENTS",
     "BINDU_SCHEMA_MEMORY_SCRATCH",
+    "BINDU_SCHEMA_DETACHED_ROLLBACK",
 }
 # "edit, then plan": (edit kind, live database) pairs; the live database never changes.
 EDIT_CASES = [("column", "sync"), ("index", "sync"), ("comment", "sync"), ("column", "empty")]

@@ -91,6 +91,50 @@ def test_a_good_plan_passes_quickly_and_the_kept_restore_is_untouched(
     )
 
 
+@pytest.mark.parametrize("detach", ["1", "0"])
+def test_a_large_rehearsal_that_passed_is_not_waited_for(
+    dev_server, make_db, tmp_path, calls, monkeypatch, detach
+):
+    """A passing rehearsal of at least _VACUUM_AFTER statements leaves its rollback to
+    PostgreSQL (the connection is closed inside the transaction); the kept restore is
+    untouched all the same, and the next plan's early open vacuums it."""
+    monkeypatch.setenv(quick_rehearsal.DETACH_ENV, detach)
+    monkeypatch.setattr(quick_rehearsal, "_VACUUM_AFTER", 1)
+    undone: list[bool] = []
+    real_undo = quick_rehearsal._undo
+
+    def undo(conn: Any, *args: Any, **kwargs: Any) -> None:
+        real_undo(conn, *args, **kwargs)
+        undone.append(bool(conn.closed))
+
+    monkeypatch.setattr(quick_rehearsal, "_undo", undo)
+    vacuumed: list[str] = []
+    real_vacuum = server.vacuum_catalogs
+
+    def vacuum(conn: Any) -> None:
+        vacuumed.append(conn.info.dbname)
+        real_vacuum(conn)
+
+    monkeypatch.setattr(server, "vacuum_catalogs", vacuum)
+    db = make_db()
+    sql(db, "CREATE TABLE items (id bigint PRIMARY KEY, name text)")
+    for n in range(2):  # the second plan opens the kept restore early
+        columns = ", note: {type: text}" + (", more: {type: int}" if n else "")
+        plan.build(_yaml(tmp_path, TABLE % (columns, "")), db, dev_server, run_lint=False)
+    assert calls["quick"] == [True, True] and calls["full"] == []
+    # the restore's own connection: closed in its transaction (detached) or rolled back
+    # and still open; the downgrade's, in the desired database, is always rolled back
+    assert sorted(undone) == ([False, False, True, True] if detach == "1" else [False] * 4)
+    assert kept_name(db) in vacuumed  # by the second plan, when it opened the restore
+    for _ in range(100):  # until PostgreSQL has ended the detached session
+        if not sql(dev_server, f"SELECT 1 FROM pg_stat_activity WHERE datname = '{kept_name(db)}'"):
+            break
+        time.sleep(0.05)
+    conn = server.open_cached(dev_server, kept_name(db))
+    assert conn is not None  # published fingerprint unchanged: nothing of the plans stayed
+    conn.close()
+
+
 def test_concurrent_index_statements_run_plainly_inside_the_transaction(
     dev_server, make_db, tmp_path, calls
 ):
