@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import schemagen  # noqa: E402
 
-from bindu_schema import launcher, memory_space, server  # noqa: E402
+from bindu_schema import launcher, server  # noqa: E402
 from bindu_schema.settings import DatabaseURL, normalize  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -883,8 +883,7 @@ def main(argv: list[str] | None = None) -> int:
             drop_bench_databases(dev)
         finally:
             if own_home:
-                server.stop_embedded()
-                memory_space.remove(home)
+                server.stop_embedded()  # which removes its folder in /dev/shm too
                 shutil.rmtree(home, ignore_errors=True)
     elapsed = time.perf_counter() - started
 

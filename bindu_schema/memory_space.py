@@ -53,6 +53,14 @@ def folder(home: Path) -> Path:
     return ROOT / f"bindu-schema-{os.getuid()}-{digest}"
 
 
+def _owners(pgdata: Path) -> set[int]:
+    """Who may own the folder: us, and the server's user (the data directory's owner)."""
+    try:
+        return {os.getuid(), pgdata.stat().st_uid}
+    except OSError:
+        return {os.getuid()}
+
+
 def _trusted(where: Path, owners: set[int]) -> bool:
     """A real folder (not a symlink) owned by us or the server's user, closed to others."""
     try:
@@ -74,7 +82,7 @@ def ensure(cur: psycopg2.extensions.cursor, key: object, home: Path, pgdata: Pat
     where = folder(home)
     try:
         server_uid = pgdata.stat().st_uid
-        owners = {os.getuid(), server_uid}
+        owners = _owners(pgdata)
         with _locked(home):
             cur.execute(
                 "SELECT oid, pg_tablespace_location(oid) FROM pg_tablespace WHERE spcname = %s",
@@ -156,9 +164,5 @@ def _create(
 def remove(home: Path) -> None:
     """Delete the folder of a server home that is being removed (its server stopped)."""
     where = folder(home)
-    try:
-        owners = {os.getuid(), (home / "pgdata").stat().st_uid}
-    except OSError:
-        owners = {os.getuid()}
-    if _trusted(where, owners):
+    if _trusted(where, _owners(home / "pgdata")):
         shutil.rmtree(where, ignore_errors=True)

@@ -13,6 +13,7 @@ BINDU_SCHEMA_PARSE_CACHE=0 parses every statement every time.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from . import cache, switches
 from .statements import Record
@@ -23,6 +24,7 @@ MAX_KEPT = 50_000
 _KIND = "records"
 
 _memo: dict[str, Record] | None = None
+K = TypeVar("K")
 # The proved rewrites of statements.py (online.py's NOT VALID collapse: against an empty
 # database one per foreign key, three parses each, 0.3-0.5 s on 1,000 tables), by the
 # rewrite's name and the statement's text: each is a pure function of that text.
@@ -52,13 +54,18 @@ def remember(new: dict[str, Record]) -> None:
     global _memo
     if not new or not enabled():
         return
+    _memo = _merged(new, _memo or {})
+    cache.put(_KIND, cache.key(_KIND, "records"), _memo)
+
+
+def _merged(new: dict[K, Record], old: dict[K, Record]) -> dict[K, Record]:
+    """new, then as many of old as fit in MAX_KEPT (the newest are kept)."""
     merged = dict(new)
-    for sql, rec in (_memo or {}).items():
+    for key, rec in old.items():
         if len(merged) >= MAX_KEPT:
             break
-        merged.setdefault(sql, rec)
-    _memo = merged
-    cache.put(_KIND, cache.key(_KIND, "records"), merged)
+        merged.setdefault(key, rec)
+    return merged
 
 
 def rewritten(fn: Callable[[Record], Record], records: Sequence[Record]) -> list[Record]:
@@ -78,7 +85,6 @@ def rewritten(fn: Callable[[Record], Record], records: Sequence[Record]) -> list
             done = new[(name, r.sql)] = fn(r)
         out.append(done)
     if new:
-        merged = {**new, **_rewrites} if len(_rewrites) + len(new) <= MAX_KEPT else dict(new)
-        _rewrites = merged
-        cache.put(_REWRITES, cache.key(_REWRITES, "rewrites"), merged)
+        _rewrites = _merged(new, _rewrites)
+        cache.put(_REWRITES, cache.key(_REWRITES, "rewrites"), _rewrites)
     return out

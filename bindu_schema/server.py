@@ -170,16 +170,13 @@ def stop_embedded() -> bool:
     pgdata = home() / "pgdata"
     handles = pgdata / ".handle_pids.json"
     pid = _postmaster_pid()
-    if pid is None:
-        handles.unlink(missing_ok=True)  # left by a server that died: nothing to stop
-        memory_space.remove(home())
-        return False
-    _pg_ctl("stop", pid)
+    if pid is not None:  # else: the handle file is left by a server that died
+        _pg_ctl("stop", pid)
     handles.unlink(missing_ok=True)
     # a stopped server holds no memory: its next start makes the tablespace again, as
     # after a reboot (the kept restores in it are caches)
     memory_space.remove(home())
-    return True
+    return pid is not None
 
 
 def _pg_ctl(action: str, pid: int) -> None:

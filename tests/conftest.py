@@ -20,7 +20,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from bindu_schema import memory_space, server
+from bindu_schema import server
 from bindu_schema.settings import DatabaseURL, normalize
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +50,6 @@ def pg_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         server.stop_embedded()
         # The session's server must not outlive it (pg_ctl removes the pid file on stop).
         assert not (home / "pgdata" / "postmaster.pid").exists(), f"{home}: server left running"
-        memory_space.remove(home)  # its kept restores in /dev/shm
         shutil.rmtree(home, ignore_errors=True)
     if old is None:
         os.environ.pop("BINDU_SCHEMA_HOME", None)

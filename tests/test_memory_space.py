@@ -97,8 +97,7 @@ def own_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     try:
         yield home
     finally:
-        server.stop_embedded()
-        memory_space.remove(home)
+        server.stop_embedded()  # which removes its folder in /dev/shm
         shutil.rmtree(home, ignore_errors=True)
     assert not memory_space.folder(home).exists()
 
